@@ -1,0 +1,260 @@
+//! The wire format: a small deterministic, length-checked, little-endian byte format.
+//!
+//! The rule this module keeps: decoding takes a byte limit, checks every length against both the
+//! named limit and the bytes that remain before allocating, rejects trailing bytes, and never
+//! panics, whatever the input.
+//!
+//! ```text
+//! message      = version:u8 (=1) tag:u8 body
+//! Proposal  1  = block signature
+//! Vote      2  = kind:u8 view:u64 digest:[32] signer:u16 signature
+//! Cert      3  = certificate
+//! Request   4  = view:u64
+//! Notarized 5  = block certificate
+//! block        = view:u64 height:u64 parent_view:u64 parent:[32] payload_len:u32 payload
+//! certificate  = kind:u8 view:u64 digest:[32] count:u16 (signer:u16 signature)*count
+//! signature    = len:u16 bytes        (len <= SIGNATURE_BYTES_MAX)
+//! safety state = version:u8 view:u64 flags:u8 proposed:[32] notarized:[32] finalized:[32]
+//! ```
+
+use crate::error::Error;
+use crate::limits::{PAYLOAD_BYTES_MAX, SIGNATURE_BYTES_MAX, VALIDATORS_MAX};
+use crate::message::{Certificate, Message, Proposal, Vote, VoteKind};
+use crate::types::{Block, Digest, Signature, View};
+
+const VERSION: u8 = 1;
+
+const TAG_PROPOSAL: u8 = 1;
+const TAG_VOTE: u8 = 2;
+const TAG_CERTIFICATE: u8 = 3;
+const TAG_REQUEST: u8 = 4;
+const TAG_NOTARIZED: u8 = 5;
+
+/// Appends fields to a byte vector.
+pub(crate) struct Writer {
+    bytes: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn new() -> Writer {
+        Writer { bytes: Vec::new() }
+    }
+
+    pub(crate) fn u8(&mut self, value: u8) {
+        self.bytes.push(value);
+    }
+
+    pub(crate) fn u16(&mut self, value: u16) {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub(crate) fn u32(&mut self, value: u32) {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub(crate) fn u64(&mut self, value: u64) {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub(crate) fn digest(&mut self, digest: &Digest) {
+        self.bytes.extend_from_slice(&digest.0);
+    }
+
+    fn signature(&mut self, signature: &Signature) {
+        assert!(signature.0.len() <= SIGNATURE_BYTES_MAX, "own signature over the limit");
+        self.u16(u16::try_from(signature.0.len()).expect("bounded by SIGNATURE_BYTES_MAX"));
+        self.bytes.extend_from_slice(&signature.0);
+    }
+
+    fn block(&mut self, block: &Block) {
+        assert!(block.payload.len() <= PAYLOAD_BYTES_MAX, "own payload over the limit");
+        self.u64(block.view);
+        self.u64(block.height);
+        self.u64(block.parent_view);
+        self.digest(&block.parent);
+        self.u32(u32::try_from(block.payload.len()).expect("bounded by PAYLOAD_BYTES_MAX"));
+        self.bytes.extend_from_slice(&block.payload);
+    }
+
+    fn certificate(&mut self, certificate: &Certificate) {
+        assert!(certificate.signatures.len() <= VALIDATORS_MAX, "certificate over the limit");
+        self.u8(certificate.kind.tag());
+        self.u64(certificate.view);
+        self.digest(&certificate.digest);
+        self.u16(u16::try_from(certificate.signatures.len()).expect("bounded by VALIDATORS_MAX"));
+        for (signer, signature) in &certificate.signatures {
+            self.u16(*signer);
+            self.signature(signature);
+        }
+    }
+
+    pub(crate) fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// Reads fields from a byte slice that was checked against a limit.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], limit_bytes: usize) -> Result<Reader<'a>, Error> {
+        if bytes.len() > limit_bytes {
+            return Err(Error::TooLarge);
+        }
+        Ok(Reader { bytes })
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'a [u8], Error> {
+        if count > self.bytes.len() {
+            return Err(Error::Truncated);
+        }
+        let (head, tail) = self.bytes.split_at(count);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut array = [0u8; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, Error> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn digest(&mut self) -> Result<Digest, Error> {
+        Ok(Digest(self.array()?))
+    }
+
+    fn signature(&mut self) -> Result<Signature, Error> {
+        let length = usize::from(self.u16()?);
+        if length > SIGNATURE_BYTES_MAX {
+            return Err(Error::LimitExceeded);
+        }
+        Ok(Signature(self.take(length)?.to_vec()))
+    }
+
+    fn block(&mut self) -> Result<Block, Error> {
+        let view = self.u64()?;
+        let height = self.u64()?;
+        let parent_view = self.u64()?;
+        let parent = self.digest()?;
+        let length = usize::try_from(self.u32()?).map_err(|_| Error::LimitExceeded)?;
+        if length > PAYLOAD_BYTES_MAX {
+            return Err(Error::LimitExceeded);
+        }
+        let payload = self.take(length)?.to_vec();
+        Ok(Block { view, height, parent_view, parent, payload })
+    }
+
+    fn certificate(&mut self) -> Result<Certificate, Error> {
+        let kind = VoteKind::from_tag(self.u8()?)?;
+        let view = self.u64()?;
+        let digest = self.digest()?;
+        let count = usize::from(self.u16()?);
+        if count > VALIDATORS_MAX {
+            return Err(Error::LimitExceeded);
+        }
+        let mut signatures = Vec::with_capacity(count);
+        for _ in 0..count {
+            let signer = self.u16()?;
+            signatures.push((signer, self.signature()?));
+        }
+        Ok(Certificate { kind, view, digest, signatures })
+    }
+
+    pub(crate) fn finish(self) -> Result<(), Error> {
+        if self.bytes.is_empty() { Ok(()) } else { Err(Error::TrailingBytes) }
+    }
+}
+
+/// The bytes a block digest is computed over.
+pub(crate) fn block_bytes(block: &Block) -> Vec<u8> {
+    let mut writer = Writer::new();
+    writer.u8(VERSION);
+    writer.block(block);
+    writer.finish()
+}
+
+/// Encodes a message for the wire.
+pub fn encode(message: &Message) -> Vec<u8> {
+    let mut writer = Writer::new();
+    writer.u8(VERSION);
+    match message {
+        Message::Proposal(proposal) => {
+            writer.u8(TAG_PROPOSAL);
+            writer.block(&proposal.block);
+            writer.signature(&proposal.signature);
+        }
+        Message::Vote(vote) => {
+            writer.u8(TAG_VOTE);
+            writer.u8(vote.kind.tag());
+            writer.u64(vote.view);
+            writer.digest(&vote.digest);
+            writer.u16(vote.signer);
+            writer.signature(&vote.signature);
+        }
+        Message::Certificate(certificate) => {
+            writer.u8(TAG_CERTIFICATE);
+            writer.certificate(certificate);
+        }
+        Message::Request { view } => {
+            writer.u8(TAG_REQUEST);
+            writer.u64(*view);
+        }
+        Message::Notarized { block, notarization } => {
+            writer.u8(TAG_NOTARIZED);
+            writer.block(block);
+            writer.certificate(notarization);
+        }
+    }
+    writer.finish()
+}
+
+/// Decodes a message of at most `limit_bytes` bytes; never panics.
+pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
+    let mut reader = Reader::new(bytes, limit_bytes)?;
+    if reader.u8()? != VERSION {
+        return Err(Error::UnknownTag);
+    }
+    let message = match reader.u8()? {
+        TAG_PROPOSAL => {
+            let block = reader.block()?;
+            let signature = reader.signature()?;
+            Message::Proposal(Proposal { block, signature })
+        }
+        TAG_VOTE => {
+            let kind = VoteKind::from_tag(reader.u8()?)?;
+            let view: View = reader.u64()?;
+            let digest = reader.digest()?;
+            let signer = reader.u16()?;
+            let signature = reader.signature()?;
+            Message::Vote(Vote { kind, view, digest, signer, signature })
+        }
+        TAG_CERTIFICATE => Message::Certificate(reader.certificate()?),
+        TAG_REQUEST => Message::Request { view: reader.u64()? },
+        TAG_NOTARIZED => {
+            let block = reader.block()?;
+            let notarization = reader.certificate()?;
+            Message::Notarized { block, notarization }
+        }
+        _ => return Err(Error::UnknownTag),
+    };
+    reader.finish()?;
+    Ok(message)
+}

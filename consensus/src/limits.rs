@@ -1,0 +1,31 @@
+//! Every size and count that input can drive, as a named constant with its unit last.
+//!
+//! The rule this module keeps: nothing a peer sends can make a replica hold more than these
+//! bounds, and every decoder is handed one of them.
+
+/// Largest validator set the protocol is tested and sized for.
+pub const VALIDATORS_MAX: usize = 100;
+/// Largest application payload carried by one block.
+pub const PAYLOAD_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Largest signature a `Verifier` may be asked about (Ed25519 is 64, SM2 DER is at most 72).
+pub const SIGNATURE_BYTES_MAX: usize = 128;
+/// Largest chain id that domain-separates signatures.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+/// Largest encoded certificate: header plus one signature per validator.
+pub const CERTIFICATE_BYTES_MAX: usize = 64 + VALIDATORS_MAX * (2 + 2 + SIGNATURE_BYTES_MAX);
+/// Largest encoded block.
+pub const BLOCK_BYTES_MAX: usize = 64 + PAYLOAD_BYTES_MAX;
+/// Largest encoded consensus message (a notarized block with its certificate).
+pub const MESSAGE_BYTES_MAX: usize = 16 + BLOCK_BYTES_MAX + CERTIFICATE_BYTES_MAX;
+/// Views above the current one for which votes and proposals are buffered.
+pub const VIEWS_AHEAD_MAX: u64 = 64;
+/// Views kept in memory behind the current one (certificates, votes, blocks).
+pub const VIEWS_KEPT_MAX: u64 = 1024;
+/// Equivocation evidence records kept for governance.
+pub const EVIDENCE_MAX: usize = 1024;
+/// Blocks handed over in one catch-up batch.
+pub const CATCH_UP_BLOCKS_MAX: usize = 256;
+/// Missing views a replica asks a proposer about for one proposal.
+pub const REQUESTS_PER_PROPOSAL_MAX: usize = 16;
+/// Timeouts double per failed view up to this many doublings.
+pub const TIMEOUT_BACKOFF_SHIFT_MAX: u32 = 4;

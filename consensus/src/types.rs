@@ -1,0 +1,142 @@
+//! The nouns of the protocol and the three traits through which the application plugs in its
+//! cryptography (signing, verification, hashing).
+//!
+//! The rule this module keeps: consensus never names a concrete signature scheme or hash
+//! function, so Ed25519 and SM2 validators, SHA-256 and SM3 chains all run the same code.
+
+use crate::limits::{PAYLOAD_BYTES_MAX, VALIDATORS_MAX};
+
+/// A view (round) number. View 0 belongs to genesis; the first proposal is in view 1.
+pub type View = u64;
+/// A block height. Genesis is height 0.
+pub type Height = u64;
+/// A validator's position in the genesis validator set.
+pub type ValidatorIndex = u16;
+
+/// A 32-byte digest produced by the application's [`Hasher`] (SHA-256 or SM3 in the node).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Digest(pub [u8; 32]);
+
+impl core::fmt::Debug for Digest {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for byte in &self.0[..6] {
+            write!(formatter, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Signature bytes in the scheme of the signing validator (at most `SIGNATURE_BYTES_MAX`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Default)]
+pub struct Signature(pub Vec<u8>);
+
+/// Signs with this replica's validator key.
+pub trait Signer {
+    fn sign(&self, message: &[u8]) -> Signature;
+}
+
+/// Verifies any validator's signature; it holds the genesis public keys (Ed25519 or SM2).
+pub trait Verifier {
+    fn verify(&self, validator: ValidatorIndex, message: &[u8], signature: &Signature) -> bool;
+}
+
+/// The chain's hash function (fixed in genesis).
+pub trait Hasher {
+    fn hash(&self, bytes: &[u8]) -> Digest;
+}
+
+/// The genesis validator set: n = 3f + 1 (or more) equally weighted validators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    count: u16,
+}
+
+impl ValidatorSet {
+    /// A set of `count` validators, 1 ..= `VALIDATORS_MAX`.
+    pub fn new(count: usize) -> Result<ValidatorSet, crate::Error> {
+        if count == 0 || count > VALIDATORS_MAX {
+            return Err(crate::Error::ValidatorCount);
+        }
+        let count = u16::try_from(count).map_err(|_| crate::Error::ValidatorCount)?;
+        Ok(ValidatorSet { count })
+    }
+
+    pub fn count(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// The number of faults tolerated: the largest f with 3f + 1 <= n.
+    pub fn faults_max(&self) -> usize {
+        (self.count() - 1) / 3
+    }
+
+    /// Signatures needed for a certificate: n - f, which is 2f + 1 when n = 3f + 1. Any two
+    /// quorums intersect in at least f + 1 validators, so in at least one honest one.
+    pub fn quorum(&self) -> usize {
+        self.count() - self.faults_max()
+    }
+
+    pub fn contains(&self, validator: ValidatorIndex) -> bool {
+        validator < self.count
+    }
+
+    /// Leader rotation: round robin over the genesis order.
+    pub fn leader(&self, view: View) -> ValidatorIndex {
+        let leader = view % u64::from(self.count);
+        u16::try_from(leader).expect("leader index is below the u16 validator count")
+    }
+
+    pub fn indices(&self) -> impl Iterator<Item = ValidatorIndex> {
+        0..self.count
+    }
+}
+
+/// A proposed block. The payload is opaque to consensus; the application validates it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Block {
+    pub view: View,
+    pub height: Height,
+    /// The view in which the parent was notarized (0 for genesis).
+    pub parent_view: View,
+    pub parent: Digest,
+    pub payload: Vec<u8>,
+}
+
+impl Block {
+    pub fn digest(&self, hasher: &dyn Hasher) -> Digest {
+        hasher.hash(&crate::codec::block_bytes(self))
+    }
+
+    pub(crate) fn is_well_formed(&self) -> bool {
+        self.payload.len() <= PAYLOAD_BYTES_MAX
+            && self.height >= 1
+            && self.parent_view < self.view
+    }
+}
+
+/// The last finalized block a replica knows: where its chain currently ends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Anchor {
+    pub view: View,
+    pub height: Height,
+    pub digest: Digest,
+}
+
+impl Anchor {
+    /// The genesis anchor: view 0, height 0, the genesis block's digest.
+    pub fn genesis(digest: Digest) -> Anchor {
+        Anchor { view: 0, height: 0, digest }
+    }
+}
+
+/// What a replica needs to know about its chain and keys.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Domain-separates every signature (at most `CHAIN_ID_BYTES_MAX` bytes).
+    pub chain_id: Vec<u8>,
+    pub validators: ValidatorSet,
+    /// This replica's index in `validators`.
+    pub me: ValidatorIndex,
+    /// First timeout of a view; doubles per failed view up to `TIMEOUT_BACKOFF_SHIFT_MAX`.
+    pub timeout_base_ms: u64,
+}

@@ -1,0 +1,153 @@
+//! The JSON shapes of the HTTP API under `/v1`, shared by the node and the client.
+//!
+//! | method and path | body / query | answer |
+//! |---|---|---|
+//! | `GET /v1/status` | | `Status` |
+//! | `POST /v1/transactions` | `SubmitRequest` | 202 `SubmitResponse` |
+//! | `POST /v1/transactions/batch` | `BatchSubmitRequest` | 202 `BatchSubmitResponse` (one result per tx) |
+//! | `GET /v1/transactions/{hash}` | | `TxView` |
+//! | `GET /v1/accounts/{id}` | | `AccountView` |
+//! | `GET /v1/accounts/{id}/history` | `?before=SEQ&limit=N` | `HistoryPage` |
+//! | `GET /v1/keys/{scheme:hex}` | | `KeyOwner` (the account that holds a public key) |
+//! | `GET /v1/currencies` | | `Vec<CurrencyView>` |
+//! | `GET /v1/blocks/{height}` | | `BlockView` |
+//! | `GET /v1/events` | `?from_height=H` | Server-Sent Events, each `data:` an `EventRecord`, `id:` its height |
+//! | `GET /metrics` | | Prometheus text |
+//!
+//! Errors are 4xx/5xx with `ErrorBody`: `{"error": {"code", "message"}}`.
+
+use crate::amount::Amount;
+use crate::block::{BlockHeader, Certificate};
+use crate::crypto::PublicKey;
+use crate::error::Error;
+use crate::hash::{Hash, HashAlgorithm};
+use crate::ids::{AccountId, CurrencyCode};
+use crate::receipt::{Event, Receipt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub chain_id: String,
+    pub hash_algorithm: HashAlgorithm,
+    /// Height of the latest finalized and executed block.
+    pub height: u64,
+    pub latest_block_hash: Hash,
+    pub latest_block_time_ms: u64,
+    /// State root after the latest block.
+    pub state_root: Hash,
+    pub mempool_txs: usize,
+    pub validators: Vec<AccountId>,
+    pub node_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// Hex of the canonical signed transaction bytes.
+    pub tx: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub tx_hash: Hash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSubmitRequest {
+    pub txs: Vec<String>,
+}
+
+/// One entry per submitted transaction, in order: its hash if accepted, its error if not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSubmitResult {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tx_hash: Option<Hash>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<Error>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSubmitResponse {
+    pub results: Vec<BatchSubmitResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In the mempool, not yet in a finalized block.
+    Pending,
+    /// In a finalized, executed block; the receipt says whether the operation succeeded.
+    Finalized,
+    /// Refused before ordering (for example it expired in the mempool); `error` says why.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxView {
+    pub tx_hash: Hash,
+    pub status: TxStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub receipt: Option<Receipt>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<Error>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: AccountId,
+    pub public_key: PublicKey,
+    /// The nonce the account's next transaction must carry.
+    pub next_nonce: u64,
+    pub frozen: bool,
+    pub sponsor: Option<AccountId>,
+    pub balances: BTreeMap<CurrencyCode, Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOwner {
+    pub account: AccountId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyView {
+    pub code: CurrencyCode,
+    pub scale: u32,
+    pub issuer: AccountId,
+    pub supply: Amount,
+    pub transfer_limit: Option<Amount>,
+}
+
+/// One event with where it happened. `sequence` orders an account's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub height: u64,
+    pub tx_hash: Hash,
+    pub tx_index: u32,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub sequence: u64,
+    pub record: EventRecord,
+}
+
+/// Newest first. Pass `next_before` as `before` for the next page; `None` when done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub entries: Vec<HistoryEntry>,
+    pub next_before: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    pub hash: Hash,
+    pub header: BlockHeader,
+    pub tx_hashes: Vec<Hash>,
+    pub certificate: Certificate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: Error,
+}

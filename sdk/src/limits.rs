@@ -1,0 +1,35 @@
+//! Every size and count that input can drive, as a named constant with its unit last.
+//! A limit that the chain's validity depends on must not change without an ADR.
+
+/// Canonical bytes of one signed transaction.
+pub const TX_BYTES_MAX: usize = 16 * 1024;
+/// Transactions in one block.
+pub const BLOCK_TXS_MAX: usize = 10_000;
+/// Canonical bytes of one block with its transactions.
+pub const BLOCK_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Legs of one batch transfer.
+pub const BATCH_LEGS_MAX: usize = 500;
+/// Transactions in one `POST /v1/transactions/batch` request.
+pub const SUBMIT_BATCH_TXS_MAX: usize = 5_000;
+/// Bytes of one HTTP request body.
+pub const HTTP_BODY_BYTES_MAX: usize = 2 * SUBMIT_BATCH_TXS_MAX * TX_BYTES_MAX;
+/// Bytes of a memo on a transfer.
+pub const MEMO_BYTES_MAX: usize = 256;
+/// Bytes of an account id (`name@sponsor`).
+pub const ACCOUNT_ID_BYTES_MAX: usize = 64;
+/// Bytes of one label of an account id (the part before or after `@`).
+pub const ACCOUNT_LABEL_BYTES_MAX: usize = 31;
+/// Bytes of a chain id.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+/// Letters of a currency code.
+pub const CURRENCY_CODE_BYTES_MAX: usize = 8;
+/// Decimal places a currency may have.
+pub const CURRENCY_SCALE_MAX: u32 = 18;
+/// How far ahead of an account's next nonce the mempool accepts a transaction.
+pub const NONCE_WINDOW_MAX: u64 = 64;
+/// How far into the future (past the latest block time) a transaction's expiry may lie.
+pub const TX_EXPIRY_AHEAD_MS_MAX: u64 = 24 * 60 * 60 * 1000;
+/// Entries returned by one history query.
+pub const HISTORY_PAGE_ENTRIES_MAX: usize = 1_000;
+/// Bytes of a stored state value (an account record, a currency).
+pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;

@@ -1,0 +1,54 @@
+//! What executing a transaction produced: its outcome and its events.
+
+use crate::amount::Amount;
+use crate::crypto::PublicKey;
+use crate::error::ErrorCode;
+use crate::hash::Hash;
+use crate::ids::{AccountId, CurrencyCode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    /// The transaction was ordered but its operation was refused; nothing but the sender's
+    /// nonce changed.
+    Failed { code: ErrorCode, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub tx_hash: Hash,
+    pub height: u64,
+    pub index: u32,
+    pub sender: AccountId,
+    pub outcome: Outcome,
+    pub events: Vec<Event>,
+}
+
+/// A change a user may want to hear about. The order of variants is part of the stored format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    AccountRegistered { account: AccountId, public_key: PublicKey },
+    KeyRotated { account: AccountId, public_key: PublicKey },
+    Minted { to: AccountId, currency: CurrencyCode, amount: Amount },
+    Burned { from: AccountId, currency: CurrencyCode, amount: Amount },
+    Transferred { from: AccountId, to: AccountId, currency: CurrencyCode, amount: Amount, memo: Option<String> },
+    Frozen { account: AccountId, by: AccountId },
+    Unfrozen { account: AccountId, by: AccountId },
+}
+
+impl Event {
+    /// The accounts whose history this event belongs to.
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        match self {
+            Event::AccountRegistered { account, .. }
+            | Event::KeyRotated { account, .. }
+            | Event::Minted { to: account, .. }
+            | Event::Burned { from: account, .. } => vec![account],
+            Event::Transferred { from, to, .. } => vec![from, to],
+            Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Transactions: what a client signs and submits.
+//!
+//! The signed message is the canonical encoding of `Transaction` (which names the chain, so a
+//! signature is good on one chain only). A `SignedTransaction` carries the signer's public key,
+//! so its signature can be checked once, statelessly, and cached by the transaction's hash;
+//! execution then only compares that key with the sender's current key.
+
+use crate::amount::Amount;
+use crate::codec;
+use crate::crypto::{PrivateKey, PublicKey, Signature};
+use crate::error::{Error, ErrorCode};
+use crate::hash::{Hash, HashAlgorithm};
+use crate::ids::{AccountId, CurrencyCode};
+use crate::limits::{BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
+use serde::{Deserialize, Serialize};
+
+/// The format version of `Transaction`; a new version is a decision with an ADR.
+pub const TX_VERSION: u8 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub version: u8,
+    pub chain_id: String,
+    pub sender: AccountId,
+    /// Must equal the sender's next nonce when the transaction executes.
+    pub nonce: u64,
+    /// Block time (ms since the Unix epoch) after which the transaction is refused.
+    pub expires_at_ms: u64,
+    pub operation: Operation,
+}
+
+/// One payment: to an account, in a currency, an amount, with an optional memo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLeg {
+    pub to: AccountId,
+    pub currency: CurrencyCode,
+    pub amount: Amount,
+    pub memo: Option<String>,
+}
+
+/// The native operations. The order of variants is part of the canonical encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// An institution registers `name@institution`; a regulator or issuer registers institutions.
+    RegisterAccount { account: AccountId, public_key: PublicKey },
+    /// The sender replaces its own key.
+    RotateKey { public_key: PublicKey },
+    /// The issuer of `currency` creates money in `to`.
+    Mint { to: AccountId, currency: CurrencyCode, amount: Amount },
+    /// The issuer of `currency` destroys money from its own balance.
+    Burn { currency: CurrencyCode, amount: Amount },
+    Transfer(TransferLeg),
+    /// All legs or none.
+    BatchTransfer { legs: Vec<TransferLeg> },
+    /// An issuer or regulator stops an account sending and receiving.
+    Freeze { account: AccountId },
+    Unfreeze { account: AccountId },
+}
+
+impl Operation {
+    pub fn transfer(to: AccountId, currency: CurrencyCode, amount: Amount, memo: Option<String>) -> Operation {
+        Operation::Transfer(TransferLeg { to, currency, amount, memo })
+    }
+
+    pub fn batch_transfer(legs: Vec<TransferLeg>) -> Operation {
+        Operation::BatchTransfer { legs }
+    }
+
+    pub fn register_account(account: AccountId, public_key: PublicKey) -> Operation {
+        Operation::RegisterAccount { account, public_key }
+    }
+
+    pub fn rotate_key(public_key: PublicKey) -> Operation {
+        Operation::RotateKey { public_key }
+    }
+
+    pub fn mint(to: AccountId, currency: CurrencyCode, amount: Amount) -> Operation {
+        Operation::Mint { to, currency, amount }
+    }
+
+    pub fn burn(currency: CurrencyCode, amount: Amount) -> Operation {
+        Operation::Burn { currency, amount }
+    }
+
+    pub fn freeze(account: AccountId) -> Operation {
+        Operation::Freeze { account }
+    }
+
+    pub fn unfreeze(account: AccountId) -> Operation {
+        Operation::Unfreeze { account }
+    }
+
+    /// The short name of the operation, as in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::RegisterAccount { .. } => "register_account",
+            Operation::RotateKey { .. } => "rotate_key",
+            Operation::Mint { .. } => "mint",
+            Operation::Burn { .. } => "burn",
+            Operation::Transfer(_) => "transfer",
+            Operation::BatchTransfer { .. } => "batch_transfer",
+            Operation::Freeze { .. } => "freeze",
+            Operation::Unfreeze { .. } => "unfreeze",
+        }
+    }
+}
+
+impl Transaction {
+    pub fn new(chain_id: &str, sender: AccountId, nonce: u64, expires_at_ms: u64, operation: Operation) -> Transaction {
+        Transaction { version: TX_VERSION, chain_id: chain_id.to_owned(), sender, nonce, expires_at_ms, operation }
+    }
+
+    /// The exact bytes a signer signs.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn sign(self, key: &PrivateKey) -> SignedTransaction {
+        let signature = key.sign(&self.signing_bytes());
+        SignedTransaction { tx: self, public_key: key.public_key(), signature }
+    }
+
+    /// Decode unsigned bytes (as printed by `corridor tx build`).
+    pub fn from_signing_bytes(bytes: &[u8]) -> Result<Transaction, Error> {
+        let tx: Transaction = codec::decode(bytes, TX_BYTES_MAX)?;
+        tx.check_shape()?;
+        Ok(tx)
+    }
+
+    /// Stateless checks: everything that can be judged from the transaction alone.
+    pub fn check_shape(&self) -> Result<(), Error> {
+        if self.version != TX_VERSION {
+            return Err(Error::new(ErrorCode::Malformed, format!("unknown transaction version {}", self.version)));
+        }
+        if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
+            return Err(Error::new(ErrorCode::WrongChain, "chain id is empty or too long"));
+        }
+        let check_leg = |leg: &TransferLeg| -> Result<(), Error> {
+            if leg.memo.as_ref().is_some_and(|memo| memo.len() > MEMO_BYTES_MAX) {
+                return Err(Error::new(ErrorCode::MemoTooLong, format!("memo over {MEMO_BYTES_MAX} bytes")));
+            }
+            check_positive(leg.amount)
+        };
+        match &self.operation {
+            Operation::Transfer(leg) => check_leg(leg),
+            Operation::BatchTransfer { legs } => {
+                if legs.is_empty() {
+                    return Err(Error::new(ErrorCode::BatchEmpty, "a batch needs at least one leg"));
+                }
+                if legs.len() > BATCH_LEGS_MAX {
+                    return Err(Error::new(
+                        ErrorCode::BatchTooLarge,
+                        format!("{} legs exceed the limit of {BATCH_LEGS_MAX}", legs.len()),
+                    ));
+                }
+                legs.iter().try_for_each(check_leg)
+            }
+            Operation::Mint { amount, .. } | Operation::Burn { amount, .. } => check_positive(*amount),
+            Operation::RegisterAccount { .. }
+            | Operation::RotateKey { .. }
+            | Operation::Freeze { .. }
+            | Operation::Unfreeze { .. } => Ok(()),
+        }
+    }
+}
+
+fn check_positive(amount: Amount) -> Result<(), Error> {
+    if amount.is_positive() {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorCode::AmountNotPositive, format!("amount {amount} must be positive")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    pub public_key: PublicKey,
+    pub signature: Signature,
+}
+
+impl SignedTransaction {
+    /// Attach a signature made elsewhere (an HSM, OpenSSL, GmSSL).
+    pub fn from_parts(tx: Transaction, public_key: PublicKey, signature: Signature) -> SignedTransaction {
+        SignedTransaction { tx, public_key, signature }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decode submitted bytes: size limit, no trailing bytes, stateless shape checks.
+    /// The signature is not checked here (see `verify_signature`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedTransaction, Error> {
+        let signed: SignedTransaction = codec::decode(bytes, TX_BYTES_MAX)?;
+        signed.tx.check_shape()?;
+        Ok(signed)
+    }
+
+    /// The transaction's id: the chain hash of its canonical signed bytes.
+    pub fn hash(&self, algorithm: HashAlgorithm) -> Hash {
+        algorithm.digest(&self.to_bytes())
+    }
+
+    pub fn verify_signature(&self) -> Result<(), Error> {
+        self.public_key.verify(&self.tx.signing_bytes(), &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Scheme;
+
+    fn id(text: &str) -> AccountId {
+        AccountId::new(text).expect("valid id")
+    }
+
+    fn fixture_tx() -> Transaction {
+        Transaction::new(
+            "corridor-dev",
+            id("acme@icbc-cn"),
+            3,
+            1_700_000_000_000,
+            Operation::transfer(
+                id("harbour@boc-hk"),
+                CurrencyCode::new("CNY").expect("code"),
+                Amount::parse("1250.5").expect("amount"),
+                Some("invoice 42".into()),
+            ),
+        )
+    }
+
+    /// Pins the canonical transaction format: if this fails, old signatures no longer verify.
+    #[test]
+    fn fixture_bytes_are_pinned() {
+        let bytes = fixture_tx().signing_bytes();
+        assert_eq!(
+            hex::encode(&bytes),
+            concat!(
+                "01",                               // version
+                "0c00000000000000", "636f727269646f722d646576", // chain id
+                "0c00000000000000", "61636d6540696362632d636e", // sender
+                "0300000000000000",                 // nonce
+                "0068e5cf8b010000",                 // expires_at_ms = 1_700_000_000_000
+                "04000000",                         // Operation::Transfer
+                "0e00000000000000", "686172626f757240626f632d686b", // to
+                "0300000000000000", "434e59",       // currency
+                "d930000000000000000000000000000001000000", // amount: mantissa 12505 (i128), scale 1 (u32)
+                "01", "0a00000000000000", "696e766f696365203432" // memo
+            )
+        );
+        assert_eq!(Transaction::from_signing_bytes(&bytes), Ok(fixture_tx()));
+    }
+
+    #[test]
+    fn signed_round_trip_and_signature() {
+        for scheme in [Scheme::Ed25519, Scheme::Sm2] {
+            let key = PrivateKey::from_seed(scheme, [4; 32]).expect("seed");
+            let signed = fixture_tx().sign(&key);
+            let bytes = signed.to_bytes();
+            let back = SignedTransaction::from_bytes(&bytes).expect("decodes");
+            assert_eq!(back, signed);
+            assert!(back.verify_signature().is_ok());
+            let mut tampered = back.clone();
+            tampered.tx.nonce += 1;
+            assert_eq!(tampered.verify_signature().map_err(|e| e.code), Err(ErrorCode::BadSignature));
+            assert_ne!(signed.hash(HashAlgorithm::Sha256), signed.hash(HashAlgorithm::Sm3));
+        }
+    }
+
+    #[test]
+    fn shape_checks() {
+        let mut tx = fixture_tx();
+        tx.operation = Operation::transfer(id("a@b"), CurrencyCode::new("CNY").expect("c"), Amount::ZERO, None);
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::AmountNotPositive));
+        let leg = TransferLeg { to: id("a@b"), currency: CurrencyCode::new("CNY").expect("c"), amount: Amount::from(1), memo: None };
+        tx.operation = Operation::batch_transfer(vec![leg.clone(); BATCH_LEGS_MAX + 1]);
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::BatchTooLarge));
+        tx.operation = Operation::batch_transfer(vec![]);
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::BatchEmpty));
+        tx.operation = Operation::transfer(id("a@b"), CurrencyCode::new("CNY").expect("c"), Amount::from(1), Some("x".repeat(MEMO_BYTES_MAX + 1)));
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::MemoTooLong));
+    }
+
+    #[test]
+    fn bad_bytes_get_codes() {
+        let key = PrivateKey::from_seed(Scheme::Ed25519, [4; 32]).expect("seed");
+        let bytes = fixture_tx().sign(&key).to_bytes();
+        let code = |b: &[u8]| SignedTransaction::from_bytes(b).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(code(&bytes[..bytes.len() - 3]), Err(ErrorCode::Malformed));
+        let mut trailing = bytes.clone();
+        trailing.push(7);
+        assert_eq!(code(&trailing), Err(ErrorCode::TrailingBytes));
+        assert_eq!(code(&vec![0; TX_BYTES_MAX + 1]), Err(ErrorCode::TooLarge));
+        assert_eq!(code(&[0xff; 40]), Err(ErrorCode::Malformed));
+    }
+}
