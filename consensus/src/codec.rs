@@ -11,6 +11,8 @@
 //! Cert      3  = certificate
 //! Request   4  = view:u64
 //! Notarized 5  = block certificate
+//! BlockReq  6  = digest:[32]
+//! Block     7  = block
 //! block        = view:u64 height:u64 parent_view:u64 parent:[32] payload_len:u32 payload
 //! certificate  = kind:u8 view:u64 digest:[32] count:u16 (signer:u16 signature)*count
 //! signature    = len:u16 bytes        (len <= SIGNATURE_BYTES_MAX)
@@ -29,6 +31,8 @@ const TAG_VOTE: u8 = 2;
 const TAG_CERTIFICATE: u8 = 3;
 const TAG_REQUEST: u8 = 4;
 const TAG_NOTARIZED: u8 = 5;
+const TAG_BLOCK_REQUEST: u8 = 6;
+const TAG_BLOCK: u8 = 7;
 
 /// Appends fields to a byte vector.
 pub(crate) struct Writer {
@@ -61,13 +65,19 @@ impl Writer {
     }
 
     fn signature(&mut self, signature: &Signature) {
-        assert!(signature.0.len() <= SIGNATURE_BYTES_MAX, "own signature over the limit");
+        assert!(
+            signature.0.len() <= SIGNATURE_BYTES_MAX,
+            "own signature over the limit"
+        );
         self.u16(u16::try_from(signature.0.len()).expect("bounded by SIGNATURE_BYTES_MAX"));
         self.bytes.extend_from_slice(&signature.0);
     }
 
     fn block(&mut self, block: &Block) {
-        assert!(block.payload.len() <= PAYLOAD_BYTES_MAX, "own payload over the limit");
+        assert!(
+            block.payload.len() <= PAYLOAD_BYTES_MAX,
+            "own payload over the limit"
+        );
         self.u64(block.view);
         self.u64(block.height);
         self.u64(block.parent_view);
@@ -77,7 +87,10 @@ impl Writer {
     }
 
     fn certificate(&mut self, certificate: &Certificate) {
-        assert!(certificate.signatures.len() <= VALIDATORS_MAX, "certificate over the limit");
+        assert!(
+            certificate.signatures.len() <= VALIDATORS_MAX,
+            "certificate over the limit"
+        );
         self.u8(certificate.kind.tag());
         self.u64(certificate.view);
         self.digest(&certificate.digest);
@@ -159,7 +172,13 @@ impl<'a> Reader<'a> {
             return Err(Error::LimitExceeded);
         }
         let payload = self.take(length)?.to_vec();
-        Ok(Block { view, height, parent_view, parent, payload })
+        Ok(Block {
+            view,
+            height,
+            parent_view,
+            parent,
+            payload,
+        })
     }
 
     fn certificate(&mut self) -> Result<Certificate, Error> {
@@ -175,11 +194,20 @@ impl<'a> Reader<'a> {
             let signer = self.u16()?;
             signatures.push((signer, self.signature()?));
         }
-        Ok(Certificate { kind, view, digest, signatures })
+        Ok(Certificate {
+            kind,
+            view,
+            digest,
+            signatures,
+        })
     }
 
     pub(crate) fn finish(self) -> Result<(), Error> {
-        if self.bytes.is_empty() { Ok(()) } else { Err(Error::TrailingBytes) }
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::TrailingBytes)
+        }
     }
 }
 
@@ -217,10 +245,21 @@ pub fn encode(message: &Message) -> Vec<u8> {
             writer.u8(TAG_REQUEST);
             writer.u64(*view);
         }
-        Message::Notarized { block, notarization } => {
+        Message::Notarized {
+            block,
+            notarization,
+        } => {
             writer.u8(TAG_NOTARIZED);
             writer.block(block);
             writer.certificate(notarization);
+        }
+        Message::BlockRequest { digest } => {
+            writer.u8(TAG_BLOCK_REQUEST);
+            writer.digest(digest);
+        }
+        Message::Block(block) => {
+            writer.u8(TAG_BLOCK);
+            writer.block(block);
         }
     }
     writer.finish()
@@ -244,15 +283,30 @@ pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
             let digest = reader.digest()?;
             let signer = reader.u16()?;
             let signature = reader.signature()?;
-            Message::Vote(Vote { kind, view, digest, signer, signature })
+            Message::Vote(Vote {
+                kind,
+                view,
+                digest,
+                signer,
+                signature,
+            })
         }
         TAG_CERTIFICATE => Message::Certificate(reader.certificate()?),
-        TAG_REQUEST => Message::Request { view: reader.u64()? },
+        TAG_REQUEST => Message::Request {
+            view: reader.u64()?,
+        },
         TAG_NOTARIZED => {
             let block = reader.block()?;
             let notarization = reader.certificate()?;
-            Message::Notarized { block, notarization }
+            Message::Notarized {
+                block,
+                notarization,
+            }
         }
+        TAG_BLOCK_REQUEST => Message::BlockRequest {
+            digest: reader.digest()?,
+        },
+        TAG_BLOCK => Message::Block(reader.block()?),
         _ => return Err(Error::UnknownTag),
     };
     reader.finish()?;

@@ -29,3 +29,6 @@ pub const CATCH_UP_BLOCKS_MAX: usize = 256;
 pub const REQUESTS_PER_PROPOSAL_MAX: usize = 16;
 /// Timeouts double per failed view up to this many doublings.
 pub const TIMEOUT_BACKOFF_SHIFT_MAX: u32 = 4;
+/// A replica that keeps seeing evidence of being behind asks for catch-up again after this many
+/// views (and after every timeout).
+pub const CATCH_UP_RETRY_VIEWS: u64 = 8;

@@ -229,7 +229,18 @@ pub enum Message {
     Vote(Vote),
     Certificate(Certificate),
     /// "Send me what you hold for this view": its notarized block or its nullification.
-    Request { view: View },
+    Request {
+        view: View,
+    },
     /// A block with its notarization: the answer to a `Request`.
-    Notarized { block: Block, notarization: Certificate },
+    Notarized {
+        block: Block,
+        notarization: Certificate,
+    },
+    /// "Send me the block with this digest": asked when a finalized block's ancestor is missing.
+    BlockRequest {
+        digest: Digest,
+    },
+    /// A block, the answer to a `BlockRequest`; accepted only if its digest was asked for.
+    Block(Block),
 }

@@ -41,7 +41,10 @@ impl SafetyState {
             return None;
         }
         if view > self.view {
-            return Some(SafetyState { view, ..SafetyState::default() });
+            return Some(SafetyState {
+                view,
+                ..SafetyState::default()
+            });
         }
         Some(*self)
     }
@@ -51,11 +54,13 @@ impl SafetyState {
     }
 
     pub fn may_notarize(&self, view: View) -> bool {
-        self.at(view).is_some_and(|state| state.notarized.is_none() && !state.nullified)
+        self.at(view)
+            .is_some_and(|state| state.notarized.is_none() && !state.nullified)
     }
 
     pub fn may_nullify(&self, view: View) -> bool {
-        self.at(view).is_some_and(|state| !state.nullified && state.finalized.is_none())
+        self.at(view)
+            .is_some_and(|state| !state.nullified && state.finalized.is_none())
     }
 
     pub fn may_finalize(&self, view: View) -> bool {
@@ -65,7 +70,10 @@ impl SafetyState {
 
     /// Records a proposal (which is also the leader's notarize vote).
     pub(crate) fn record_proposal(&mut self, view: View, digest: Digest) {
-        assert!(self.may_propose(view) && self.may_notarize(view), "safety: double proposal");
+        assert!(
+            self.may_propose(view) && self.may_notarize(view),
+            "safety: double proposal"
+        );
         *self = self.at(view).expect("checked by may_propose");
         self.proposed = Some(digest);
         self.notarized = Some(digest);
@@ -103,7 +111,10 @@ impl SafetyState {
             writer.digest(&digest.unwrap_or_default());
         }
         let bytes = writer.finish();
-        assert!(bytes.len() == SAFETY_STATE_BYTES, "safety state size is fixed");
+        assert!(
+            bytes.len() == SAFETY_STATE_BYTES,
+            "safety state size is fixed"
+        );
         bytes
     }
 

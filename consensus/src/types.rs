@@ -86,7 +86,7 @@ impl ValidatorSet {
         u16::try_from(leader).expect("leader index is below the u16 validator count")
     }
 
-    pub fn indices(&self) -> impl Iterator<Item = ValidatorIndex> {
+    pub fn indices(&self) -> std::ops::Range<ValidatorIndex> {
         0..self.count
     }
 }
@@ -108,9 +108,7 @@ impl Block {
     }
 
     pub(crate) fn is_well_formed(&self) -> bool {
-        self.payload.len() <= PAYLOAD_BYTES_MAX
-            && self.height >= 1
-            && self.parent_view < self.view
+        self.payload.len() <= PAYLOAD_BYTES_MAX && self.height >= 1 && self.parent_view < self.view
     }
 }
 
@@ -125,7 +123,11 @@ pub struct Anchor {
 impl Anchor {
     /// The genesis anchor: view 0, height 0, the genesis block's digest.
     pub fn genesis(digest: Digest) -> Anchor {
-        Anchor { view: 0, height: 0, digest }
+        Anchor {
+            view: 0,
+            height: 0,
+            digest,
+        }
     }
 }
 

@@ -1,1 +1,19 @@
+//! corridor-node: the `corridord` daemon.
+//!
+//! Code map (see docs/ARCHITECTURE.md): `ledger` (pure state machine: records, execution,
+//! compliance, state root), `mempool`, `chain` (admission, the `Application` interface block
+//! ordering drives, commit path, queries), `producer` (single-validator block production),
+//! `storage` (RocksDB), `api` (axum HTTP), `genesis`, `config`, `metrics`, `cli`.
 
+mod api;
+mod chain;
+pub mod cli;
+mod config;
+mod genesis;
+mod ledger;
+mod mempool;
+mod metrics;
+mod producer;
+mod storage;
+
+pub use genesis::Genesis;

@@ -25,6 +25,10 @@ pub const ED25519_PUBLIC_KEY_BYTES: usize = 32;
 /// SM2 public keys are stored as uncompressed SEC1 points (`04 ‖ x ‖ y`).
 pub const SM2_PUBLIC_KEY_BYTES: usize = 65;
 pub const SIGNATURE_BYTES: usize = 64;
+/// DER of `OneAsymmetricKey { version 0, algorithm id-Ed25519, privateKey OCTET STRING {
+/// OCTET STRING (32 bytes) } }`, up to the 32-byte seed that follows it.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -358,15 +362,19 @@ impl PrivateKey {
     }
 
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), readable by `openssl pkey`.
+    ///
+    /// Ed25519 keys are written as PKCS#8 v1 (RFC 8410, no public key attached), the form
+    /// OpenSSL writes itself: OpenSSL 3.0 refuses the v2 form ed25519-dalek would write.
     pub fn to_pem(&self) -> Result<String, Error> {
-        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        use sm2::pkcs8::der::pem::{LineEnding, encode_string};
         let pem = match self {
             PrivateKey::Ed25519(key) => {
-                key.to_pkcs8_pem(sm2::pkcs8::LineEnding::LF).map(|pem| pem.to_string())
+                let der = [ED25519_PKCS8_V1_PREFIX.as_slice(), key.as_bytes()].concat();
+                encode_string("PRIVATE KEY", LineEnding::LF, &der).map_err(|error| error.to_string())
             }
             PrivateKey::Sm2 { secret, .. } => {
                 use sm2::pkcs8::EncodePrivateKey as _;
-                secret.to_pkcs8_pem(sm2::pkcs8::LineEnding::LF).map(|pem| pem.to_string())
+                secret.to_pkcs8_pem(LineEnding::LF).map(|pem| pem.to_string()).map_err(|error| error.to_string())
             }
         };
         pem.map_err(|error| Error::new(ErrorCode::Malformed, format!("cannot encode key: {error}")))
@@ -608,6 +616,16 @@ mod tests {
             assert_eq!(back.public_key(), private.public_key());
         }
         assert!(PrivateKey::from_pem("not a key").is_err());
+    }
+
+    /// A key written by `openssl genpkey -algorithm ed25519` reads, and we write it back
+    /// byte for byte (PKCS#8 v1, which OpenSSL 3.0 reads).
+    #[test]
+    fn openssl_ed25519_pem_round_trips_exactly() {
+        let openssl = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA51H/1onts4Y8sKb3cTHXJtzPDsfu4EH05gIxJN3qLZ\n-----END PRIVATE KEY-----\n";
+        let key = PrivateKey::from_pem(openssl).expect("OpenSSL's PEM reads");
+        assert_eq!(key.scheme(), Scheme::Ed25519);
+        assert_eq!(key.to_pem().expect("pem"), openssl);
     }
 
     #[test]

@@ -72,6 +72,7 @@ error_codes! {
     BatchTooLarge => "batch_too_large", 400;
     BatchEmpty => "batch_empty", 400;
     MemoTooLong => "memo_too_long", 400;
+    KeyInUse => "key_in_use", 409;
     // Node state.
     Unavailable => "unavailable", 503;
 }

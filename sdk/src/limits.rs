@@ -1,20 +1,21 @@
 //! Every size and count that input can drive, as a named constant with its unit last.
 //! A limit that the chain's validity depends on must not change without an ADR.
 
-/// Canonical bytes of one signed transaction.
-pub const TX_BYTES_MAX: usize = 16 * 1024;
+/// Canonical bytes of one signed transaction. A full batch (`BATCH_LEGS_MAX` legs with
+/// `MEMO_BYTES_MAX` memos and the longest ids) fits with room to spare.
+pub const TX_BYTES_MAX: usize = 128 * 1024;
 /// Transactions in one block.
 pub const BLOCK_TXS_MAX: usize = 10_000;
 /// Canonical bytes of one block with its transactions.
 pub const BLOCK_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Legs of one batch transfer.
-pub const BATCH_LEGS_MAX: usize = 500;
+pub const BATCH_LEGS_MAX: usize = 256;
 /// Transactions in one `POST /v1/transactions/batch` request.
 pub const SUBMIT_BATCH_TXS_MAX: usize = 5_000;
-/// Bytes of one HTTP request body.
-pub const HTTP_BODY_BYTES_MAX: usize = 2 * SUBMIT_BATCH_TXS_MAX * TX_BYTES_MAX;
+/// Bytes of one HTTP request body (hex doubles the size of what it carries).
+pub const HTTP_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Bytes of a memo on a transfer.
-pub const MEMO_BYTES_MAX: usize = 256;
+pub const MEMO_BYTES_MAX: usize = 140;
 /// Bytes of an account id (`name@sponsor`).
 pub const ACCOUNT_ID_BYTES_MAX: usize = 64;
 /// Bytes of one label of an account id (the part before or after `@`).
@@ -33,3 +34,8 @@ pub const TX_EXPIRY_AHEAD_MS_MAX: u64 = 24 * 60 * 60 * 1000;
 pub const HISTORY_PAGE_ENTRIES_MAX: usize = 1_000;
 /// Bytes of a stored state value (an account record, a currency).
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
+
+/// The largest batch transfer must fit in one transaction.
+const _: () = assert!(BATCH_LEGS_MAX * (MEMO_BYTES_MAX + 2 * ACCOUNT_ID_BYTES_MAX + 64) < TX_BYTES_MAX);
+/// A transaction, hex-encoded in JSON, must fit in a request.
+const _: () = assert!(4 * TX_BYTES_MAX < HTTP_BODY_BYTES_MAX);

@@ -1,1 +1,208 @@
+//! Harness for end-to-end tests: start real `corridord` processes on loopback, talk to them
+//! over HTTP and through the `corridor` CLI, and kill them with SIGKILL.
+//!
+//! The binaries are the ones `cargo build --workspace --bins` put next to the test
+//! executable's directory (scripts/test.sh builds them first).
 
+use corridor_sdk::api::{AccountView, BatchSubmitResponse, Status, TxStatus, TxView};
+use corridor_sdk::error::ErrorCode;
+use corridor_sdk::{AccountId, Hash, Operation, PrivateKey, SignedTransaction, Transaction};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to start answering.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a transaction may take to finalize in tests.
+pub const FINALITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The directory holding the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+pub fn id(text: &str) -> AccountId {
+    AccountId::new(text).expect("valid account id")
+}
+
+/// A `corridord dev` process.
+pub struct DevNode {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub rpc: String,
+    pub http: reqwest::Client,
+}
+
+impl DevNode {
+    /// Start (or resume) a dev chain in `data_dir` and wait until it answers.
+    pub async fn start(data_dir: &Path) -> DevNode {
+        let port = free_port();
+        let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log"))).expect("log file");
+        let child = Command::new(bin("corridord"))
+            .args(["dev", "--data-dir"])
+            .arg(data_dir)
+            .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-interval-ms", "10"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start corridord");
+        let node = DevNode {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            rpc: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(response) = node.http.get(format!("{}/v1/status", node.rpc)).send().await
+                && response.status().is_success()
+            {
+                return node;
+            }
+            assert!(Instant::now() < deadline, "corridord did not answer within {START_TIMEOUT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL corridord");
+            child.wait().expect("reap corridord");
+        }
+    }
+
+    pub fn key_path(&self, account: &str) -> PathBuf {
+        self.data_dir.join("keys").join(format!("{account}.key"))
+    }
+
+    pub fn key(&self, account: &str) -> PrivateKey {
+        PrivateKey::read_file(&self.key_path(account)).expect("dev key")
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.rpc)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.rpc)).json(body).send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn status(&self) -> Status {
+        let (code, body) = self.get("/v1/status").await;
+        assert_eq!(code, 200);
+        serde_json::from_value(body).expect("status JSON")
+    }
+
+    pub async fn account(&self, account: &str) -> AccountView {
+        let (code, body) = self.get(&format!("/v1/accounts/{account}")).await;
+        assert_eq!(code, 200, "account {account}: {body}");
+        serde_json::from_value(body).expect("account JSON")
+    }
+
+    pub async fn next_nonce(&self, account: &str) -> u64 {
+        self.account(account).await.next_nonce
+    }
+
+    /// Build and sign a transaction from `sender` with its next nonce (or `nonce`).
+    pub async fn sign(&self, sender: &str, operation: Operation) -> SignedTransaction {
+        let nonce = self.next_nonce(sender).await;
+        self.sign_with_nonce(sender, nonce, operation)
+    }
+
+    pub fn sign_with_nonce(&self, sender: &str, nonce: u64, operation: Operation) -> SignedTransaction {
+        Transaction::new("corridor-dev", id(sender), nonce, far_expiry(), operation).sign(&self.key(sender))
+    }
+
+    /// POST one transaction's bytes; `Ok(hash)` on 202, `Err((status, code))` otherwise.
+    pub async fn submit_bytes(&self, bytes: &[u8]) -> Result<Hash, (u16, ErrorCode)> {
+        let (status, body) = self.post("/v1/transactions", &serde_json::json!({ "tx": hex::encode(bytes) })).await;
+        if status == 202 {
+            return Ok(Hash::from_hex(body["tx_hash"].as_str().expect("tx_hash")).expect("hash"));
+        }
+        Err((status, error_code(&body)))
+    }
+
+    pub async fn submit(&self, signed: &SignedTransaction) -> Result<Hash, (u16, ErrorCode)> {
+        self.submit_bytes(&signed.to_bytes()).await
+    }
+
+    pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> BatchSubmitResponse {
+        let hexes: Vec<String> = txs.iter().map(|tx| hex::encode(tx.to_bytes())).collect();
+        let (status, body) = self.post("/v1/transactions/batch", &serde_json::json!({ "txs": hexes })).await;
+        assert_eq!(status, 202, "batch refused: {body}");
+        serde_json::from_value(body).expect("batch JSON")
+    }
+
+    /// Long-poll until the transaction is finalized or rejected.
+    pub async fn wait(&self, hash: &Hash) -> TxView {
+        let deadline = Instant::now() + FINALITY_TIMEOUT;
+        loop {
+            let (status, body) = self.get(&format!("/v1/transactions/{hash}?wait_ms=5000")).await;
+            assert_eq!(status, 200, "tx {hash}: {body}");
+            let view: TxView = serde_json::from_value(body).expect("tx JSON");
+            if view.status != TxStatus::Pending {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "tx {hash} not final within {FINALITY_TIMEOUT:?}");
+        }
+    }
+
+    /// Submit and wait; panics unless it finalized successfully.
+    pub async fn execute(&self, signed: &SignedTransaction) -> TxView {
+        let hash = self.submit(signed).await.unwrap_or_else(|e| panic!("refused: {e:?}"));
+        let view = self.wait(&hash).await;
+        let receipt = view.receipt.as_ref().expect("finalized transactions have receipts");
+        assert_eq!(receipt.outcome, corridor_sdk::Outcome::Success, "{:?} failed", signed.tx.operation);
+        view
+    }
+
+    /// Run the `corridor` CLI against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("corridor")).arg("--rpc").arg(&self.rpc).args(args).output().expect("run corridor")
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An hour from now, in ms since the epoch.
+pub fn far_expiry() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    now.as_millis() as u64 + 3_600_000
+}
+
+pub fn error_code(body: &Value) -> ErrorCode {
+    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"));
+    code.parse().unwrap_or_else(|()| panic!("unknown error code {code}"))
+}
+
+/// Balance of `currency` in a view, as a string ("0" when absent).
+pub fn balance(view: &AccountView, currency: &str) -> String {
+    view.balances
+        .iter()
+        .find(|(code, _)| code.as_str() == currency)
+        .map(|(_, amount)| amount.to_string())
+        .unwrap_or_else(|| "0".into())
+}

@@ -1,0 +1,244 @@
+//! The HTTP API (axum), JSON under `/v1` as documented in `corridor_sdk::api`.
+//!
+//! It decodes and bounds input, calls the chain, and maps errors to `{"error": {code,
+//! message}}` with the code's HTTP status. No business rule lives here.
+
+use crate::chain::Chain;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use corridor_sdk::api::{BatchSubmitRequest, BatchSubmitResponse, BatchSubmitResult, ErrorBody, EventRecord, KeyOwner, SubmitRequest, SubmitResponse, TxStatus};
+use corridor_sdk::crypto::PublicKey;
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::limits::{HISTORY_PAGE_ENTRIES_MAX, HTTP_BODY_BYTES_MAX, SUBMIT_BATCH_TXS_MAX, TX_BYTES_MAX};
+use corridor_sdk::{AccountId, Hash, SignedTransaction};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a `GET /v1/transactions/{hash}?wait_ms=` request is held.
+pub(crate) const TX_WAIT_MS_MAX: u64 = 30_000;
+const HISTORY_PAGE_ENTRIES_DEFAULT: usize = 100;
+
+pub(crate) struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        ApiError(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(ErrorBody { error: self.0 })).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
+    ApiError(Error::new(code, rejection.body_text()))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn router(chain: Arc<Chain>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/transactions/{hash}", get(transaction))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/accounts/{id}/history", get(history))
+        .route("/v1/keys/{key}", get(key_owner))
+        .route("/v1/currencies", get(currencies))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/events", get(events))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
+        .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
+        .with_state(chain)
+}
+
+/// Hex → canonical bytes → `SignedTransaction`, each step with its code.
+fn decode_tx(hex_text: &str) -> Result<SignedTransaction, Error> {
+    if hex_text.len() > 2 * TX_BYTES_MAX {
+        return Err(Error::new(ErrorCode::TooLarge, format!("transaction over {TX_BYTES_MAX} bytes")));
+    }
+    let bytes = hex::decode(hex_text.trim()).map_err(|error| Error::new(ErrorCode::BadHex, format!("tx is not hex: {error}")))?;
+    SignedTransaction::from_bytes(&bytes)
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError(Error::new(ErrorCode::Unavailable, format!("worker failed: {error}"))))
+}
+
+async fn status(State(chain): State<Arc<Chain>>) -> Json<corridor_sdk::api::Status> {
+    Json(chain.status())
+}
+
+async fn submit(State(chain): State<Arc<Chain>>, body: Result<Json<SubmitRequest>, JsonRejection>) -> ApiResult<Response> {
+    let Json(request) = body.map_err(json_rejection)?;
+    let signed = decode_tx(&request.tx).inspect_err(|error| chain.metrics.rejected(error.code))?;
+    let tx_hash = blocking(move || chain.admit(signed, false)).await??;
+    Ok((StatusCode::ACCEPTED, Json(SubmitResponse { tx_hash })).into_response())
+}
+
+async fn submit_batch(State(chain): State<Arc<Chain>>, body: Result<Json<BatchSubmitRequest>, JsonRejection>) -> ApiResult<Response> {
+    let Json(request) = body.map_err(json_rejection)?;
+    if request.txs.len() > SUBMIT_BATCH_TXS_MAX {
+        return Err(Error::new(ErrorCode::TooLarge, format!("at most {SUBMIT_BATCH_TXS_MAX} transactions per batch")).into());
+    }
+    let results = blocking(move || {
+        let decoded = request.txs.iter().map(|hex_text| decode_tx(hex_text)).collect();
+        chain.admit_many(decoded)
+    })
+    .await?;
+    let results = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(hash) => BatchSubmitResult { tx_hash: Some(hash), error: None },
+            Err(error) => BatchSubmitResult { tx_hash: None, error: Some(error) },
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(BatchSubmitResponse { results })).into_response())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait_ms: Option<u64>,
+}
+
+async fn transaction(
+    State(chain): State<Arc<Chain>>,
+    Path(hash): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> ApiResult<Response> {
+    let hash = Hash::from_hex(&hash)?;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut heights = chain.subscribe_height();
+    loop {
+        let lookup = Arc::clone(&chain);
+        let view = blocking(move || lookup.tx_view(&hash)).await?;
+        let Some(view) = view else {
+            return Err(Error::new(ErrorCode::NotFound, format!("no transaction {hash}")).into());
+        };
+        if view.status != TxStatus::Pending || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(view).into_response());
+        }
+        // Wake on the next committed block, and at least every 100 ms for mempool rejections.
+        let tick = deadline.min(tokio::time::Instant::now() + Duration::from_millis(100));
+        let _ = tokio::time::timeout_at(tick, heights.changed()).await;
+    }
+}
+
+fn parse_account(id: &str) -> Result<AccountId, Error> {
+    AccountId::new(id)
+}
+
+async fn account(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_account(&id)?;
+    let view = blocking(move || chain.account(&id).ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))).await??;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn history(State(chain): State<Arc<Chain>>, Path(id): Path<String>, Query(query): Query<HistoryQuery>) -> ApiResult<Response> {
+    let id = parse_account(&id)?;
+    let limit = query.limit.unwrap_or(HISTORY_PAGE_ENTRIES_DEFAULT);
+    if limit == 0 || limit > HISTORY_PAGE_ENTRIES_MAX {
+        return Err(Error::new(ErrorCode::BadRequest, format!("limit must be 1 to {HISTORY_PAGE_ENTRIES_MAX}")).into());
+    }
+    let before = query.before.unwrap_or(u64::MAX);
+    let page = blocking(move || {
+        if chain.account(&id).is_none() {
+            return Err(Error::new(ErrorCode::UnknownAccount, format!("no account {id}")));
+        }
+        Ok(chain.history(&id, before, limit))
+    })
+    .await??;
+    Ok(Json(page).into_response())
+}
+
+async fn key_owner(State(chain): State<Arc<Chain>>, Path(key): Path<String>) -> ApiResult<Response> {
+    let key = PublicKey::from_text(&key)?;
+    let account = blocking(move || chain.key_owner(&key)).await?;
+    let account = account.ok_or_else(|| Error::new(ErrorCode::NotFound, "no account holds this public key"))?;
+    Ok(Json(KeyOwner { account }).into_response())
+}
+
+async fn currencies(State(chain): State<Arc<Chain>>) -> ApiResult<Response> {
+    Ok(Json(blocking(move || chain.currencies()).await?).into_response())
+}
+
+async fn block(State(chain): State<Arc<Chain>>, Path(height): Path<String>) -> ApiResult<Response> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("height `{height}` is not a number")))?;
+    let view = blocking(move || chain.block_view(height)).await?;
+    let view = view.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no block at height {height}")))?;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    from_height: Option<u64>,
+}
+
+struct EventCursor {
+    chain: Arc<Chain>,
+    next_height: u64,
+    buffered: VecDeque<EventRecord>,
+    heights: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Server-Sent Events from `from_height` on: stored blocks first, then live ones. A client
+/// that reconnects with the last height it saw + 1 misses nothing.
+async fn events(State(chain): State<Arc<Chain>>, Query(query): Query<EventsQuery>) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let cursor = EventCursor {
+        heights: chain.subscribe_height(),
+        chain,
+        next_height: query.from_height.unwrap_or(0),
+        buffered: VecDeque::new(),
+    };
+    let stream = futures::stream::unfold(cursor, |mut cursor| async move {
+        loop {
+            if let Some(record) = cursor.buffered.pop_front() {
+                let data = serde_json::to_string(&record).expect("event records serialize");
+                let event = SseEvent::default().id(record.height.to_string()).data(data);
+                return Some((Ok(event), cursor));
+            }
+            let head = *cursor.heights.borrow_and_update();
+            if cursor.next_height <= head {
+                let chain = Arc::clone(&cursor.chain);
+                let height = cursor.next_height;
+                let records = tokio::task::spawn_blocking(move || chain.events_at(height)).await.ok()?;
+                cursor.buffered.extend(records);
+                cursor.next_height += 1;
+                continue;
+            }
+            cursor.heights.changed().await.ok()?;
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn metrics(State(chain): State<Arc<Chain>>) -> Response {
+    let text = blocking(move || chain.metrics.render(chain.head().height, chain.mempool.len()))
+        .await
+        .unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

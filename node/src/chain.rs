@@ -1,0 +1,508 @@
+//! The node's core: admission into the mempool, the `Application` interface that block
+//! ordering drives, the commit path, and the queries the API serves.
+//!
+//! Rules it keeps: blocks commit strictly in height order, one at a time; a block is durable
+//! (one synced RocksDB batch) before the in-memory head moves or anyone is told; the state
+//! root in memory always equals the committed head's.
+
+use crate::genesis::Genesis;
+use crate::ledger::merkle::SparseMerkleTree;
+use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateReader, check_transaction, execute_block};
+use crate::mempool::Mempool;
+use crate::metrics::Metrics;
+use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
+use corridor_sdk::api::{AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus, TxView};
+use corridor_sdk::block::merkle_root;
+use corridor_sdk::crypto::{BatchItem, PublicKey, verify_batch};
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX};
+use corridor_sdk::{AccountId, Block, BlockHeader, Certificate, Hash, SignedTransaction, codec};
+use parking_lot::{Condvar, Mutex, RwLock};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How far ahead of this node's clock a proposal's timestamp may be.
+pub(crate) const BLOCK_TIME_DRIFT_MS_MAX: u64 = 5_000;
+/// Signatures verified together in one batch.
+const VERIFY_BATCH_TXS: usize = 64;
+
+/// What block ordering needs from the application. The dev producer drives it with n = 1
+/// today; the BFT consensus driver drives the same calls with n validators.
+pub(crate) trait Application: Send + Sync {
+    /// A block extending the committed head from ready mempool transactions, or `None` if
+    /// there is nothing to order.
+    fn propose(&self, proposer: &AccountId, now_ms: u64) -> Option<Block>;
+    /// Whether a proposal may be voted for: it extends the head, its roots and counts are
+    /// right, its time is within bounds, and every signature verifies.
+    fn verify_proposal(&self, block: &Block, now_ms: u64) -> Result<(), Error>;
+    /// Execute and persist a finalized block. Returns once it is durable.
+    fn finalize(&self, block: Block, certificate: Certificate) -> Result<Head, Error>;
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Wakes the producer early when a full block is waiting.
+#[derive(Default)]
+pub(crate) struct Wakeup {
+    flag: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Wakeup {
+    pub fn notify(&self) {
+        *self.flag.lock() = true;
+        self.condvar.notify_one();
+    }
+
+    pub fn wait(&self, timeout: Duration) {
+        let mut flag = self.flag.lock();
+        if !*flag {
+            self.condvar.wait_for(&mut flag, timeout);
+        }
+        *flag = false;
+    }
+}
+
+pub(crate) struct Chain {
+    storage: Storage,
+    genesis: Genesis,
+    config: ChainConfig,
+    tree: Mutex<SparseMerkleTree>,
+    head: RwLock<Head>,
+    head_watch: tokio::sync::watch::Sender<u64>,
+    commit_lock: Mutex<()>,
+    pub mempool: Mempool,
+    pub metrics: Metrics,
+    pub wakeup: Wakeup,
+}
+
+fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+    match codec::decode(bytes, STATE_VALUE_BYTES_MAX) {
+        Ok(record) => record,
+        Err(error) => panic!("stored state does not decode: {error}"),
+    }
+}
+
+impl Chain {
+    /// Open the chain in `db_path`, writing `genesis` first if the database is new. A
+    /// database made from another genesis is refused.
+    pub fn open(db_path: &Path, genesis: Genesis, sync_writes: bool) -> Result<Arc<Chain>, Error> {
+        let storage = Storage::open(db_path, sync_writes)
+            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot open {}: {error}", db_path.display())))?;
+        let config = genesis.config();
+        let algorithm = config.hash_algorithm;
+        let mut tree = SparseMerkleTree::new(algorithm);
+        let head = match storage.head() {
+            Some(head) => {
+                let stored = storage.genesis_json().map(|bytes| Genesis::from_json(&bytes));
+                if stored.as_ref().and_then(|g| g.as_ref().ok()) != Some(&genesis) {
+                    return Err(Error::new(ErrorCode::BadRequest, "the data directory holds a chain with another genesis"));
+                }
+                let mut changes = Vec::new();
+                storage.for_each_state(|key, value| changes.push((tree.key_hash(key), Some(tree.value_hash(value)))));
+                tree.update(changes);
+                assert_eq!(tree.root(), head.state_root, "state does not match the committed state root");
+                head
+            }
+            None => Self::write_genesis(&storage, &genesis, &mut tree)?,
+        };
+        let (head_watch, _) = tokio::sync::watch::channel(head.height);
+        Ok(Arc::new(Chain {
+            storage,
+            genesis,
+            config,
+            tree: Mutex::new(tree),
+            head: RwLock::new(head),
+            head_watch,
+            commit_lock: Mutex::new(()),
+            mempool: Mempool::default(),
+            metrics: Metrics::default(),
+            wakeup: Wakeup::default(),
+        }))
+    }
+
+    fn write_genesis(storage: &Storage, genesis: &Genesis, tree: &mut SparseMerkleTree) -> Result<Head, Error> {
+        let algorithm = genesis.hash_algorithm;
+        let writes = genesis.state()?;
+        tree.update(writes.iter().map(|(k, v)| (tree.key_hash(k), v.as_ref().map(|v| tree.value_hash(v)))).collect());
+        let header = BlockHeader {
+            version: corridor_sdk::block::BLOCK_VERSION,
+            chain_id: genesis.chain_id.clone(),
+            height: 0,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: genesis.genesis_time_ms,
+            proposer: genesis.validators[0].id.clone(),
+            tx_count: 0,
+            txs_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        };
+        let block_hash = header.hash(algorithm);
+        let head = Head { height: 0, block_hash, timestamp_ms: header.timestamp_ms, state_root: tree.root() };
+        let stored = StoredBlock {
+            block: Block { header, txs: vec![] },
+            certificate: Certificate { height: 0, block_hash, signatures: vec![] },
+        };
+        let commit = BlockCommit { stored: &stored, tx_hashes: &[], receipts: &[], writes: &writes, history: &[], head: &head };
+        storage.commit_genesis(&genesis.to_json(), &commit);
+        Ok(head)
+    }
+
+    pub fn head(&self) -> Head {
+        self.head.read().clone()
+    }
+
+    pub fn subscribe_height(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.head_watch.subscribe()
+    }
+
+    fn account_record(&self, id: &AccountId) -> Option<AccountRecord> {
+        self.storage.get(&StateKey::Account(id.clone()).to_bytes()).map(|bytes| decode_record(&bytes))
+    }
+
+    // --- admission ------------------------------------------------------------------------
+
+    /// Admit one transaction into the mempool, or refuse it with a code. `signature_checked`
+    /// is true when the caller already verified it (batch submission).
+    pub fn admit(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+        let result = self.admit_inner(signed, signature_checked);
+        match &result {
+            Ok(_) => {
+                self.metrics.txs_admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if self.mempool.ready_len() >= BLOCK_TXS_MAX {
+                    self.wakeup.notify();
+                }
+            }
+            Err(error) => self.metrics.rejected(error.code),
+        }
+        result
+    }
+
+    fn admit_inner(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+        let bytes = signed.to_bytes();
+        let hash = self.config.hash_algorithm.digest(&bytes);
+        let tx = &signed.tx;
+        if tx.chain_id != self.config.chain_id {
+            return Err(Error::new(ErrorCode::WrongChain, format!("this is chain {}, not {}", self.config.chain_id, tx.chain_id)));
+        }
+        if self.mempool.contains(&hash) || self.storage.tx_location(&hash).is_some() {
+            return Err(Error::new(ErrorCode::Duplicate, format!("transaction {hash} was already submitted")));
+        }
+        let now = now_ms().max(self.head.read().timestamp_ms);
+        if tx.expires_at_ms < now {
+            return Err(Error::new(ErrorCode::Expired, format!("expired at {} ms; it is {now} ms", tx.expires_at_ms)));
+        }
+        if tx.expires_at_ms > now.saturating_add(TX_EXPIRY_AHEAD_MS_MAX) {
+            return Err(Error::new(ErrorCode::ExpiryTooFar, format!("expiry more than {TX_EXPIRY_AHEAD_MS_MAX} ms ahead")));
+        }
+        let sender = self
+            .account_record(&tx.sender)
+            .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {}", tx.sender)))?;
+        if sender.public_key != signed.public_key {
+            return Err(Error::new(ErrorCode::KeyMismatch, format!("the key is not {}'s current key", tx.sender)));
+        }
+        if tx.nonce < sender.next_nonce {
+            return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce)));
+        }
+        if tx.nonce >= sender.next_nonce + NONCE_WINDOW_MAX {
+            return Err(Error::new(
+                ErrorCode::NonceTooHigh,
+                format!("nonce {} is more than {NONCE_WINDOW_MAX} ahead of {}", tx.nonce, sender.next_nonce),
+            ));
+        }
+        if !signature_checked {
+            signed.verify_signature()?;
+        }
+        if tx.nonce == sender.next_nonce && !self.mempool.has_sender(&tx.sender) {
+            check_transaction(&self.storage, &self.config, &signed, now)?;
+        }
+        self.mempool.insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
+        Ok(hash)
+    }
+
+    /// Admit many: signatures are verified in parallel batches first, then each is admitted
+    /// in order. One result per input, in order.
+    pub fn admit_many(&self, txs: Vec<Result<SignedTransaction, Error>>) -> Vec<Result<Hash, Error>> {
+        let messages: Vec<Option<Vec<u8>>> =
+            txs.par_iter().map(|tx| tx.as_ref().ok().map(|signed| signed.tx.signing_bytes())).collect();
+        let indexed: Vec<usize> = (0..txs.len()).filter(|i| txs[*i].is_ok()).collect();
+        let verdicts: Vec<(usize, bool)> = indexed
+            .par_chunks(VERIFY_BATCH_TXS)
+            .flat_map_iter(|chunk| {
+                let items: Vec<BatchItem<'_>> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let signed = txs[i].as_ref().expect("filtered to Ok");
+                        let message = messages[i].as_deref().expect("Ok transactions have messages");
+                        BatchItem { public_key: &signed.public_key, message, signature: &signed.signature }
+                    })
+                    .collect();
+                chunk.iter().copied().zip(verify_batch(&items)).collect::<Vec<_>>()
+            })
+            .collect();
+        let verified: BTreeMap<usize, bool> = verdicts.into_iter().collect();
+        txs.into_iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                let signed = tx.inspect_err(|error| self.metrics.rejected(error.code))?;
+                if verified.get(&i) != Some(&true) {
+                    self.metrics.rejected(ErrorCode::BadSignature);
+                    return Err(Error::new(ErrorCode::BadSignature, "signature does not verify"));
+                }
+                self.admit(signed, true)
+            })
+            .collect()
+    }
+
+    // --- queries --------------------------------------------------------------------------
+
+    pub fn status(&self) -> Status {
+        let head = self.head();
+        Status {
+            chain_id: self.config.chain_id.clone(),
+            hash_algorithm: self.config.hash_algorithm,
+            height: head.height,
+            latest_block_hash: head.block_hash,
+            latest_block_time_ms: head.timestamp_ms,
+            state_root: head.state_root,
+            mempool_txs: self.mempool.len(),
+            validators: self.config.validators.iter().map(|v| v.id.clone()).collect(),
+            node_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    pub fn account(&self, id: &AccountId) -> Option<AccountView> {
+        let record = self.account_record(id)?;
+        Some(AccountView {
+            id: id.clone(),
+            public_key: record.public_key,
+            next_nonce: record.next_nonce,
+            frozen: record.frozen,
+            sponsor: id.sponsor(),
+            balances: record.balances,
+        })
+    }
+
+    pub fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {
+        self.storage.get(&StateKey::KeyOwner(key.clone()).to_bytes()).map(|bytes| decode_record(&bytes))
+    }
+
+    pub fn currencies(&self) -> Vec<CurrencyView> {
+        let mut views = Vec::new();
+        for currency in &self.genesis.currencies {
+            let key = StateKey::Currency(currency.code.clone()).to_bytes();
+            if let Some(bytes) = self.storage.get(&key) {
+                let record: CurrencyRecord = decode_record(&bytes);
+                views.push(CurrencyView {
+                    code: currency.code.clone(),
+                    scale: record.scale,
+                    issuer: record.issuer,
+                    supply: record.supply,
+                    transfer_limit: record.transfer_limit,
+                });
+            }
+        }
+        views
+    }
+
+    /// A transaction's status, or `None` if this node never heard of it.
+    pub fn tx_view(&self, hash: &Hash) -> Option<TxView> {
+        if let Some(location) = self.storage.tx_location(hash) {
+            let receipt = self.storage.receipt(location);
+            return Some(TxView { tx_hash: *hash, status: TxStatus::Finalized, receipt, error: None });
+        }
+        if self.mempool.contains(hash) {
+            return Some(TxView { tx_hash: *hash, status: TxStatus::Pending, receipt: None, error: None });
+        }
+        let error = self.mempool.rejection(hash)?;
+        Some(TxView { tx_hash: *hash, status: TxStatus::Rejected, receipt: None, error: Some(error) })
+    }
+
+    pub fn block_view(&self, height: u64) -> Option<BlockView> {
+        let stored = self.storage.block(height)?;
+        let algorithm = self.config.hash_algorithm;
+        Some(BlockView {
+            hash: stored.block.header.hash(algorithm),
+            tx_hashes: stored.block.txs.iter().map(|tx| tx.hash(algorithm)).collect(),
+            header: stored.block.header,
+            certificate: stored.certificate,
+        })
+    }
+
+    pub fn history(&self, account: &AccountId, before: u64, limit: usize) -> HistoryPage {
+        let entries: Vec<HistoryEntry> = self
+            .storage
+            .history(account, before, limit)
+            .into_iter()
+            .map(|(sequence, record)| HistoryEntry { sequence, record })
+            .collect();
+        let next_before = if entries.len() == limit { entries.last().map(|e| e.sequence) } else { None };
+        HistoryPage { entries, next_before }
+    }
+
+    /// The events of the block at `height`, in order.
+    pub fn events_at(&self, height: u64) -> Vec<EventRecord> {
+        self.storage
+            .block_receipts(height)
+            .into_iter()
+            .flat_map(|receipt| {
+                let (height, tx_hash, tx_index) = (receipt.height, receipt.tx_hash, receipt.index);
+                receipt.events.into_iter().map(move |event| EventRecord { height, tx_hash, tx_index, event })
+            })
+            .collect()
+    }
+
+    /// Sum of every balance per currency, over the whole state (for tests and audits; walks
+    /// every account).
+    pub fn audit_conservation(&self) -> Result<(), String> {
+        let mut totals: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+        self.storage.for_each_state(|key, value| {
+            if key.starts_with(b"a\0") {
+                let record: AccountRecord = decode_record(value);
+                for (code, amount) in record.balances {
+                    *totals.entry(code.to_string()).or_default() += amount.decimal();
+                }
+            }
+        });
+        for currency in self.currencies() {
+            let total = totals.get(currency.code.as_str()).copied().unwrap_or_default();
+            if total != currency.supply.decimal() {
+                return Err(format!("{}: balances sum to {total}, supply is {}", currency.code, currency.supply));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Application for Chain {
+    fn propose(&self, proposer: &AccountId, now_ms: u64) -> Option<Block> {
+        let head = self.head();
+        let timestamp_ms = now_ms.max(head.timestamp_ms);
+        let taken = self.mempool.take_ready(BLOCK_TXS_MAX, BLOCK_BYTES_MAX / 2, timestamp_ms);
+        if taken.is_empty() {
+            return None;
+        }
+        let hashes: Vec<Hash> = taken.iter().map(|(hash, _)| *hash).collect();
+        let header = BlockHeader {
+            version: corridor_sdk::block::BLOCK_VERSION,
+            chain_id: self.config.chain_id.clone(),
+            height: head.height + 1,
+            parent_hash: head.block_hash,
+            timestamp_ms,
+            proposer: proposer.clone(),
+            tx_count: u32::try_from(taken.len()).expect("BLOCK_TXS_MAX fits u32"),
+            txs_root: merkle_root(self.config.hash_algorithm, &hashes),
+            state_root: head.state_root,
+        };
+        let txs = taken.into_iter().map(|(_, signed)| Arc::unwrap_or_clone(signed)).collect();
+        Some(Block { header, txs })
+    }
+
+    fn verify_proposal(&self, block: &Block, now_ms: u64) -> Result<(), Error> {
+        let head = self.head();
+        let header = &block.header;
+        let algorithm = self.config.hash_algorithm;
+        let refuse = |why: String| Err(Error::new(ErrorCode::BadRequest, format!("proposal {}: {why}", header.height)));
+        if header.chain_id != self.config.chain_id {
+            return refuse("wrong chain".into());
+        }
+        if header.height != head.height + 1 || header.parent_hash != head.block_hash {
+            return refuse(format!("does not extend head {} ({})", head.height, head.block_hash));
+        }
+        if header.state_root != head.state_root {
+            return refuse(format!("state root {} differs from ours {}", header.state_root, head.state_root));
+        }
+        if header.timestamp_ms < head.timestamp_ms || header.timestamp_ms > now_ms + BLOCK_TIME_DRIFT_MS_MAX {
+            return refuse(format!("timestamp {} out of bounds", header.timestamp_ms));
+        }
+        if block.txs.len() > BLOCK_TXS_MAX || header.tx_count as usize != block.txs.len() {
+            return refuse("transaction count".into());
+        }
+        let hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
+        if merkle_root(algorithm, &hashes) != header.txs_root {
+            return refuse("transactions root".into());
+        }
+        let unverified: Vec<usize> = (0..block.txs.len()).filter(|i| !self.mempool.contains(&hashes[*i])).collect();
+        let all_valid = unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
+            let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| block.txs[i].tx.signing_bytes()).collect();
+            let items: Vec<BatchItem<'_>> = chunk
+                .iter()
+                .zip(&messages)
+                .map(|(&i, message)| BatchItem {
+                    public_key: &block.txs[i].public_key,
+                    message,
+                    signature: &block.txs[i].signature,
+                })
+                .collect();
+            verify_batch(&items).into_iter().all(|ok| ok)
+        });
+        if !all_valid {
+            return refuse("a signature does not verify".into());
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, block: Block, certificate: Certificate) -> Result<Head, Error> {
+        let _commit = self.commit_lock.lock();
+        let started = Instant::now();
+        let algorithm = self.config.hash_algorithm;
+        let head = self.head();
+        let header = &block.header;
+        if header.height != head.height + 1 || header.parent_hash != head.block_hash {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("finalized block {} does not extend head {}", header.height, head.height),
+            ));
+        }
+        // A finalized block that disagrees with our state is a divergence: stop, loudly.
+        assert_eq!(header.state_root, head.state_root, "block {} carries a state root we did not compute", header.height);
+        let block_hash = header.hash(algorithm);
+        assert_eq!(certificate.block_hash, block_hash, "certificate is for another block");
+        let tx_hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
+        let cached: Vec<bool> = tx_hashes.iter().map(|hash| self.mempool.contains(hash)).collect();
+        let output = execute_block(&self.storage, &self.config, &block, &tx_hashes, &|i| cached[i]);
+        let state_root = {
+            let mut tree = self.tree.lock();
+            let changes: Vec<(Hash, Option<Hash>)> = output
+                .writes
+                .par_iter()
+                .map(|(key, value)| (algorithm.digest(key), value.as_ref().map(|v| algorithm.digest(v))))
+                .collect();
+            tree.update(changes);
+            tree.root()
+        };
+        let new_head = Head { height: header.height, block_hash, timestamp_ms: header.timestamp_ms, state_root };
+        let stored = StoredBlock { block, certificate };
+        self.storage.commit_block(&BlockCommit {
+            stored: &stored,
+            tx_hashes: &tx_hashes,
+            receipts: &output.receipts,
+            writes: &output.writes,
+            history: &output.history,
+            head: &new_head,
+        });
+        *self.head.write() = new_head.clone();
+        let mut next_nonces = BTreeMap::new();
+        for signed in &stored.block.txs {
+            let sender = &signed.tx.sender;
+            if !next_nonces.contains_key(sender)
+                && let Some(record) = self.account_record(sender)
+            {
+                next_nonces.insert(sender.clone(), record.next_nonce);
+            }
+        }
+        self.mempool.committed(&tx_hashes, &next_nonces);
+        let failed = output.receipts.iter().filter(|r| r.outcome != corridor_sdk::Outcome::Success).count();
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.metrics.blocks_committed.fetch_add(1, relaxed);
+        self.metrics.txs_finalized.fetch_add(tx_hashes.len() as u64, relaxed);
+        self.metrics.txs_failed.fetch_add(failed as u64, relaxed);
+        self.metrics.block_commit_micros.fetch_add(started.elapsed().as_micros() as u64, relaxed);
+        self.head_watch.send_replace(new_head.height);
+        Ok(new_head)
+    }
+}

@@ -1,0 +1,249 @@
+//! The `corridord` command line: `dev`, `keygen`, `init`, `run`.
+
+use crate::chain::{Chain, now_ms};
+use crate::config::{BLOCK_INTERVAL_MS_DEFAULT, Config, RPC_ADDR_DEFAULT};
+use crate::genesis::{DEV_VALIDATOR, Genesis, dev_genesis};
+use crate::producer::DevProducer;
+use clap::{Parser, Subcommand};
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::{AccountId, PrivateKey, Scheme};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "corridord", version, about = "corridor ledger node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a one-validator chain with the demo genesis; keys go to <data-dir>/keys.
+    /// Running it again on the same data dir resumes the chain.
+    Dev {
+        #[arg(long, default_value = "corridor-dev")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = RPC_ADDR_DEFAULT)]
+        rpc_addr: SocketAddr,
+        #[arg(long, default_value_t = BLOCK_INTERVAL_MS_DEFAULT)]
+        block_interval_ms: u64,
+    },
+    /// Write a new PKCS#8 PEM key and print its public key.
+    Keygen {
+        #[arg(long, default_value = "ed25519")]
+        scheme: Scheme,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Prepare a data directory for `run` from a genesis file; writes <data-dir>/config.toml.
+    Init {
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        validator_id: Option<String>,
+        #[arg(long)]
+        validator_key: Option<PathBuf>,
+        #[arg(long, default_value = RPC_ADDR_DEFAULT)]
+        rpc_addr: SocketAddr,
+    },
+    /// Run a node from a TOML config (see `init`).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dev { data_dir, rpc_addr, block_interval_ms } => dev(&data_dir, rpc_addr, block_interval_ms),
+        Command::Keygen { scheme, out } => keygen(scheme, out.as_deref()),
+        Command::Init { genesis, data_dir, validator_id, validator_key, rpc_addr } => {
+            init(&genesis, &data_dir, validator_id, validator_key, rpc_addr)
+        }
+        Command::Run { config } => run(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}: {}", error.code, error.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn io_error(what: &str, path: &Path, error: std::io::Error) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("{what} {}: {error}", path.display()))
+}
+
+fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
+    let key = PrivateKey::generate(scheme)?;
+    match out {
+        Some(path) => {
+            if path.exists() {
+                return Err(Error::new(ErrorCode::BadRequest, format!("{} exists; not overwriting a key", path.display())));
+            }
+            key.write_file(path).map_err(|error| io_error("cannot write", path, error))?;
+        }
+        None => print!("{}", key.to_pem()?),
+    }
+    println!("{}", key.public_key());
+    Ok(())
+}
+
+fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<(), Error> {
+    let keys_dir = data_dir.join("keys");
+    let genesis_path = data_dir.join("genesis.json");
+    let genesis = if genesis_path.exists() {
+        Genesis::read(&genesis_path)?
+    } else {
+        std::fs::create_dir_all(&keys_dir).map_err(|error| io_error("cannot create", &keys_dir, error))?;
+        let genesis = dev_genesis(&keys_dir, now_ms())?;
+        write_atomically(&genesis_path, &genesis.to_json())?;
+        genesis
+    };
+    let validator_key = PrivateKey::read_file(&keys_dir.join(format!("{DEV_VALIDATOR}.key")))?;
+    let validator = AccountId::new(DEV_VALIDATOR)?;
+    println!("corridor dev chain `{}`", genesis.chain_id);
+    println!("  data:  {}", data_dir.display());
+    println!("  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)", keys_dir.display());
+    println!("  rpc:   http://{rpc_addr}");
+    println!("  try:   corridor --rpc http://{rpc_addr} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY", keys_dir.display());
+    serve(&data_dir.join("db"), genesis, rpc_addr, validator, validator_key, block_interval_ms)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes).map_err(|error| io_error("cannot write", &temporary, error))?;
+    std::fs::rename(&temporary, path).map_err(|error| io_error("cannot rename to", path, error))
+}
+
+fn init(
+    genesis_path: &Path,
+    data_dir: &Path,
+    validator_id: Option<String>,
+    validator_key: Option<PathBuf>,
+    rpc_addr: SocketAddr,
+) -> Result<(), Error> {
+    let genesis = Genesis::read(genesis_path)?;
+    std::fs::create_dir_all(data_dir).map_err(|error| io_error("cannot create", data_dir, error))?;
+    let config_path = data_dir.join("config.toml");
+    if config_path.exists() {
+        return Err(Error::new(ErrorCode::BadRequest, format!("{} exists; not overwriting", config_path.display())));
+    }
+    write_atomically(&data_dir.join("genesis.json"), &genesis.to_json())?;
+    let validator_key_file = validator_key
+        .map(|path| std::path::absolute(&path).map_err(|error| io_error("cannot resolve", &path, error)))
+        .transpose()?;
+    let config = Config {
+        data_dir: PathBuf::from("db"),
+        genesis_file: PathBuf::from("genesis.json"),
+        rpc_addr,
+        validator_id,
+        validator_key_file,
+        block_interval_ms: BLOCK_INTERVAL_MS_DEFAULT,
+    };
+    write_atomically(&config_path, config.to_toml().as_bytes())?;
+    // Write the genesis state now, so a bad genesis fails here and not at first start.
+    drop(Chain::open(&data_dir.join("db"), genesis, true)?);
+    println!("initialized {}; start with: corridord run --config {}", data_dir.display(), config_path.display());
+    Ok(())
+}
+
+fn run(config_path: &Path) -> Result<(), Error> {
+    let config = Config::read(config_path)?;
+    let genesis = Genesis::read(&config.genesis_file)?;
+    let (Some(validator_id), Some(key_file)) = (&config.validator_id, &config.validator_key_file) else {
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            "observer nodes follow validators over the network, which this build does not have yet; set validator_id and validator_key_file",
+        ));
+    };
+    if genesis.validators.len() != 1 {
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("genesis has {} validators; networks of more than one need BFT consensus over libp2p, not in this build", genesis.validators.len()),
+        ));
+    }
+    let validator = AccountId::new(validator_id)?;
+    let key = PrivateKey::read_file(key_file)?;
+    let expected = &genesis.validators[0];
+    if expected.id != validator || expected.public_key != key.public_key() {
+        return Err(Error::new(ErrorCode::KeyMismatch, format!("{validator} with this key is not the genesis validator")));
+    }
+    serve(&config.data_dir, genesis, config.rpc_addr, validator, key, config.block_interval_ms)
+}
+
+/// Open the chain, start block production and the API, and run until SIGINT or SIGTERM.
+fn serve(db: &Path, genesis: Genesis, rpc_addr: SocketAddr, validator: AccountId, key: PrivateKey, block_interval_ms: u64) -> Result<(), Error> {
+    let producer = DevProducer {
+        validator,
+        key,
+        chain_id: genesis.chain_id.clone(),
+        hash_algorithm: genesis.hash_algorithm,
+        interval: Duration::from_millis(block_interval_ms.max(1)),
+    };
+    let chain = Chain::open(db, genesis, true)?;
+    // A full walk of the state; a node whose stored balances do not add up must not serve.
+    if let Err(broken) = chain.audit_conservation() {
+        return Err(Error::new(ErrorCode::Unavailable, format!("conservation audit failed: {broken}")));
+    }
+    tracing::info!(height = chain.head().height, state_root = %chain.head().state_root, "chain open");
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer_thread = {
+        let (chain, stop) = (Arc::clone(&chain), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || producer.run(chain, stop))
+            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start the producer: {error}")))?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start the runtime: {error}")))?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(rpc_addr)
+            .await
+            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen on {rpc_addr}: {error}")))?;
+        tracing::info!("listening on http://{rpc_addr}");
+        axum::serve(listener, crate::api::router(Arc::clone(&chain)))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
+    });
+    stop.store(true, Ordering::Relaxed);
+    chain.wakeup.notify();
+    if producer_thread.join().is_err() {
+        return Err(Error::new(ErrorCode::Unavailable, "the block producer stopped on a broken invariant"));
+    }
+    tracing::info!(height = chain.head().height, "stopped");
+    served
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

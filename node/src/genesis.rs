@@ -1,0 +1,242 @@
+//! Genesis: the chain's first state, from a JSON file, and the demo genesis of `corridord dev`.
+
+use crate::ledger::records::Validator;
+use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};
+use corridor_sdk::crypto::{PrivateKey, PublicKey, Scheme};
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm, codec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Bytes of a genesis file.
+pub const GENESIS_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisCurrency {
+    pub code: CurrencyCode,
+    pub scale: u32,
+    pub issuer: AccountId,
+    pub transfer_limit: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisAccount {
+    pub id: AccountId,
+    pub public_key: PublicKey,
+    #[serde(default)]
+    pub balances: BTreeMap<CurrencyCode, Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisValidator {
+    pub id: AccountId,
+    pub public_key: PublicKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: String,
+    pub hash_algorithm: HashAlgorithm,
+    pub genesis_time_ms: u64,
+    pub validators: Vec<GenesisValidator>,
+    #[serde(default)]
+    pub regulators: BTreeSet<AccountId>,
+    pub currencies: Vec<GenesisCurrency>,
+    pub accounts: Vec<GenesisAccount>,
+}
+
+fn invalid(message: String) -> Error {
+    Error::new(ErrorCode::BadRequest, format!("genesis: {message}"))
+}
+
+impl Genesis {
+    pub fn from_json(bytes: &[u8]) -> Result<Genesis, Error> {
+        if bytes.len() > GENESIS_BYTES_MAX {
+            return Err(invalid(format!("over {GENESIS_BYTES_MAX} bytes")));
+        }
+        let genesis: Genesis = serde_json::from_slice(bytes).map_err(|error| invalid(error.to_string()))?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    pub fn read(path: &Path) -> Result<Genesis, Error> {
+        let bytes = std::fs::read(path)
+            .map_err(|error| Error::new(ErrorCode::NotFound, format!("cannot read {}: {error}", path.display())))?;
+        Genesis::from_json(&bytes)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("genesis serializes")
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.chain_id.is_empty() || self.chain_id.len() > corridor_sdk::limits::CHAIN_ID_BYTES_MAX {
+            return Err(invalid("chain_id is empty or too long".into()));
+        }
+        if self.validators.is_empty() {
+            return Err(invalid("at least one validator is needed".into()));
+        }
+        let ids: BTreeSet<&AccountId> = self.accounts.iter().map(|a| &a.id).collect();
+        if ids.len() != self.accounts.len() {
+            return Err(invalid("an account id appears twice".into()));
+        }
+        let keys: BTreeSet<&PublicKey> = self.accounts.iter().map(|a| &a.public_key).collect();
+        if keys.len() != self.accounts.len() {
+            return Err(invalid("a public key is used by two accounts".into()));
+        }
+        for account in &self.accounts {
+            if let Some(sponsor) = account.id.sponsor()
+                && !ids.contains(&sponsor)
+            {
+                return Err(invalid(format!("{} has no sponsor account {sponsor}", account.id)));
+            }
+        }
+        for regulator in &self.regulators {
+            if !ids.contains(regulator) {
+                return Err(invalid(format!("regulator {regulator} has no account")));
+            }
+        }
+        let mut codes = BTreeSet::new();
+        for currency in &self.currencies {
+            if !codes.insert(&currency.code) {
+                return Err(invalid(format!("currency {} appears twice", currency.code)));
+            }
+            if currency.scale > corridor_sdk::limits::CURRENCY_SCALE_MAX {
+                return Err(invalid(format!("{} scale over {}", currency.code, corridor_sdk::limits::CURRENCY_SCALE_MAX)));
+            }
+            if !ids.contains(&currency.issuer) {
+                return Err(invalid(format!("issuer {} of {} has no account", currency.issuer, currency.code)));
+            }
+            if let Some(limit) = currency.transfer_limit
+                && (!limit.is_positive() || !limit.fits_scale(currency.scale))
+            {
+                return Err(invalid(format!("transfer limit of {} must be positive and fit its scale", currency.code)));
+            }
+        }
+        for account in &self.accounts {
+            for (code, amount) in &account.balances {
+                let currency = self
+                    .currencies
+                    .iter()
+                    .find(|c| &c.code == code)
+                    .ok_or_else(|| invalid(format!("{} holds unknown currency {code}", account.id)))?;
+                if amount.decimal().is_sign_negative() || !amount.fits_scale(currency.scale) {
+                    return Err(invalid(format!("balance {amount} {code} of {} is negative or over scale", account.id)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn config(&self) -> ChainConfig {
+        ChainConfig {
+            chain_id: self.chain_id.clone(),
+            hash_algorithm: self.hash_algorithm,
+            validators: self
+                .validators
+                .iter()
+                .map(|v| Validator { id: v.id.clone(), public_key: v.public_key.clone() })
+                .collect(),
+            regulators: self.regulators.clone(),
+            issuers: self.currencies.iter().map(|c| c.issuer.clone()).collect(),
+        }
+    }
+
+    /// The genesis state as sorted (key, value) writes.
+    pub(crate) fn state(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, Error> {
+        let mut writes = BTreeMap::new();
+        writes.insert(StateKey::Config.to_bytes(), codec::encode(&self.config()));
+        let mut supplies: BTreeMap<&CurrencyCode, Amount> = BTreeMap::new();
+        for account in &self.accounts {
+            let mut record = AccountRecord::new(account.public_key.clone());
+            for (code, amount) in &account.balances {
+                record.set_balance(code, *amount);
+                let supply = supplies.entry(code).or_default();
+                *supply = supply.checked_add(*amount).ok_or_else(|| invalid(format!("{code} supply overflows")))?;
+            }
+            writes.insert(StateKey::Account(account.id.clone()).to_bytes(), codec::encode(&record));
+            writes.insert(StateKey::KeyOwner(account.public_key.clone()).to_bytes(), codec::encode(&account.id));
+        }
+        for currency in &self.currencies {
+            let record = CurrencyRecord {
+                scale: currency.scale,
+                issuer: currency.issuer.clone(),
+                supply: supplies.get(&currency.code).copied().unwrap_or_default(),
+                transfer_limit: currency.transfer_limit,
+            };
+            writes.insert(StateKey::Currency(currency.code.clone()).to_bytes(), codec::encode(&record));
+        }
+        Ok(writes.into_iter().map(|(key, value)| (key, Some(value))).collect())
+    }
+}
+
+/// The dev chain's cast: (account, scheme, home currency to fund it in).
+const DEV_CENTRAL_BANKS: [(&str, &str); 4] = [("pboc", "CNY"), ("hkma", "HKD"), ("bot", "THB"), ("cbuae", "AED")];
+const DEV_BANKS: [(&str, &str); 4] = [("icbc-cn", "CNY"), ("boc-hk", "HKD"), ("kbank-th", "THB"), ("enbd-ae", "AED")];
+const DEV_CORPORATES: [(&str, &str); 4] = [
+    ("acme@icbc-cn", "CNY"),
+    ("harbour@boc-hk", "HKD"),
+    ("siam-rice@kbank-th", "THB"),
+    ("gulf-trade@enbd-ae", "AED"),
+];
+pub const DEV_CHAIN_ID: &str = "corridor-dev";
+pub const DEV_VALIDATOR: &str = "validator-0";
+const DEV_BANK_FUNDS: u64 = 1_000_000_000;
+const DEV_CORPORATE_FUNDS: u64 = 1_000_000;
+/// Single transfers above this are refused by the compliance hook, in every dev currency.
+const DEV_TRANSFER_LIMIT: u64 = 100_000_000;
+
+fn id(text: &str) -> AccountId {
+    AccountId::new(text).expect("dev account ids are valid")
+}
+
+/// Build the demo genesis, writing each account's key to `<keys_dir>/<account>.key`.
+/// `acme@icbc-cn` signs with SM2; everyone else with Ed25519.
+pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Error> {
+    let mut accounts = Vec::new();
+    let new_key = |account: &str| -> Result<PublicKey, Error> {
+        let scheme = if account == "acme@icbc-cn" { Scheme::Sm2 } else { Scheme::Ed25519 };
+        let key = PrivateKey::generate(scheme)?;
+        let path = keys_dir.join(format!("{account}.key"));
+        key.write_file(&path)
+            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot write {}: {error}", path.display())))?;
+        Ok(key.public_key())
+    };
+    let funded = |currency: &str, units: u64| BTreeMap::from([(CurrencyCode::new(currency).expect("dev code"), Amount::from(units))]);
+    for (account, _) in DEV_CENTRAL_BANKS {
+        accounts.push(GenesisAccount { id: id(account), public_key: new_key(account)?, balances: BTreeMap::new() });
+    }
+    for (account, currency) in DEV_BANKS {
+        accounts.push(GenesisAccount { id: id(account), public_key: new_key(account)?, balances: funded(currency, DEV_BANK_FUNDS) });
+    }
+    for (account, currency) in DEV_CORPORATES {
+        accounts.push(GenesisAccount {
+            id: id(account),
+            public_key: new_key(account)?,
+            balances: funded(currency, DEV_CORPORATE_FUNDS),
+        });
+    }
+    accounts.push(GenesisAccount { id: id("regulator"), public_key: new_key("regulator")?, balances: BTreeMap::new() });
+    let validator_key = new_key(DEV_VALIDATOR)?;
+    let currencies = DEV_CENTRAL_BANKS
+        .iter()
+        .map(|(bank, code)| GenesisCurrency {
+            code: CurrencyCode::new(code).expect("dev code"),
+            scale: 2,
+            issuer: id(bank),
+            transfer_limit: Some(Amount::from(DEV_TRANSFER_LIMIT)),
+        })
+        .collect();
+    let genesis = Genesis {
+        chain_id: DEV_CHAIN_ID.into(),
+        hash_algorithm: HashAlgorithm::Sha256,
+        genesis_time_ms,
+        validators: vec![GenesisValidator { id: id(DEV_VALIDATOR), public_key: validator_key }],
+        regulators: BTreeSet::from([id("regulator")]),
+        currencies,
+        accounts,
+    };
+    genesis.validate()?;
+    Ok(genesis)
+}

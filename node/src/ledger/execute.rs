@@ -1,0 +1,455 @@
+//! Executing a finalized block: a pure function of (state, block).
+//!
+//! Each transaction is all-or-nothing. The envelope (chain, key, nonce, expiry, signature) is
+//! checked first; a transaction whose envelope fails changes nothing. A transaction whose
+//! operation fails still consumes its nonce (it was ordered, and must not be replayable later
+//! when it might succeed) and changes nothing else (ADR 0004). After the block, conservation
+//! is asserted for every currency it touched: supply moved exactly as much as balances did.
+
+use super::compliance::{self, Movement, MovementKind};
+use super::records::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};
+use corridor_sdk::api::EventRecord;
+use corridor_sdk::codec;
+use corridor_sdk::crypto::PublicKey;
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::limits::{BATCH_LEGS_MAX, BLOCK_TXS_MAX, STATE_VALUE_BYTES_MAX};
+use corridor_sdk::{
+    AccountId, Amount, Block, CurrencyCode, Event, Hash, Operation, Outcome, Receipt, SignedTransaction, TransferLeg,
+};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Read access to committed state. A read that fails is a broken node, not bad input: the
+/// implementation stops the process rather than execute against a partial view.
+pub(crate) trait StateReader {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+impl StateReader for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+/// History sequence numbers: height (40 bits) ‖ transaction index (14) ‖ event index (10).
+const HISTORY_TX_INDEX_BITS: u32 = 14;
+const HISTORY_EVENT_INDEX_BITS: u32 = 10;
+const _: () = assert!(BLOCK_TXS_MAX < 1 << HISTORY_TX_INDEX_BITS);
+const _: () = assert!(BATCH_LEGS_MAX < 1 << HISTORY_EVENT_INDEX_BITS);
+
+pub(crate) fn history_sequence(height: u64, tx_index: u32, event_index: u32) -> u64 {
+    assert!(height < 1 << 40 && tx_index < 1 << HISTORY_TX_INDEX_BITS && event_index < 1 << HISTORY_EVENT_INDEX_BITS);
+    (height << (HISTORY_TX_INDEX_BITS + HISTORY_EVENT_INDEX_BITS))
+        | (u64::from(tx_index) << HISTORY_EVENT_INDEX_BITS)
+        | u64::from(event_index)
+}
+
+pub(crate) struct BlockOutput {
+    pub receipts: Vec<Receipt>,
+    /// State writes sorted by key: `Some(value)` to put, `None` to delete.
+    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// (account, sequence, record) for each account an event belongs to.
+    pub history: Vec<(AccountId, u64, EventRecord)>,
+}
+
+/// State changes not yet committed: a block's, or one transaction's on top of its block's.
+#[derive(Default)]
+struct Changes {
+    accounts: BTreeMap<AccountId, Option<AccountRecord>>,
+    currencies: BTreeMap<CurrencyCode, Option<CurrencyRecord>>,
+    key_owners: BTreeMap<PublicKey, Option<AccountId>>,
+}
+
+impl Changes {
+    fn merge(&mut self, other: Changes) {
+        self.accounts.extend(other.accounts);
+        self.currencies.extend(other.currencies);
+        self.key_owners.extend(other.key_owners);
+    }
+}
+
+fn read_record<T: DeserializeOwned>(reader: &dyn StateReader, key: &StateKey) -> Option<T> {
+    let bytes = reader.get(&key.to_bytes())?;
+    match codec::decode(&bytes, STATE_VALUE_BYTES_MAX) {
+        Ok(record) => Some(record),
+        Err(error) => panic!("stored state under {key:?} does not decode: {error}"),
+    }
+}
+
+/// One transaction's view: its own changes over its block's over committed state.
+struct TxContext<'a> {
+    reader: &'a dyn StateReader,
+    block: &'a Changes,
+    config: &'a ChainConfig,
+    changes: Changes,
+    events: Vec<Event>,
+}
+
+impl<'a> TxContext<'a> {
+    fn new(reader: &'a dyn StateReader, block: &'a Changes, config: &'a ChainConfig) -> TxContext<'a> {
+        TxContext { reader, block, config, changes: Changes::default(), events: Vec::new() }
+    }
+
+    fn account(&self, id: &AccountId) -> Option<AccountRecord> {
+        if let Some(record) = self.changes.accounts.get(id).or_else(|| self.block.accounts.get(id)) {
+            return record.clone();
+        }
+        read_record(self.reader, &StateKey::Account(id.clone()))
+    }
+
+    fn require_account(&self, id: &AccountId) -> Result<AccountRecord, Error> {
+        self.account(id).ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
+    }
+
+    fn put_account(&mut self, id: &AccountId, record: AccountRecord) {
+        self.changes.accounts.insert(id.clone(), Some(record));
+    }
+
+    fn currency(&self, code: &CurrencyCode) -> Result<CurrencyRecord, Error> {
+        let record = match self.changes.currencies.get(code).or_else(|| self.block.currencies.get(code)) {
+            Some(record) => record.clone(),
+            None => read_record(self.reader, &StateKey::Currency(code.clone())),
+        };
+        record.ok_or_else(|| Error::new(ErrorCode::UnknownCurrency, format!("no currency {code}")))
+    }
+
+    fn put_currency(&mut self, code: &CurrencyCode, record: CurrencyRecord) {
+        self.changes.currencies.insert(code.clone(), Some(record));
+    }
+
+    fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {
+        if let Some(owner) = self.changes.key_owners.get(key).or_else(|| self.block.key_owners.get(key)) {
+            return owner.clone();
+        }
+        read_record(self.reader, &StateKey::KeyOwner(key.clone()))
+    }
+
+    fn claim_key(&mut self, key: &PublicKey, owner: &AccountId) -> Result<(), Error> {
+        if let Some(holder) = self.key_owner(key) {
+            return Err(Error::new(ErrorCode::KeyInUse, format!("public key already belongs to {holder}")));
+        }
+        self.changes.key_owners.insert(key.clone(), Some(owner.clone()));
+        Ok(())
+    }
+}
+
+fn check_scale(code: &CurrencyCode, currency: &CurrencyRecord, amount: Amount) -> Result<(), Error> {
+    if !amount.fits_scale(currency.scale) {
+        return Err(Error::new(
+            ErrorCode::AmountScale,
+            format!("{amount} has more than the {} decimal places {code} allows", currency.scale),
+        ));
+    }
+    if !amount.is_positive() {
+        return Err(Error::new(ErrorCode::AmountNotPositive, format!("amount {amount} must be positive")));
+    }
+    Ok(())
+}
+
+fn overflow(code: &CurrencyCode) -> Error {
+    Error::new(ErrorCode::AmountOverflow, format!("{code} amount out of range"))
+}
+
+fn require_issuer(sender: &AccountId, code: &CurrencyCode, currency: &CurrencyRecord) -> Result<(), Error> {
+    if &currency.issuer != sender {
+        return Err(Error::new(ErrorCode::NotIssuer, format!("only {} may mint or burn {code}", currency.issuer)));
+    }
+    Ok(())
+}
+
+fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
+    if from == &leg.to {
+        return Err(Error::new(ErrorCode::SelfTransfer, "sender and receiver are the same account"));
+    }
+    let currency = ctx.currency(&leg.currency)?;
+    check_scale(&leg.currency, &currency, leg.amount)?;
+    let mut sender = ctx.require_account(from)?;
+    let mut receiver = ctx.require_account(&leg.to)?;
+    compliance::check_movement(&Movement {
+        kind: MovementKind::Transfer,
+        from: Some((from, &sender)),
+        to: Some((&leg.to, &receiver)),
+        currency: (&leg.currency, &currency),
+        amount: leg.amount,
+    })?;
+    let balance = sender.balance(&leg.currency);
+    let remaining = balance.checked_sub(leg.amount).filter(|left| !left.decimal().is_sign_negative());
+    let Some(remaining) = remaining else {
+        return Err(Error::new(
+            ErrorCode::InsufficientFunds,
+            format!("{from} holds {balance} {}, needs {}", leg.currency, leg.amount),
+        ));
+    };
+    let received = receiver.balance(&leg.currency).checked_add(leg.amount).ok_or_else(|| overflow(&leg.currency))?;
+    sender.set_balance(&leg.currency, remaining);
+    receiver.set_balance(&leg.currency, received);
+    ctx.put_account(from, sender);
+    ctx.put_account(&leg.to, receiver);
+    ctx.events.push(Event::Transferred {
+        from: from.clone(),
+        to: leg.to.clone(),
+        currency: leg.currency.clone(),
+        amount: leg.amount,
+        memo: leg.memo.clone(),
+    });
+    Ok(())
+}
+
+fn register_account(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, key: &PublicKey) -> Result<(), Error> {
+    match account.sponsor() {
+        Some(sponsor) if &sponsor != sender => {
+            return Err(Error::new(ErrorCode::NotSponsor, format!("only {sponsor} may register {account}")));
+        }
+        None if !ctx.config.is_authority(sender) => {
+            return Err(Error::new(
+                ErrorCode::NotAuthorized,
+                format!("only a regulator or central bank may register institution {account}"),
+            ));
+        }
+        _ => {}
+    }
+    if ctx.account(account).is_some() {
+        return Err(Error::new(ErrorCode::AccountExists, format!("account {account} exists")));
+    }
+    ctx.claim_key(key, account)?;
+    ctx.put_account(account, AccountRecord::new(key.clone()));
+    ctx.events.push(Event::AccountRegistered { account: account.clone(), public_key: key.clone() });
+    Ok(())
+}
+
+fn rotate_key(ctx: &mut TxContext<'_>, sender: &AccountId, key: &PublicKey) -> Result<(), Error> {
+    let mut record = ctx.require_account(sender)?;
+    ctx.claim_key(key, sender)?;
+    ctx.changes.key_owners.insert(record.public_key.clone(), None);
+    record.public_key = key.clone();
+    ctx.put_account(sender, record);
+    ctx.events.push(Event::KeyRotated { account: sender.clone(), public_key: key.clone() });
+    Ok(())
+}
+
+fn mint(ctx: &mut TxContext<'_>, sender: &AccountId, to: &AccountId, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+    let mut currency = ctx.currency(code)?;
+    require_issuer(sender, code, &currency)?;
+    check_scale(code, &currency, amount)?;
+    let mut receiver = ctx.require_account(to)?;
+    compliance::check_movement(&Movement {
+        kind: MovementKind::Mint,
+        from: None,
+        to: Some((to, &receiver)),
+        currency: (code, &currency),
+        amount,
+    })?;
+    currency.supply = currency.supply.checked_add(amount).ok_or_else(|| overflow(code))?;
+    let balance = receiver.balance(code).checked_add(amount).ok_or_else(|| overflow(code))?;
+    receiver.set_balance(code, balance);
+    ctx.put_currency(code, currency);
+    ctx.put_account(to, receiver);
+    ctx.events.push(Event::Minted { to: to.clone(), currency: code.clone(), amount });
+    Ok(())
+}
+
+fn burn(ctx: &mut TxContext<'_>, sender: &AccountId, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+    let mut currency = ctx.currency(code)?;
+    require_issuer(sender, code, &currency)?;
+    check_scale(code, &currency, amount)?;
+    let mut issuer = ctx.require_account(sender)?;
+    compliance::check_movement(&Movement {
+        kind: MovementKind::Burn,
+        from: Some((sender, &issuer)),
+        to: None,
+        currency: (code, &currency),
+        amount,
+    })?;
+    let balance = issuer.balance(code);
+    let Some(remaining) = balance.checked_sub(amount).filter(|left| !left.decimal().is_sign_negative()) else {
+        return Err(Error::new(ErrorCode::InsufficientFunds, format!("{sender} holds {balance} {code}, burns {amount}")));
+    };
+    issuer.set_balance(code, remaining);
+    currency.supply = currency.supply.checked_sub(amount).ok_or_else(|| overflow(code))?;
+    ctx.put_currency(code, currency);
+    ctx.put_account(sender, issuer);
+    ctx.events.push(Event::Burned { from: sender.clone(), currency: code.clone(), amount });
+    Ok(())
+}
+
+fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, frozen: bool) -> Result<(), Error> {
+    if !ctx.config.is_authority(sender) {
+        return Err(Error::new(ErrorCode::NotAuthorized, "only a regulator or central bank may freeze or unfreeze"));
+    }
+    let mut record = ctx.require_account(account)?;
+    record.frozen = frozen;
+    ctx.put_account(account, record);
+    let (account, by) = (account.clone(), sender.clone());
+    ctx.events.push(if frozen { Event::Frozen { account, by } } else { Event::Unfrozen { account, by } });
+    Ok(())
+}
+
+fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Operation) -> Result<(), Error> {
+    match operation {
+        Operation::RegisterAccount { account, public_key } => register_account(ctx, sender, account, public_key),
+        Operation::RotateKey { public_key } => rotate_key(ctx, sender, public_key),
+        Operation::Mint { to, currency, amount } => mint(ctx, sender, to, currency, *amount),
+        Operation::Burn { currency, amount } => burn(ctx, sender, currency, *amount),
+        Operation::Transfer(leg) => transfer(ctx, sender, leg),
+        Operation::BatchTransfer { legs } => legs.iter().enumerate().try_for_each(|(index, leg)| {
+            transfer(ctx, sender, leg).map_err(|error| Error::new(error.code, format!("leg {index}: {}", error.message)))
+        }),
+        Operation::Freeze { account } => set_frozen(ctx, sender, account, true),
+        Operation::Unfreeze { account } => set_frozen(ctx, sender, account, false),
+    }
+}
+
+/// The checks that decide whether the sender authorized this transaction, here and now.
+fn check_envelope(
+    ctx: &TxContext<'_>,
+    block_time_ms: u64,
+    signed: &SignedTransaction,
+    signature_verified: bool,
+) -> Result<AccountRecord, Error> {
+    let tx = &signed.tx;
+    if tx.chain_id != ctx.config.chain_id {
+        return Err(Error::new(ErrorCode::WrongChain, format!("transaction is for chain {}", tx.chain_id)));
+    }
+    let sender = ctx.require_account(&tx.sender)?;
+    if sender.public_key != signed.public_key {
+        return Err(Error::new(ErrorCode::KeyMismatch, format!("{} is not {}'s current key", signed.public_key, tx.sender)));
+    }
+    if tx.nonce < sender.next_nonce {
+        return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce)));
+    }
+    if tx.nonce > sender.next_nonce {
+        return Err(Error::new(ErrorCode::NonceTooHigh, format!("nonce {} is ahead of {}", tx.nonce, sender.next_nonce)));
+    }
+    if block_time_ms > tx.expires_at_ms {
+        return Err(Error::new(ErrorCode::Expired, format!("expired at {} ms", tx.expires_at_ms)));
+    }
+    if !signature_verified {
+        signed.verify_signature()?;
+    }
+    Ok(sender)
+}
+
+/// Would `signed` succeed as the sender's next transaction on committed state at
+/// `block_time_ms`? The mempool asks this so that bad input is refused at submission with its
+/// code, instead of being ordered only to fail. The signature is checked by the caller.
+pub(crate) fn check_transaction(
+    reader: &dyn StateReader,
+    config: &ChainConfig,
+    signed: &SignedTransaction,
+    block_time_ms: u64,
+) -> Result<(), Error> {
+    let changes = Changes::default();
+    let mut ctx = TxContext::new(reader, &changes, config);
+    check_envelope(&ctx, block_time_ms, signed, true)?;
+    apply_operation(&mut ctx, &signed.tx.sender, &signed.tx.operation)
+}
+
+/// Execute `block`. `tx_hashes[i]` is the hash of `block.txs[i]`; `signature_verified(i)`
+/// says whether its signature was already verified (the cache), else it is verified here.
+pub(crate) fn execute_block(
+    reader: &dyn StateReader,
+    config: &ChainConfig,
+    block: &Block,
+    tx_hashes: &[Hash],
+    signature_verified: &dyn Fn(usize) -> bool,
+) -> BlockOutput {
+    assert_eq!(block.txs.len(), tx_hashes.len());
+    assert!(block.txs.len() <= BLOCK_TXS_MAX);
+    let height = block.header.height;
+    let mut changes = Changes::default();
+    let mut receipts = Vec::with_capacity(block.txs.len());
+    let mut history = Vec::new();
+    for (index, signed) in block.txs.iter().enumerate() {
+        let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
+        let sender = &signed.tx.sender;
+        let ctx = TxContext::new(reader, &changes, config);
+        let (outcome, tx_changes, events, consumes_nonce) =
+            match check_envelope(&ctx, block.header.timestamp_ms, signed, signature_verified(index as usize)) {
+                Err(error) => (Outcome::Failed { code: error.code, message: error.message }, Changes::default(), vec![], false),
+                Ok(_) => {
+                    let mut ctx = ctx;
+                    match apply_operation(&mut ctx, sender, &signed.tx.operation) {
+                        Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
+                        Err(error) => {
+                            (Outcome::Failed { code: error.code, message: error.message }, Changes::default(), vec![], true)
+                        }
+                    }
+                }
+            };
+        changes.merge(tx_changes);
+        if consumes_nonce {
+            let ctx = TxContext::new(reader, &changes, config);
+            let mut record = ctx.require_account(sender).expect("the envelope found the sender");
+            assert_eq!(record.next_nonce, signed.tx.nonce, "nonce checked in the envelope");
+            record.next_nonce += 1;
+            changes.accounts.insert(sender.clone(), Some(record));
+        }
+        let tx_hash = tx_hashes[index as usize];
+        for (event_index, event) in events.iter().enumerate() {
+            let event_index = u32::try_from(event_index).expect("events per transaction are bounded");
+            let sequence = history_sequence(height, index, event_index);
+            let record = EventRecord { height, tx_hash, tx_index: index, event: event.clone() };
+            let accounts: BTreeSet<&AccountId> = event.accounts().into_iter().collect();
+            for account in accounts {
+                history.push((account.clone(), sequence, record.clone()));
+            }
+        }
+        receipts.push(Receipt { tx_hash, height, index, sender: sender.clone(), outcome, events });
+    }
+    assert_conservation(reader, &changes);
+    BlockOutput { receipts, writes: encode_writes(changes), history }
+}
+
+/// For each currency: the change in supply equals the change in the sum of all balances.
+/// Balances only change through accounts in `changes`, so this is O(changed accounts).
+fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
+    let mut balance_delta: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
+    for (id, record) in &changes.accounts {
+        let before: Option<AccountRecord> = read_record(reader, &StateKey::Account(id.clone()));
+        let mut add = |balances: &BTreeMap<CurrencyCode, Amount>, sign: Decimal| {
+            for (code, amount) in balances {
+                assert!(!amount.decimal().is_sign_negative(), "negative balance of {code} in {id}");
+                let entry = balance_delta.entry(code.clone()).or_default();
+                *entry = entry.checked_add(amount.decimal() * sign).expect("balance delta in range");
+            }
+        };
+        if let Some(before) = &before {
+            add(&before.balances, Decimal::NEGATIVE_ONE);
+        }
+        if let Some(after) = record {
+            add(&after.balances, Decimal::ONE);
+        }
+    }
+    let mut supply_delta: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
+    for (code, record) in &changes.currencies {
+        let before: Option<CurrencyRecord> = read_record(reader, &StateKey::Currency(code.clone()));
+        let before = before.map(|c| c.supply.decimal()).unwrap_or_default();
+        let after = record.as_ref().map(|c| c.supply.decimal()).unwrap_or_default();
+        supply_delta.insert(code.clone(), after - before);
+    }
+    let currencies: BTreeSet<&CurrencyCode> = balance_delta.keys().chain(supply_delta.keys()).collect();
+    for code in currencies {
+        let balances = balance_delta.get(code).copied().unwrap_or_default();
+        let supply = supply_delta.get(code).copied().unwrap_or_default();
+        assert_eq!(balances, supply, "conservation broken for {code}: balances moved {balances}, supply {supply}");
+    }
+}
+
+fn encode_writes(changes: Changes) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for (id, record) in changes.accounts {
+        writes.push((StateKey::Account(id).to_bytes(), record.map(|r| codec::encode(&r))));
+    }
+    for (code, record) in changes.currencies {
+        writes.push((StateKey::Currency(code).to_bytes(), record.map(|r| codec::encode(&r))));
+    }
+    for (key, owner) in changes.key_owners {
+        writes.push((StateKey::KeyOwner(key).to_bytes(), owner.map(|o| codec::encode(&o))));
+    }
+    writes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, value) in &writes {
+        assert!(value.as_ref().is_none_or(|v| v.len() <= STATE_VALUE_BYTES_MAX), "state value over its limit");
+    }
+    writes
+}

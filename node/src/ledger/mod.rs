@@ -1,0 +1,13 @@
+//! The ledger: state records, the pure block executor, the compliance hook and the state root.
+//!
+//! The rule this module keeps: executing a block is a function of (state, block) alone. It
+//! reads no clock, no randomness and iterates nothing unordered; its output is the receipts,
+//! the state writes and the history entries that the storage layer commits in one batch.
+
+pub(crate) mod compliance;
+pub(crate) mod execute;
+pub(crate) mod merkle;
+pub(crate) mod records;
+
+pub(crate) use execute::{StateReader, check_transaction, execute_block};
+pub(crate) use records::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};

@@ -1,0 +1,91 @@
+//! What the state holds, and under which keys. Every record is stored in canonical bytes and
+//! committed to by the state root.
+
+use corridor_sdk::crypto::PublicKey;
+use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AccountRecord {
+    pub public_key: PublicKey,
+    pub next_nonce: u64,
+    pub frozen: bool,
+    pub balances: BTreeMap<CurrencyCode, Amount>,
+}
+
+impl AccountRecord {
+    pub fn new(public_key: PublicKey) -> AccountRecord {
+        AccountRecord { public_key, next_nonce: 0, frozen: false, balances: BTreeMap::new() }
+    }
+
+    pub fn balance(&self, currency: &CurrencyCode) -> Amount {
+        self.balances.get(currency).copied().unwrap_or(Amount::ZERO)
+    }
+
+    /// Zero balances are removed so that one state has one encoding.
+    pub fn set_balance(&mut self, currency: &CurrencyCode, amount: Amount) {
+        assert!(!amount.decimal().is_sign_negative() || amount.is_zero(), "negative balance {amount}");
+        if amount.is_zero() {
+            self.balances.remove(currency);
+        } else {
+            self.balances.insert(currency.clone(), amount);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CurrencyRecord {
+    pub scale: u32,
+    pub issuer: AccountId,
+    /// Issued and not burned: always the sum of every balance in this currency.
+    pub supply: Amount,
+    /// The largest single movement the compliance hook lets through.
+    pub transfer_limit: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Validator {
+    pub id: AccountId,
+    pub public_key: PublicKey,
+}
+
+/// Chain-wide settings fixed at genesis (governance may change some later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChainConfig {
+    pub chain_id: String,
+    pub hash_algorithm: HashAlgorithm,
+    pub validators: Vec<Validator>,
+    pub regulators: BTreeSet<AccountId>,
+    /// Accounts that issue at least one currency (central banks).
+    pub issuers: BTreeSet<AccountId>,
+}
+
+impl ChainConfig {
+    /// Regulators and central banks may freeze accounts and register institutions.
+    pub fn is_authority(&self, account: &AccountId) -> bool {
+        self.regulators.contains(account) || self.issuers.contains(account)
+    }
+}
+
+/// The keys of the state. Account ids and currency codes never contain 0x00, so the prefixes
+/// cannot collide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum StateKey {
+    Config,
+    Account(AccountId),
+    Currency(CurrencyCode),
+    /// Which account holds a public key (for the CLI's "who am I" lookup).
+    KeyOwner(PublicKey),
+}
+
+impl StateKey {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            StateKey::Config => b"g".to_vec(),
+            StateKey::Account(id) => [b"a\0", id.as_str().as_bytes()].concat(),
+            StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
+            StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The command line of `corridor`: every command, flag and default, as clap derives it.
+
+use clap::{Args, Parser, Subcommand};
+use corridor_sdk::crypto::Scheme;
+use corridor_sdk::{AccountId, Amount, CurrencyCode, PublicKey};
+use std::path::PathBuf;
+
+/// corridor: submit and inspect transactions on a corridor node.
+///
+/// Exit codes: 0 success; 1 refused by the node or the transaction failed; 2 bad usage or
+/// local input; 3 transport, timeout or an undecodable answer.
+#[derive(Debug, Parser)]
+#[command(name = "corridor", version)]
+pub struct Cli {
+    /// The node's HTTP API.
+    #[arg(long, global = true, env = "CORRIDOR_RPC", default_value = "http://127.0.0.1:8545", value_name = "URL")]
+    pub rpc: String,
+    /// PKCS#8 PEM private key that signs transactions.
+    #[arg(long, global = true, env = "CORRIDOR_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Machine-readable output: one JSON value per line on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds to wait for a submitted transaction's outcome.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    pub wait_secs: u64,
+    /// Seconds from now (wall clock) after which a new transaction expires.
+    #[arg(long, global = true, default_value_t = 3600, value_name = "SECS")]
+    pub expires_in: u64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a key pair and write it as PKCS#8 PEM.
+    Keygen(KeygenArgs),
+    /// The node's status.
+    Status,
+    /// An account's balances, frozen flag and next nonce.
+    Balance { account: AccountId },
+    /// The currencies of the chain.
+    Currencies,
+    /// Transfer money from the signer's account.
+    Transfer {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: TransferArgs,
+    },
+    /// Pay many payees from a CSV file in one transaction (all legs or none).
+    Batch {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: BatchArgs,
+    },
+    /// Account management: register, rotate-key.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Issue money (issuer only).
+    Mint {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: MintArgs,
+    },
+    /// Destroy money from the issuer's own balance.
+    Burn {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: BurnArgs,
+    },
+    /// Stop an account sending and receiving (issuer or regulator).
+    Freeze {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: AccountArg,
+    },
+    /// Lift a freeze.
+    Unfreeze {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: AccountArg,
+    },
+    /// Show a transaction (`tx HASH`), or build and submit externally signed transactions.
+    Tx(TxArgs),
+    /// A finalized block.
+    Block { height: u64 },
+    /// An account's history, newest first.
+    History {
+        account: AccountId,
+        /// Entries to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Show entries older than this sequence number (from the previous page's `next_before`).
+        #[arg(long, value_name = "SEQ")]
+        before: Option<u64>,
+    },
+    /// Follow the event stream from a height, one line per event.
+    Events {
+        /// First block height to replay from.
+        #[arg(long = "from", default_value_t = 0, value_name = "HEIGHT")]
+        from_height: u64,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    #[arg(long, default_value = "ed25519")]
+    pub scheme: Scheme,
+    /// Write the key here (mode 0600) instead of printing the PEM.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing --out file.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SenderArgs {
+    /// The sending account; by default the account that holds the --key's public key.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub from: Option<AccountId>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    #[arg(long, value_name = "ACCOUNT")]
+    pub to: AccountId,
+    #[arg(long, value_name = "DEC")]
+    pub amount: Amount,
+    #[arg(long, value_name = "CUR")]
+    pub currency: CurrencyCode,
+    #[arg(long, value_name = "TEXT")]
+    pub memo: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
+    /// CSV with the header `payee,amount,currency,memo` (memo optional).
+    #[arg(long, value_name = "FILE")]
+    pub csv: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegisterArgs {
+    /// The new account's id (`name@institution` for a customer of the sender).
+    #[arg(long, value_name = "ID")]
+    pub account: AccountId,
+    /// The new account's public key, `ed25519:<hex>` or `sm2:<hex>`.
+    #[arg(long, value_name = "TEXT", required_unless_present = "key_file", conflicts_with = "key_file")]
+    pub public_key: Option<PublicKey>,
+    /// Take the new account's public key from this PEM private key file.
+    #[arg(long, value_name = "PEM")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RotateKeyArgs {
+    /// PEM private key file whose public key replaces the account's key.
+    #[arg(long, value_name = "FILE", required_unless_present = "public_key", conflicts_with = "public_key")]
+    pub new_key: Option<PathBuf>,
+    /// The replacement public key as text, `ed25519:<hex>` or `sm2:<hex>`.
+    #[arg(long, value_name = "TEXT")]
+    pub public_key: Option<PublicKey>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MintArgs {
+    #[arg(long, value_name = "ACCOUNT")]
+    pub to: AccountId,
+    #[arg(long, value_name = "DEC")]
+    pub amount: Amount,
+    #[arg(long, value_name = "CUR")]
+    pub currency: CurrencyCode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BurnArgs {
+    #[arg(long, value_name = "DEC")]
+    pub amount: Amount,
+    #[arg(long, value_name = "CUR")]
+    pub currency: CurrencyCode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccountArg {
+    pub account: AccountId,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Register an account (the sender is its sponsor).
+    Register {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: RegisterArgs,
+    },
+    /// Replace the sender's key (signed with the current --key).
+    RotateKey {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: RotateKeyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TxArgs {
+    /// The transaction hash to show.
+    pub hash: Option<String>,
+    /// Wait (up to --wait-secs) until the transaction is final before showing it.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(subcommand)]
+    pub command: Option<TxCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Show a transaction's status and receipt.
+    Show {
+        hash: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Print the exact bytes to sign (hex) for an operation; no key needed.
+    Build(BuildArgs),
+    /// Submit a transaction signed elsewhere and wait for its outcome.
+    Submit(SubmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(subcommand)]
+    pub op: BuildOp,
+}
+
+/// Where a built transaction's sender, nonce and chain come from.
+#[derive(Debug, Clone, Args)]
+pub struct BuildEnvelope {
+    /// The sending account (the signer).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub from: AccountId,
+    /// Nonce to use instead of the sender's next nonce on the node.
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<u64>,
+    /// Chain id to use instead of the node's.
+    #[arg(long, value_name = "ID")]
+    pub chain_id: Option<String>,
+    /// Exact expiry (ms since the Unix epoch) instead of now + --expires-in.
+    #[arg(long, value_name = "MS")]
+    pub expires_at_ms: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildOp {
+    Transfer {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: TransferArgs,
+    },
+    Batch {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: BatchArgs,
+    },
+    Register {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: RegisterArgs,
+    },
+    RotateKey {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: RotateKeyArgs,
+    },
+    Mint {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: MintArgs,
+    },
+    Burn {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: BurnArgs,
+    },
+    Freeze {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: AccountArg,
+    },
+    Unfreeze {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: AccountArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The unsigned transaction as printed by `tx build` (hex).
+    #[arg(long, value_name = "HEX", required_unless_present = "unsigned_file", conflicts_with = "unsigned_file")]
+    pub unsigned: Option<String>,
+    /// The unsigned transaction as a file: raw bytes, or the hex `tx build` prints.
+    #[arg(long, value_name = "FILE")]
+    pub unsigned_file: Option<PathBuf>,
+    /// The signature in hex: Ed25519 raw 64 bytes; SM2 raw r‖s or DER.
+    #[arg(long, value_name = "HEX", required_unless_present = "signature_file", conflicts_with = "signature_file")]
+    pub signature: Option<String>,
+    /// The signature as a raw binary file (as `openssl pkeyutl -sign` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub signature_file: Option<PathBuf>,
+    /// The signer's public key; by default the sender's current key on the node.
+    #[arg(long, value_name = "TEXT")]
+    pub public_key: Option<PublicKey>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("corridor").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn tx_hash_or_subcommand() {
+        let cli = parse(&["tx", "abcd"]).expect("parses");
+        let Command::Tx(TxArgs { hash: Some(hash), command: None, .. }) = cli.command else { panic!("tx hash") };
+        assert_eq!(hash, "abcd");
+        let cli = parse(&["--json", "tx", "build", "transfer", "--from", "a@b", "--to", "c", "--amount", "1.5", "--currency", "CNY"])
+            .expect("parses");
+        assert!(cli.json);
+        assert!(matches!(cli.command, Command::Tx(TxArgs { command: Some(TxCommand::Build(_)), .. })));
+    }
+
+    #[test]
+    fn globals_after_the_command_and_typed_values() {
+        let cli = parse(&["transfer", "--to", "bob@x", "--amount", "2", "--currency", "HKD", "--json", "--wait-secs", "5"])
+            .expect("parses");
+        assert!(cli.json);
+        assert_eq!(cli.wait_secs, 5);
+        let error = parse(&["transfer", "--to", "Bob", "--amount", "2", "--currency", "HKD"]).expect_err("bad id");
+        assert!(error.to_string().contains("bad_account_id"));
+        assert_eq!(error.exit_code(), 2);
+        assert!(parse(&["transfer", "--to", "bob", "--amount", "1e5", "--currency", "HKD"]).is_err());
+    }
+
+    #[test]
+    fn register_needs_exactly_one_key_source() {
+        assert!(parse(&["account", "register", "--account", "a@b"]).is_err());
+        assert!(parse(&["account", "register", "--account", "a@b", "--key-file", "k.pem"]).is_ok());
+        assert!(parse(&["tx", "submit", "--unsigned", "00"]).is_err());
+        assert!(parse(&["tx", "submit", "--unsigned", "00", "--signature", "11"]).is_ok());
+        assert!(parse(&["tx", "submit", "--unsigned-file", "t", "--unsigned", "00", "--signature", "11"]).is_err());
+    }
+}

@@ -1,0 +1,458 @@
+//! What each command does: read local input, talk to the node through `Client`, print.
+
+use crate::args::{
+    AccountArg, AccountCommand, BatchArgs, BuildEnvelope, BuildOp, BurnArgs, Cli, Command, KeygenArgs, MintArgs,
+    RegisterArgs, RotateKeyArgs, SenderArgs, SubmitArgs, TransferArgs, TxArgs, TxCommand,
+};
+use crate::input;
+use crate::output::{self, EXIT_SUCCESS, EXIT_TRANSPORT, Failure};
+use corridor_sdk::api::TxView;
+use corridor_sdk::client::{Client, ClientError, expires_at_ms};
+use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::{
+    AccountId, Hash, Operation, PrivateKey, PublicKey, Signature, SignedTransaction, Transaction, TransferLeg,
+};
+use futures::StreamExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What every command shares: the node, the output mode and the global options.
+pub struct Context {
+    client: Client,
+    json: bool,
+    key: Option<PathBuf>,
+    wait: Duration,
+    expires_in: Duration,
+}
+
+/// Run the command; `Ok` carries the exit code of a command that printed its own result.
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    let client = Client::new(&cli.rpc).map_err(|error| match error {
+        ClientError::Api(error) => Failure::input(error),
+        other => Failure::client(other),
+    })?;
+    let context = Context {
+        client,
+        json: cli.json,
+        key: cli.key,
+        wait: Duration::from_secs(cli.wait_secs),
+        expires_in: Duration::from_secs(cli.expires_in),
+    };
+    context.run(cli.command).await
+}
+
+impl Context {
+    async fn run(&self, command: Command) -> Result<u8, Failure> {
+        match command {
+            Command::Keygen(args) => self.keygen(&args),
+            Command::Status => {
+                let status = self.client.status().await?;
+                self.show(&status, output::status_text_block)
+            }
+            Command::Balance { account } => {
+                let view = self.client.account(&account).await?;
+                self.show(&view, output::account_text)
+            }
+            Command::Currencies => {
+                let currencies = self.client.currencies().await?;
+                self.show(&currencies, |list| list.iter().map(|c| output::currency_line(c) + "\n").collect())
+            }
+            Command::Transfer { sender, op } => self.sign_and_submit(&sender, transfer_operation(&op)).await,
+            Command::Batch { sender, op } => {
+                let operation = self.batch_operation(&op, true).await?;
+                self.sign_and_submit(&sender, operation).await
+            }
+            Command::Account(AccountCommand::Register { sender, op }) => {
+                self.sign_and_submit(&sender, register_operation(&op)?).await
+            }
+            Command::Account(AccountCommand::RotateKey { sender, op }) => {
+                self.sign_and_submit(&sender, rotate_key_operation(&op)?).await
+            }
+            Command::Mint { sender, op } => self.sign_and_submit(&sender, mint_operation(&op)).await,
+            Command::Burn { sender, op } => self.sign_and_submit(&sender, burn_operation(&op)).await,
+            Command::Freeze { sender, op } => self.sign_and_submit(&sender, freeze_operation(&op)).await,
+            Command::Unfreeze { sender, op } => self.sign_and_submit(&sender, unfreeze_operation(&op)).await,
+            Command::Tx(args) => self.tx(args).await,
+            Command::Block { height } => {
+                let block = self.client.block(height).await?;
+                self.show(&block, output::block_text)
+            }
+            Command::History { account, limit, before } => {
+                let page = self.client.history(&account, before, Some(limit)).await?;
+                self.show(&page, |page| {
+                    let mut text: String =
+                        page.entries.iter().map(|entry| output::history_entry_text(entry) + "\n").collect();
+                    if let Some(before) = page.next_before {
+                        text.push_str(&format!("more: --before {before}\n"));
+                    }
+                    text
+                })
+            }
+            Command::Events { from_height, count } => self.events(from_height, count).await,
+        }
+    }
+
+    /// Print `value` as JSON or through `human`, and succeed.
+    fn show<T: serde::Serialize>(&self, value: &T, human: impl Fn(&T) -> String) -> Result<u8, Failure> {
+        if self.json {
+            output::print_json(value)?;
+        } else {
+            print!("{}", human(value));
+        }
+        Ok(EXIT_SUCCESS)
+    }
+
+    fn keygen(&self, args: &KeygenArgs) -> Result<u8, Failure> {
+        let key = PrivateKey::generate(args.scheme).map_err(Failure::refused)?;
+        let public_key = key.public_key().to_text();
+        match &args.out {
+            Some(path) => {
+                if path.exists() && !args.force {
+                    return Err(Failure::input(Error::new(
+                        ErrorCode::BadRequest,
+                        format!("{} exists; pass --force to overwrite it", path.display()),
+                    )));
+                }
+                key.write_file(path).map_err(|error| {
+                    Failure::input(Error::new(ErrorCode::BadRequest, format!("cannot write {}: {error}", path.display())))
+                })?;
+                if self.json {
+                    output::print_json(&serde_json::json!({
+                        "public_key": public_key,
+                        "scheme": args.scheme.to_string(),
+                        "out": path.display().to_string(),
+                    }))?;
+                } else {
+                    println!("{public_key}");
+                }
+            }
+            None => {
+                let pem = key.to_pem().map_err(Failure::refused)?;
+                if self.json {
+                    output::print_json(&serde_json::json!({
+                        "public_key": public_key,
+                        "scheme": args.scheme.to_string(),
+                        "pem": pem,
+                    }))?;
+                } else {
+                    print!("{pem}");
+                    eprintln!("public_key {public_key}");
+                }
+            }
+        }
+        Ok(EXIT_SUCCESS)
+    }
+
+    fn signing_key(&self) -> Result<PrivateKey, Failure> {
+        let Some(path) = &self.key else {
+            return Err(Failure::input(Error::new(
+                ErrorCode::BadRequest,
+                "this command signs: pass --key FILE or set CORRIDOR_KEY",
+            )));
+        };
+        input::read_key(path).map_err(Failure::input)
+    }
+
+    /// The sender: `--from`, or the account that holds the key's public key.
+    async fn sender(&self, sender: &SenderArgs, key: &PrivateKey) -> Result<AccountId, Failure> {
+        if let Some(from) = &sender.from {
+            return Ok(from.clone());
+        }
+        let public_key = key.public_key();
+        self.client.key_owner(&public_key).await.map_err(|error| match error {
+            ClientError::Api(error) if error.code == ErrorCode::NotFound => Failure::client(ClientError::Api(
+                Error::new(ErrorCode::NotFound, format!("no account holds the key {public_key}; pass --from ACCOUNT")),
+            )),
+            other => Failure::client(other),
+        })
+    }
+
+    async fn sign_and_submit(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
+        let key = self.signing_key()?;
+        let sender = self.sender(sender, &key).await?;
+        let tx = self.client.build(&sender, operation, self.expires_in).await?;
+        tx.check_shape().map_err(Failure::input)?;
+        self.submit_and_report(&tx.sign(&key)).await
+    }
+
+    /// Submit, wait up to `--wait-secs`, print the outcome; exit 0 only on success.
+    async fn submit_and_report(&self, signed: &SignedTransaction) -> Result<u8, Failure> {
+        let hash = self.client.submit(signed).await?;
+        let view = self.wait(&hash).await?;
+        self.report_outcome(&view)
+    }
+
+    async fn wait(&self, hash: &Hash) -> Result<TxView, Failure> {
+        self.client.wait(hash, self.wait).await.map_err(|error| match error {
+            ClientError::Timeout => Failure {
+                code: "timeout",
+                message: format!("tx {hash} still pending after {}s", self.wait.as_secs()),
+                exit_code: EXIT_TRANSPORT,
+                tx_hash: Some(*hash),
+            },
+            other => Failure::client(other).with_tx(*hash),
+        })
+    }
+
+    fn report_outcome(&self, view: &TxView) -> Result<u8, Failure> {
+        if self.json {
+            output::print_json(view)?;
+        } else {
+            print!("{}", output::outcome_text(view));
+            if let Some((code, message)) = output::tx_error(view) {
+                eprintln!("error: {code}: {message}");
+            }
+        }
+        Ok(output::tx_exit_code(view))
+    }
+
+    /// The batch transfer of a CSV file; with `check_currencies`, also against the chain's
+    /// currencies (existence and scale), still before anything is signed.
+    async fn batch_operation(&self, args: &BatchArgs, check_currencies: bool) -> Result<Operation, Failure> {
+        let name = args.csv.display().to_string();
+        let bytes = input::read_file_limited(&args.csv, input::BATCH_CSV_BYTES_MAX, "csv").map_err(Failure::input)?;
+        let legs = input::parse_batch_csv(bytes.as_slice(), &name).map_err(Failure::input)?;
+        if check_currencies {
+            let currencies = self.client.currencies().await?;
+            input::check_legs_against_currencies(&legs, &currencies, &name).map_err(Failure::input)?;
+        }
+        let legs: Vec<TransferLeg> = legs.into_iter().map(|csv_leg| csv_leg.leg).collect();
+        Ok(Operation::batch_transfer(legs))
+    }
+
+    async fn tx(&self, args: TxArgs) -> Result<u8, Failure> {
+        match (args.command, args.hash) {
+            (Some(TxCommand::Show { hash, wait }), _) => self.tx_show(&hash, wait || args.wait).await,
+            (Some(TxCommand::Build(build)), _) => self.tx_build(build.op).await,
+            (Some(TxCommand::Submit(submit)), _) => self.tx_submit(&submit).await,
+            (None, Some(hash)) => self.tx_show(&hash, args.wait).await,
+            (None, None) => Err(Failure::input(Error::new(
+                ErrorCode::BadRequest,
+                "usage: corridor tx HASH | tx show HASH | tx build <op> ... | tx submit ...",
+            ))),
+        }
+    }
+
+    async fn tx_show(&self, hash: &str, wait: bool) -> Result<u8, Failure> {
+        let hash = Hash::from_hex(hash).map_err(Failure::input)?;
+        let view = if wait { self.wait(&hash).await? } else { self.client.tx(&hash).await? };
+        self.show(&view, output::tx_text)
+    }
+
+    async fn tx_build(&self, op: BuildOp) -> Result<u8, Failure> {
+        let (envelope, operation) = match op {
+            BuildOp::Transfer { envelope, op } => (envelope, transfer_operation(&op)),
+            BuildOp::Batch { envelope, op } => (envelope, self.batch_operation(&op, false).await?),
+            BuildOp::Register { envelope, op } => (envelope, register_operation(&op)?),
+            BuildOp::RotateKey { envelope, op } => (envelope, rotate_key_operation(&op)?),
+            BuildOp::Mint { envelope, op } => (envelope, mint_operation(&op)),
+            BuildOp::Burn { envelope, op } => (envelope, burn_operation(&op)),
+            BuildOp::Freeze { envelope, op } => (envelope, freeze_operation(&op)),
+            BuildOp::Unfreeze { envelope, op } => (envelope, unfreeze_operation(&op)),
+        };
+        let tx = self.envelope(envelope, operation).await?;
+        tx.check_shape().map_err(Failure::input)?;
+        let unsigned = hex::encode(tx.signing_bytes());
+        if self.json {
+            output::print_json(&serde_json::json!({
+                "unsigned": unsigned,
+                "chain_id": tx.chain_id,
+                "sender": tx.sender,
+                "nonce": tx.nonce,
+                "expires_at_ms": tx.expires_at_ms,
+                "transaction": tx,
+            }))?;
+        } else {
+            println!("{unsigned}");
+        }
+        Ok(EXIT_SUCCESS)
+    }
+
+    /// A transaction around `operation`: chain id and nonce from the node unless given.
+    async fn envelope(&self, envelope: BuildEnvelope, operation: Operation) -> Result<Transaction, Failure> {
+        let chain_id = match envelope.chain_id {
+            Some(chain_id) => chain_id,
+            None => self.client.chain_id().await?,
+        };
+        let nonce = match envelope.nonce {
+            Some(nonce) => nonce,
+            None => self.client.next_nonce(&envelope.from).await?,
+        };
+        let expires = envelope.expires_at_ms.unwrap_or_else(|| expires_at_ms(self.expires_in));
+        Ok(Transaction::new(&chain_id, envelope.from, nonce, expires, operation))
+    }
+
+    async fn tx_submit(&self, args: &SubmitArgs) -> Result<u8, Failure> {
+        let unsigned = match (&args.unsigned, &args.unsigned_file) {
+            (Some(text), _) => input::parse_hex(text, "unsigned transaction"),
+            (None, Some(path)) => input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "unsigned transaction")
+                .and_then(|bytes| input::unsigned_from_file_bytes(&bytes)),
+            (None, None) => Err(Error::new(ErrorCode::BadRequest, "pass --unsigned HEX or --unsigned-file FILE")),
+        }
+        .map_err(Failure::input)?;
+        let tx = Transaction::from_signing_bytes(&unsigned).map_err(Failure::input)?;
+        if tx.signing_bytes() != unsigned {
+            // For example an SM2 key in compressed form: the node checks the canonical bytes.
+            return Err(Failure::input(Error::new(
+                ErrorCode::Malformed,
+                "the unsigned bytes are not in canonical form; sign what `corridor tx build` prints",
+            )));
+        }
+        let signature_bytes = match (&args.signature, &args.signature_file) {
+            (Some(text), _) => input::parse_hex(text, "signature"),
+            (None, Some(path)) => input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "signature"),
+            (None, None) => Err(Error::new(ErrorCode::BadRequest, "pass --signature HEX or --signature-file FILE")),
+        }
+        .map_err(Failure::input)?;
+        let public_key = match &args.public_key {
+            Some(public_key) => public_key.clone(),
+            None => self.client.account(&tx.sender).await?.public_key,
+        };
+        let signed = attach_signature(tx, public_key, &signature_bytes).map_err(Failure::refused)?;
+        self.submit_and_report(&signed).await
+    }
+
+    async fn events(&self, from_height: u64, count: Option<u64>) -> Result<u8, Failure> {
+        if count == Some(0) {
+            return Ok(EXIT_SUCCESS);
+        }
+        let mut stream = std::pin::pin!(self.client.events(from_height));
+        let mut seen = 0u64;
+        while let Some(record) = stream.next().await {
+            let record = record?;
+            let line = if self.json {
+                serde_json::to_string(&record)
+                    .map_err(|error| Failure::client(ClientError::Decode(error.to_string())))?
+            } else {
+                output::event_record_text(&record)
+            };
+            if output::write_line(&line).is_err() {
+                // The reader went away (`| head`): nothing more to say to it.
+                return Ok(EXIT_SUCCESS);
+            }
+            seen += 1;
+            if count.is_some_and(|count| seen >= count) {
+                return Ok(EXIT_SUCCESS);
+            }
+        }
+        Err(Failure::client(ClientError::Transport("the event stream ended".into())))
+    }
+}
+
+/// Attach a signature made elsewhere and check it locally, as the node will.
+pub fn attach_signature(
+    tx: Transaction,
+    public_key: PublicKey,
+    signature_bytes: &[u8],
+) -> Result<SignedTransaction, Error> {
+    let signature = Signature::from_bytes(public_key.scheme(), signature_bytes)?;
+    public_key.verify(&tx.signing_bytes(), &signature).map_err(|error| {
+        Error::new(
+            ErrorCode::BadSignature,
+            format!("{} (checked against {public_key} over the unsigned bytes)", error.message),
+        )
+    })?;
+    Ok(SignedTransaction::from_parts(tx, public_key, signature))
+}
+
+fn transfer_operation(args: &TransferArgs) -> Operation {
+    Operation::transfer(args.to.clone(), args.currency.clone(), args.amount, args.memo.clone())
+}
+
+fn public_key_of(path: &Path) -> Result<PublicKey, Failure> {
+    input::read_key(path).map(|key| key.public_key()).map_err(Failure::input)
+}
+
+fn register_operation(args: &RegisterArgs) -> Result<Operation, Failure> {
+    let public_key = match (&args.public_key, &args.key_file) {
+        (Some(public_key), _) => public_key.clone(),
+        (None, Some(path)) => public_key_of(path)?,
+        (None, None) => {
+            return Err(Failure::input(Error::new(ErrorCode::BadRequest, "pass --public-key TEXT or --key-file PEM")));
+        }
+    };
+    Ok(Operation::register_account(args.account.clone(), public_key))
+}
+
+fn rotate_key_operation(args: &RotateKeyArgs) -> Result<Operation, Failure> {
+    let public_key = match (&args.public_key, &args.new_key) {
+        (Some(public_key), _) => public_key.clone(),
+        (None, Some(path)) => public_key_of(path)?,
+        (None, None) => {
+            return Err(Failure::input(Error::new(ErrorCode::BadRequest, "pass --new-key FILE or --public-key TEXT")));
+        }
+    };
+    Ok(Operation::rotate_key(public_key))
+}
+
+fn mint_operation(args: &MintArgs) -> Operation {
+    Operation::mint(args.to.clone(), args.currency.clone(), args.amount)
+}
+
+fn burn_operation(args: &BurnArgs) -> Operation {
+    Operation::burn(args.currency.clone(), args.amount)
+}
+
+fn freeze_operation(args: &AccountArg) -> Operation {
+    Operation::freeze(args.account.clone())
+}
+
+fn unfreeze_operation(args: &AccountArg) -> Operation {
+    Operation::unfreeze(args.account.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corridor_sdk::crypto::Scheme;
+    use corridor_sdk::{Amount, CurrencyCode};
+
+    fn unsigned() -> Transaction {
+        let id = |text: &str| AccountId::new(text).expect("id");
+        Transaction::new(
+            "corridor-dev",
+            id("acme@icbc-cn"),
+            0,
+            1_700_000_000_000,
+            Operation::transfer(id("bob"), CurrencyCode::new("CNY").expect("c"), Amount::from(5), None),
+        )
+    }
+
+    #[test]
+    fn external_signatures_in_every_form() {
+        for scheme in [Scheme::Ed25519, Scheme::Sm2] {
+            let key = PrivateKey::from_seed(scheme, [3; 32]).expect("seed");
+            let tx = unsigned();
+            let signature = key.sign(&tx.signing_bytes());
+            let signed = attach_signature(tx.clone(), key.public_key(), signature.as_bytes()).expect("raw");
+            assert!(signed.verify_signature().is_ok());
+            let other = PrivateKey::from_seed(scheme, [4; 32]).expect("seed").public_key();
+            let refused = attach_signature(tx.clone(), other, signature.as_bytes()).map_err(|e| e.code);
+            assert_eq!(refused, Err(ErrorCode::BadSignature));
+            let short = attach_signature(tx, key.public_key(), &[1, 2, 3]).map_err(|e| e.code);
+            assert_eq!(short, Err(ErrorCode::BadSignature));
+        }
+        // SM2 in DER, as `openssl pkeyutl -sign` writes it.
+        let key = PrivateKey::from_seed(Scheme::Sm2, [5; 32]).expect("seed");
+        let tx = unsigned();
+        let Signature::Sm2(raw) = key.sign(&tx.signing_bytes()) else { panic!("sm2") };
+        let der = raw_to_der(&raw);
+        assert!(attach_signature(tx, key.public_key(), &der).is_ok());
+    }
+
+    /// DER `SEQUENCE { INTEGER r, INTEGER s }` of a raw `r ‖ s`.
+    fn raw_to_der(raw: &[u8; 64]) -> Vec<u8> {
+        let integer = |bytes: &[u8]| {
+            let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+            let mut value = if trimmed.first().is_some_and(|b| b & 0x80 != 0) { vec![0] } else { vec![] };
+            value.extend(trimmed);
+            let mut out = vec![0x02, u8::try_from(value.len()).expect("short")];
+            out.extend(value);
+            out
+        };
+        let body = [integer(&raw[..32]), integer(&raw[32..])].concat();
+        let mut der = vec![0x30, u8::try_from(body.len()).expect("short")];
+        der.extend(body);
+        der
+    }
+}
