@@ -5,6 +5,8 @@
 //!
 //! Prints a summary and every failing seed with the command that replays it; exits non-zero on
 //! any violation. `--validators` takes one count or a comma-separated list (e.g. 1,4,7,10).
+//! `--verbose` prints every run's summary; `--trace` prints every input and effect (use it to
+//! replay one seed).
 
 use std::process::ExitCode;
 

@@ -219,7 +219,8 @@ pub struct Replica<S: Signer, V: Verifier, H: Hasher> {
     durable: SafetyState,
     persist_sequence: u64,
     persisted_sequence: u64,
-    held: Vec<(u64, SafetyState, Option<Held>)>,
+    /// Signed messages waiting for persistence: (sequence, state that records them, message).
+    held: Vec<(u64, SafetyState, Held)>,
     view: View,
     failed_views: u32,
     timeouts_in_view: u32,
@@ -508,7 +509,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             state: self.safety,
             certificate,
         });
-        self.held.push((sequence, self.safety, Some(held)));
+        self.held.push((sequence, self.safety, held));
     }
 
     fn on_persisted(&mut self, sequence: u64) {
@@ -525,9 +526,8 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         for (_, state, held) in released {
             self.durable = state;
             match held {
-                None => {}
-                Some(Held::Proposal(proposal)) => self.broadcast(&Message::Proposal(proposal)),
-                Some(Held::Vote(vote)) => {
+                Held::Proposal(proposal) => self.broadcast(&Message::Proposal(proposal)),
+                Held::Vote(vote) => {
                     self.broadcast(&Message::Vote(vote.clone()));
                     if vote.view > self.anchor.view {
                         self.on_vote(vote);
@@ -906,7 +906,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         state.validation = Validation::Valid;
         self.persist_then(Held::Proposal(proposal));
         self.held
-            .push((self.persist_sequence, self.safety, Some(Held::Vote(vote))));
+            .push((self.persist_sequence, self.safety, Held::Vote(vote)));
     }
 
     fn on_validated(&mut self, view: View, digest: Digest, valid: bool) {

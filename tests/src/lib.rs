@@ -41,7 +41,7 @@ pub fn id(text: &str) -> AccountId {
 
 /// A `corridord dev` process.
 pub struct DevNode {
-    child: Option<Child>,
+    child: std::sync::Mutex<Option<Child>>,
     pub data_dir: PathBuf,
     pub rpc: String,
     pub http: reqwest::Client,
@@ -61,7 +61,7 @@ impl DevNode {
             .spawn()
             .expect("start corridord");
         let node = DevNode {
-            child: Some(child),
+            child: std::sync::Mutex::new(Some(child)),
             data_dir: data_dir.to_path_buf(),
             rpc: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
@@ -79,8 +79,9 @@ impl DevNode {
     }
 
     /// SIGKILL: no shutdown path runs.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub fn kill9(&self) {
+        let taken = self.child.lock().map(|mut child| child.take()).unwrap_or(None);
+        if let Some(mut child) = taken {
             child.kill().expect("SIGKILL corridord");
             child.wait().expect("reap corridord");
         }
@@ -133,8 +134,14 @@ impl DevNode {
     }
 
     /// POST one transaction's bytes; `Ok(hash)` on 202, `Err((status, code))` otherwise.
+    /// A transport failure (the node is gone) is `Err((0, ErrorCode::Unavailable))`.
     pub async fn submit_bytes(&self, bytes: &[u8]) -> Result<Hash, (u16, ErrorCode)> {
-        let (status, body) = self.post("/v1/transactions", &serde_json::json!({ "tx": hex::encode(bytes) })).await;
+        let request = self.http.post(format!("{}/v1/transactions", self.rpc)).json(&serde_json::json!({ "tx": hex::encode(bytes) }));
+        let Ok(response) = request.send().await else {
+            return Err((0, ErrorCode::Unavailable));
+        };
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status == 202 {
             return Ok(Hash::from_hex(body["tx_hash"].as_str().expect("tx_hash")).expect("hash"));
         }

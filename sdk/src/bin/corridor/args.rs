@@ -155,7 +155,7 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "ID")]
     pub account: AccountId,
     /// The new account's public key, `ed25519:<hex>` or `sm2:<hex>`.
-    #[arg(long, value_name = "TEXT", required_unless_present = "key_file", conflicts_with = "key_file")]
+    #[arg(long, value_name = "TEXT", value_parser = public_key, required_unless_present = "key_file", conflicts_with = "key_file")]
     pub public_key: Option<PublicKey>,
     /// Take the new account's public key from this PEM private key file.
     #[arg(long, value_name = "PEM")]
@@ -168,7 +168,7 @@ pub struct RotateKeyArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "public_key", conflicts_with = "public_key")]
     pub new_key: Option<PathBuf>,
     /// The replacement public key as text, `ed25519:<hex>` or `sm2:<hex>`.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = public_key)]
     pub public_key: Option<PublicKey>,
 }
 
@@ -329,8 +329,13 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "FILE")]
     pub signature_file: Option<PathBuf>,
     /// The signer's public key; by default the sender's current key on the node.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = public_key)]
     pub public_key: Option<PublicKey>,
+}
+
+/// `ed25519:<hex>` or `sm2:<hex>`.
+fn public_key(text: &str) -> Result<PublicKey, corridor_sdk::error::Error> {
+    PublicKey::from_text(text)
 }
 
 #[cfg(test)]

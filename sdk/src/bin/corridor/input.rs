@@ -104,8 +104,8 @@ impl LineErrors {
 /// Parse a batch CSV: a header naming `payee`, `amount`, `currency` and optionally `memo` (in
 /// any order, no other columns), then one row per leg. Every row is checked; all bad rows are
 /// reported at once with their line numbers.
-pub fn parse_batch_csv(reader: impl Read, file: &str) -> Result<Vec<CsvLeg>, Error> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let bad_csv = |error: csv::Error| Error::new(ErrorCode::Malformed, format!("{file}: {error}"));
     let headers = csv.headers().map_err(bad_csv)?.clone();
     let mut columns: BTreeMap<&str, usize> = BTreeMap::new();
@@ -137,7 +137,14 @@ pub fn parse_batch_csv(reader: impl Read, file: &str) -> Result<Vec<CsvLeg>, Err
     let mut errors = LineErrors::default();
     for record in csv.records() {
         let record = record.map_err(bad_csv)?;
-        let line = record.position().map_or(0, csv::Position::line);
+        // csv's own line count skips blank lines; count from the record's byte offset instead.
+        // The offset may point at blank lines that precede the record.
+        let mut offset = record.position().map_or(0, |position| usize::try_from(position.byte()).unwrap_or(usize::MAX));
+        while bytes.get(offset).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            offset += 1;
+        }
+        let before = bytes.get(..offset).unwrap_or(bytes);
+        let line = 1 + before.iter().filter(|b| **b == b'\n').count() as u64;
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -306,7 +313,7 @@ mod tests {
         assert_eq!(missing.code, ErrorCode::NotFound);
         let key_path = dir.path().join("key.pem");
         std::fs::write(&key_path, "garbage").expect("write");
-        let error = read_key(&key_path).expect_err("not a key");
+        let Err(error) = read_key(&key_path) else { panic!("not a key") };
         assert!(error.message.contains("key.pem"));
     }
 }
