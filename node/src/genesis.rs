@@ -1,7 +1,7 @@
 //! Genesis: the chain's first state, from a JSON file, and the demo genesis of `corridord dev`.
 
 use crate::ledger::records::Validator;
-use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};
+use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateWrites};
 use corridor_sdk::crypto::{PrivateKey, PublicKey, Scheme};
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm, codec};
@@ -144,7 +144,7 @@ impl Genesis {
     }
 
     /// The genesis state as sorted (key, value) writes.
-    pub(crate) fn state(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, Error> {
+    pub(crate) fn state(&self) -> Result<StateWrites, Error> {
         let mut writes = BTreeMap::new();
         writes.insert(StateKey::Config.to_bytes(), codec::encode(&self.config()));
         let mut supplies: BTreeMap<&CurrencyCode, Amount> = BTreeMap::new();

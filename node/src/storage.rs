@@ -9,7 +9,7 @@
 //! - `history`: account ‖ 0x00 ‖ sequence (u64 BE) → `EventRecord`
 //! - `meta`: `head` → `Head`; `genesis` → genesis JSON
 
-use crate::ledger::StateReader;
+use crate::ledger::{StateReader, StateWrites};
 use corridor_sdk::api::EventRecord;
 use corridor_sdk::limits::{BLOCK_BYTES_MAX, STATE_VALUE_BYTES_MAX, TX_BYTES_MAX};
 use corridor_sdk::{AccountId, Block, Certificate, Hash, Receipt, codec};
@@ -57,7 +57,7 @@ pub(crate) struct BlockCommit<'a> {
     pub stored: &'a StoredBlock,
     pub tx_hashes: &'a [Hash],
     pub receipts: &'a [Receipt],
-    pub writes: &'a [(Vec<u8>, Option<Vec<u8>>)],
+    pub writes: &'a StateWrites,
     pub history: &'a [(AccountId, u64, EventRecord)],
     pub head: &'a Head,
 }

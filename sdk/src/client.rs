@@ -9,8 +9,8 @@
 //! Server-Sent Events, parsed here by `SseParser` over the response's byte stream.
 
 use crate::api::{
-    AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody, EventRecord,
-    HistoryPage, KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
+    AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody,
+    EventRecord, HistoryPage, KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
 };
 use crate::crypto::PublicKey;
 use crate::error::{Error, ErrorCode};
@@ -126,7 +126,11 @@ impl Client {
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .build()
             .map_err(transport)?;
-        Ok(Client { http, base_url, chain_id: Arc::new(OnceLock::new()) })
+        Ok(Client {
+            http,
+            base_url,
+            chain_id: Arc::new(OnceLock::new()),
+        })
     }
 
     pub fn base_url(&self) -> &str {
@@ -138,12 +142,20 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let request = self.http.get(self.url(path)).timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+        let request = self
+            .http
+            .get(self.url(path))
+            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
         answer(request.send().await.map_err(transport)?).await
     }
 
-    async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let body = serde_json::to_vec(body).map_err(|error| ClientError::Decode(error.to_string()))?;
+    async fn post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let body =
+            serde_json::to_vec(body).map_err(|error| ClientError::Decode(error.to_string()))?;
         let request = self
             .http
             .post(self.url(path))
@@ -170,18 +182,26 @@ impl Client {
 
     /// Submit one signed transaction; the node answers with its hash once it is in the mempool.
     pub async fn submit(&self, signed: &SignedTransaction) -> Result<Hash> {
-        let request = SubmitRequest { tx: hex::encode(signed.to_bytes()) };
+        let request = SubmitRequest {
+            tx: hex::encode(signed.to_bytes()),
+        };
         let response: SubmitResponse = self.post("/v1/transactions", &request).await?;
         Ok(response.tx_hash)
     }
 
     /// Submit many transactions, in requests of at most `SUBMIT_BATCH_TXS_MAX`. One result per
     /// transaction, in order: a node's refusal of one does not stop the others.
-    pub async fn submit_many(&self, signed: &[SignedTransaction]) -> Result<Vec<Result<Hash, Error>>> {
+    pub async fn submit_many(
+        &self,
+        signed: &[SignedTransaction],
+    ) -> Result<Vec<Result<Hash, Error>>> {
         let mut results = Vec::with_capacity(signed.len());
         for chunk in signed.chunks(SUBMIT_BATCH_TXS_MAX) {
-            let request = BatchSubmitRequest { txs: chunk.iter().map(|tx| hex::encode(tx.to_bytes())).collect() };
-            let response: BatchSubmitResponse = self.post("/v1/transactions/batch", &request).await?;
+            let request = BatchSubmitRequest {
+                txs: chunk.iter().map(|tx| hex::encode(tx.to_bytes())).collect(),
+            };
+            let response: BatchSubmitResponse =
+                self.post("/v1/transactions/batch", &request).await?;
             if response.results.len() != chunk.len() {
                 return Err(ClientError::Decode(format!(
                     "node answered {} results for {} transactions",
@@ -193,7 +213,11 @@ impl Client {
                 results.push(match (result.tx_hash, result.error) {
                     (_, Some(error)) => Err(error),
                     (Some(hash), None) => Ok(hash),
-                    (None, None) => return Err(ClientError::Decode("a batch result has neither hash nor error".into())),
+                    (None, None) => {
+                        return Err(ClientError::Decode(
+                            "a batch result has neither hash nor error".into(),
+                        ));
+                    }
                 });
             }
         }
@@ -227,21 +251,28 @@ impl Client {
             let last = match self.tx_wait_once(hash, wait_ms).await {
                 Ok(view) if view.status != TxStatus::Pending => return Ok(view),
                 Ok(_) => ClientError::Timeout,
-                Err(ClientError::Api(error)) if error.code == ErrorCode::NotFound => ClientError::Api(error),
+                Err(ClientError::Api(error)) if error.code == ErrorCode::NotFound => {
+                    ClientError::Api(error)
+                }
                 Err(other) => return Err(other),
             };
             if Instant::now() >= deadline {
                 return Err(last);
             }
             if started.elapsed() < Duration::from_millis(WAIT_RETRY_MS) {
-                let pause = Duration::from_millis(WAIT_RETRY_MS).min(deadline.saturating_duration_since(Instant::now()));
+                let pause = Duration::from_millis(WAIT_RETRY_MS)
+                    .min(deadline.saturating_duration_since(Instant::now()));
                 tokio::time::sleep(pause).await;
             }
         }
     }
 
     /// Submit, then wait for the outcome (see `wait`).
-    pub async fn submit_and_wait(&self, signed: &SignedTransaction, timeout: Duration) -> Result<TxView> {
+    pub async fn submit_and_wait(
+        &self,
+        signed: &SignedTransaction,
+        timeout: Duration,
+    ) -> Result<TxView> {
         let hash = self.submit(signed).await?;
         self.wait(&hash, timeout).await
     }
@@ -257,7 +288,9 @@ impl Client {
 
     /// The account that holds `public_key` (`not_found` if none).
     pub async fn key_owner(&self, public_key: &PublicKey) -> Result<AccountId> {
-        let owner: KeyOwner = self.get(&format!("/v1/keys/{}", public_key.to_text())).await?;
+        let owner: KeyOwner = self
+            .get(&format!("/v1/keys/{}", public_key.to_text()))
+            .await?;
         Ok(owner.account)
     }
 
@@ -270,7 +303,12 @@ impl Client {
     }
 
     /// One page of an account's history, newest first; pass `next_before` as `before` for more.
-    pub async fn history(&self, id: &AccountId, before: Option<u64>, limit: Option<usize>) -> Result<HistoryPage> {
+    pub async fn history(
+        &self,
+        id: &AccountId,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<HistoryPage> {
         let mut query = Vec::new();
         if let Some(before) = before {
             query.push(format!("before={before}"));
@@ -278,22 +316,40 @@ impl Client {
         if let Some(limit) = limit {
             query.push(format!("limit={limit}"));
         }
-        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
         self.get(&format!("/v1/accounts/{id}/history{query}")).await
     }
 
     /// A transaction from `sender` with the chain id and the sender's next nonce from the node,
     /// expiring `expires_in` from now (wall clock; see `DEFAULT_EXPIRES_IN`).
-    pub async fn build(&self, sender: &AccountId, operation: Operation, expires_in: Duration) -> Result<Transaction> {
+    pub async fn build(
+        &self,
+        sender: &AccountId,
+        operation: Operation,
+        expires_in: Duration,
+    ) -> Result<Transaction> {
         let chain_id = self.chain_id().await?;
         let nonce = self.next_nonce(sender).await?;
-        Ok(Transaction::new(&chain_id, sender.clone(), nonce, expires_at_ms(expires_in), operation))
+        Ok(Transaction::new(
+            &chain_id,
+            sender.clone(),
+            nonce,
+            expires_at_ms(expires_in),
+            operation,
+        ))
     }
 
     /// Events from `from_height` on: the node replays what it has, then follows new blocks.
     /// The stream ends with an error if the connection breaks; resume from the last height seen
     /// (events of that height come again).
-    pub fn events(&self, from_height: u64) -> impl Stream<Item = Result<EventRecord>> + Send + 'static {
+    pub fn events(
+        &self,
+        from_height: u64,
+    ) -> impl Stream<Item = Result<EventRecord>> + Send + 'static {
         let request = self
             .http
             .get(self.url(&format!("/v1/events?from_height={from_height}")))
@@ -305,7 +361,9 @@ impl Client {
 
 /// Milliseconds since the Unix epoch, `after` from now, by the wall clock.
 pub fn expires_at_ms(after: Duration) -> u64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
     u64::try_from(now.saturating_add(after).as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -315,12 +373,15 @@ async fn answer<T: DeserializeOwned>(mut response: reqwest::Response) -> Result<
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > RESPONSE_BYTES_MAX {
-            return Err(ClientError::Decode(format!("answer exceeds {RESPONSE_BYTES_MAX} bytes")));
+            return Err(ClientError::Decode(format!(
+                "answer exceeds {RESPONSE_BYTES_MAX} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
     if status.is_success() {
-        serde_json::from_slice(&body).map_err(|error| ClientError::Decode(format!("{error} (HTTP {status})")))
+        serde_json::from_slice(&body)
+            .map_err(|error| ClientError::Decode(format!("{error} (HTTP {status})")))
     } else {
         Err(ClientError::Api(error_from_body(status.as_u16(), &body)))
     }
@@ -338,14 +399,19 @@ pub fn error_from_body(status: u16, body: &[u8]) -> Error {
         400..=499 => ErrorCode::BadRequest,
         _ => ErrorCode::Unavailable,
     };
-    let loose = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|value| {
-        let error = value.get("error")?;
-        Some(format!(
-            "{}: {}",
-            error.get("code")?.as_str()?,
-            error.get("message").and_then(|m| m.as_str()).unwrap_or_default()
-        ))
-    });
+    let loose = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            let error = value.get("error")?;
+            Some(format!(
+                "{}: {}",
+                error.get("code")?.as_str()?,
+                error
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+            ))
+        });
     let text = loose.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
         let text: String = text.chars().take(200).collect();
@@ -356,7 +422,10 @@ pub fn error_from_body(status: u16, body: &[u8]) -> Error {
 
 enum EventsState {
     Connecting(reqwest::RequestBuilder),
-    Reading { body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>, parser: SseParser },
+    Reading {
+        body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+        parser: SseParser,
+    },
     Done,
 }
 
@@ -371,15 +440,27 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
                     Err(error) => return Some((Err(transport(error)), EventsState::Done)),
                 };
                 if !response.status().is_success() {
-                    let result: Result<EventRecord> = answer::<serde_json::Value>(response).await.and_then(|_| {
-                        Err(ClientError::Decode("event stream answered a success without events".into()))
-                    });
+                    let result: Result<EventRecord> =
+                        answer::<serde_json::Value>(response).await.and_then(|_| {
+                            Err(ClientError::Decode(
+                                "event stream answered a success without events".into(),
+                            ))
+                        });
                     return Some((result, EventsState::Done));
                 }
-                let body = response.bytes_stream().map(|chunk| chunk.map(|bytes| bytes.to_vec())).boxed();
-                EventsState::Reading { body, parser: SseParser::default() }
+                let body = response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map(|bytes| bytes.to_vec()))
+                    .boxed();
+                EventsState::Reading {
+                    body,
+                    parser: SseParser::default(),
+                }
             }
-            EventsState::Reading { mut body, mut parser } => {
+            EventsState::Reading {
+                mut body,
+                mut parser,
+            } => {
                 match parser.next_event() {
                     Ok(Some(event)) => {
                         let record = serde_json::from_str::<EventRecord>(&event.data)
@@ -396,7 +477,8 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
                     }
                     Some(Err(error)) => return Some((Err(transport(error)), EventsState::Done)),
                     None => {
-                        let closed = ClientError::Transport("the node closed the event stream".into());
+                        let closed =
+                            ClientError::Transport("the node closed the event stream".into());
                         return Some((Err(closed), EventsState::Done));
                     }
                 }
@@ -450,11 +532,15 @@ impl SseParser {
         if self.after_cr && !self.buffer.is_empty() {
             self.after_cr = false;
         }
-        let found = self.buffer[self.scanned..].iter().position(|b| *b == b'\n' || *b == b'\r');
+        let found = self.buffer[self.scanned..]
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r');
         let Some(offset) = found else {
             self.scanned = self.buffer.len();
             if self.buffer.len() > SSE_LINE_BYTES_MAX {
-                return Err(ClientError::Decode(format!("event stream line over {SSE_LINE_BYTES_MAX} bytes")));
+                return Err(ClientError::Decode(format!(
+                    "event stream line over {SSE_LINE_BYTES_MAX} bytes"
+                )));
             }
             return Ok(None);
         };
@@ -479,7 +565,10 @@ impl SseParser {
     fn take_line(&mut self, line: &str) -> Option<SseEvent> {
         if line.is_empty() {
             let data = self.data.take()?;
-            return Some(SseEvent { id: self.id.clone(), data });
+            return Some(SseEvent {
+                id: self.id.clone(),
+                data,
+            });
         }
         if line.starts_with(':') {
             return None;
@@ -524,13 +613,19 @@ mod tests {
     }
 
     fn event(id: &str, data: &str) -> SseEvent {
-        SseEvent { id: Some(id.into()), data: data.into() }
+        SseEvent {
+            id: Some(id.into()),
+            data: data.into(),
+        }
     }
 
     #[test]
     fn sse_events_ids_comments_and_keep_alives() {
         let stream = b": keep-alive\n\nid: 3\nevent: record\ndata: {\"a\":1}\n\n:ping\nid:4\ndata:x\ndata: y\n\n";
-        assert_eq!(events_of(stream), vec![event("3", "{\"a\":1}"), event("4", "x\ny")]);
+        assert_eq!(
+            events_of(stream),
+            vec![event("3", "{\"a\":1}"), event("4", "x\ny")]
+        );
     }
 
     #[test]
@@ -551,7 +646,10 @@ mod tests {
         assert_eq!(events_of(b"id: 1\ndata: x\n"), vec![]);
         assert_eq!(events_of(b"id: 1\n\n\n"), vec![]);
         // The id carries over to later events, as SSE's last-event-id does.
-        assert_eq!(events_of(b"id: 1\ndata: a\n\ndata: b\n\n"), vec![event("1", "a"), event("1", "b")]);
+        assert_eq!(
+            events_of(b"id: 1\ndata: a\n\ndata: b\n\n"),
+            vec![event("1", "a"), event("1", "b")]
+        );
     }
 
     #[test]
@@ -571,23 +669,144 @@ mod tests {
     #[test]
     fn error_bodies() {
         let body = br#"{"error":{"code":"insufficient_funds","message":"balance 1 CNY"}}"#;
-        assert_eq!(error_from_body(409, body), Error::new(ErrorCode::InsufficientFunds, "balance 1 CNY"));
+        assert_eq!(
+            error_from_body(409, body),
+            Error::new(ErrorCode::InsufficientFunds, "balance 1 CNY")
+        );
         let unknown = br#"{"error":{"code":"brand_new","message":"m"}}"#;
         let error = error_from_body(403, unknown);
         assert_eq!(error.code, ErrorCode::BadRequest);
         assert!(error.message.contains("brand_new: m"));
-        assert_eq!(error_from_body(404, b"<html>nope</html>").code, ErrorCode::NotFound);
+        assert_eq!(
+            error_from_body(404, b"<html>nope</html>").code,
+            ErrorCode::NotFound
+        );
         assert_eq!(error_from_body(502, b"").code, ErrorCode::Unavailable);
     }
 
     #[test]
     fn client_error_codes() {
-        assert_eq!(ClientError::Api(Error::new(ErrorCode::Frozen, "x")).code(), "frozen");
+        assert_eq!(
+            ClientError::Api(Error::new(ErrorCode::Frozen, "x")).code(),
+            "frozen"
+        );
         assert_eq!(ClientError::Transport("x".into()).code(), "transport");
         assert_eq!(ClientError::Timeout.code(), "timeout");
         assert_eq!(ClientError::Decode("x".into()).code(), "decode");
         assert!(Client::new("localhost:8545").is_err());
-        assert_eq!(Client::new("http://127.0.0.1:8545/").map(|c| c.base_url().to_owned()), Ok("http://127.0.0.1:8545".into()));
+        assert_eq!(
+            Client::new("http://127.0.0.1:8545/").map(|c| c.base_url().to_owned()),
+            Ok("http://127.0.0.1:8545".into())
+        );
+    }
+
+    /// A one-shot HTTP server: answers the n-th connection with `responses[n]` (written in the
+    /// given pieces) and closes it. Returns its base URL and the request lines it saw.
+    async fn serve(
+        responses: Vec<Vec<&'static [u8]>>,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for pieces in responses {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n")
+                    && socket.read(&mut byte).await.is_ok_and(|n| n == 1)
+                {
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = seen.send(line);
+                for piece in pieces {
+                    if socket.write_all(piece).await.is_err() {
+                        break;
+                    }
+                    let _ = socket.flush().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        (url, requests)
+    }
+
+    const RECORD: &str = r#"{"height":5,"tx_hash":"0101010101010101010101010101010101010101010101010101010101010101","tx_index":2,"event":{"frozen":{"account":"acme@icbc-cn","by":"pboc"}}}"#;
+
+    #[tokio::test]
+    async fn events_stream_over_http() {
+        use futures::StreamExt as _;
+        let head: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        let event = format!("id: 5\ndata: {RECORD}\n\n");
+        let event: &'static [u8] = Box::leak(event.into_bytes().into_boxed_slice());
+        let (first, rest) = event.split_at(20);
+        let (url, mut requests) =
+            serve(vec![vec![head, b": keep-alive\n\n", first, rest, event]]).await;
+        let client = Client::new(&url).expect("client");
+        let items: Vec<Result<EventRecord>> = client.events(4).collect().await;
+        assert_eq!(
+            requests.recv().await.as_deref(),
+            Some("GET /v1/events?from_height=4 HTTP/1.1")
+        );
+        assert_eq!(items.len(), 3, "{items:?}");
+        let record = items[0].as_ref().expect("first record");
+        assert_eq!((record.height, record.tx_index), (5, 2));
+        assert_eq!(items[1].as_ref().map(|r| r.height), Ok(5));
+        assert_eq!(
+            items[2].as_ref().map_err(ClientError::code),
+            Err("transport")
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_and_long_polls() {
+        let refused: &[u8] = b"HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 65\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"nonce_too_low\",\"message\":\"nonce 3, next is 4\"}}";
+        let pending: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 97\r\nconnection: close\r\n\r\n{\"tx_hash\":\"0101010101010101010101010101010101010101010101010101010101010101\",\"status\":\"pending\"}";
+        let rejected: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 145\r\nconnection: close\r\n\r\n{\"tx_hash\":\"0101010101010101010101010101010101010101010101010101010101010101\",\"status\":\"rejected\",\"error\":{\"code\":\"expired\",\"message\":\"expired\"}}";
+        let garbage: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]";
+        let (url, mut requests) = serve(vec![
+            vec![refused],
+            vec![pending],
+            vec![rejected],
+            vec![garbage],
+        ])
+        .await;
+        let client = Client::new(&url).expect("client");
+        let error = client
+            .account(&AccountId::new("acme").expect("id"))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            error,
+            ClientError::Api(Error::new(ErrorCode::NonceTooLow, "nonce 3, next is 4"))
+        );
+        let hash = Hash([1; 32]);
+        let view = client
+            .wait(&hash, Duration::from_secs(10))
+            .await
+            .expect("final");
+        assert_eq!(view.status, TxStatus::Rejected);
+        assert_eq!(
+            requests.recv().await.as_deref(),
+            Some("GET /v1/accounts/acme HTTP/1.1")
+        );
+        let poll = requests.recv().await.unwrap_or_default();
+        assert!(
+            poll.starts_with(&format!("GET /v1/transactions/{hash}?wait_ms=")),
+            "{poll}"
+        );
+        assert_eq!(client.status().await.map_err(|e| e.code()), Err("decode"));
     }
 
     #[test]

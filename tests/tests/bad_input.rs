@@ -41,11 +41,12 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
 
     let valid = node.sign_with_nonce("acme@icbc-cn", acme_nonce, pay("harbour@boc-hk", "CNY", "1"));
     let valid_bytes = valid.to_bytes();
-    let mut cases: Vec<(&str, Vec<u8>, ErrorCode)> = Vec::new();
-    cases.push(("truncated bytes", valid_bytes[..valid_bytes.len() - 7].to_vec(), ErrorCode::Malformed));
-    cases.push(("trailing bytes", [valid_bytes.as_slice(), &[0]].concat(), ErrorCode::TrailingBytes));
-    cases.push(("garbage bytes", vec![0xff; 64], ErrorCode::Malformed));
-    cases.push(("over TX_BYTES_MAX", vec![0; TX_BYTES_MAX + 1], ErrorCode::TooLarge));
+    let mut cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+        ("truncated bytes", valid_bytes[..valid_bytes.len() - 7].to_vec(), ErrorCode::Malformed),
+        ("trailing bytes", [valid_bytes.as_slice(), &[0]].concat(), ErrorCode::TrailingBytes),
+        ("garbage bytes", vec![0xff; 64], ErrorCode::Malformed),
+        ("over TX_BYTES_MAX", vec![0; TX_BYTES_MAX + 1], ErrorCode::TooLarge),
+    ];
     let long_memo = "m".repeat(MEMO_BYTES_MAX);
     let big_batch: Vec<TransferLeg> = (0..BATCH_LEGS_MAX)
         .map(|_| TransferLeg { to: id("harbour@boc-hk"), currency: cny("1").0, amount: cny("1").1, memo: Some(long_memo.clone()) })

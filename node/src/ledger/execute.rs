@@ -45,10 +45,12 @@ pub(crate) fn history_sequence(height: u64, tx_index: u32, event_index: u32) -> 
         | u64::from(event_index)
 }
 
+/// State writes sorted by key: `Some(value)` to put, `None` to delete.
+pub(crate) type StateWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 pub(crate) struct BlockOutput {
     pub receipts: Vec<Receipt>,
-    /// State writes sorted by key: `Some(value)` to put, `None` to delete.
-    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub writes: StateWrites,
     /// (account, sequence, record) for each account an event belongs to.
     pub history: Vec<(AccountId, u64, EventRecord)>,
 }
@@ -436,8 +438,8 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
     }
 }
 
-fn encode_writes(changes: Changes) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+fn encode_writes(changes: Changes) -> StateWrites {
+    let mut writes = StateWrites::new();
     for (id, record) in changes.accounts {
         writes.push((StateKey::Account(id).to_bytes(), record.map(|r| codec::encode(&r))));
     }

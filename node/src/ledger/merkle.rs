@@ -73,7 +73,7 @@ impl SparseMerkleTree {
 
     /// Apply changes: `Some(value hash)` sets a key, `None` removes it.
     pub fn update(&mut self, mut changes: Vec<(Hash, Option<Hash>)>) {
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        changes.sort_by_key(|change| change.0);
         changes.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
             if same {

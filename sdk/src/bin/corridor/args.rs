@@ -13,7 +13,13 @@ use std::path::PathBuf;
 #[command(name = "corridor", version)]
 pub struct Cli {
     /// The node's HTTP API.
-    #[arg(long, global = true, env = "CORRIDOR_RPC", default_value = "http://127.0.0.1:8545", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CORRIDOR_RPC",
+        default_value = "http://127.0.0.1:8545",
+        value_name = "URL"
+    )]
     pub rpc: String,
     /// PKCS#8 PEM private key that signs transactions.
     #[arg(long, global = true, env = "CORRIDOR_KEY", value_name = "FILE")]
@@ -165,7 +171,12 @@ pub struct RegisterArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RotateKeyArgs {
     /// PEM private key file whose public key replaces the account's key.
-    #[arg(long, value_name = "FILE", required_unless_present = "public_key", conflicts_with = "public_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "public_key",
+        conflicts_with = "public_key"
+    )]
     pub new_key: Option<PathBuf>,
     /// The replacement public key as text, `ed25519:<hex>` or `sm2:<hex>`.
     #[arg(long, value_name = "TEXT", value_parser = public_key)]
@@ -317,13 +328,23 @@ pub enum BuildOp {
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The unsigned transaction as printed by `tx build` (hex).
-    #[arg(long, value_name = "HEX", required_unless_present = "unsigned_file", conflicts_with = "unsigned_file")]
+    #[arg(
+        long,
+        value_name = "HEX",
+        required_unless_present = "unsigned_file",
+        conflicts_with = "unsigned_file"
+    )]
     pub unsigned: Option<String>,
     /// The unsigned transaction as a file: raw bytes, or the hex `tx build` prints.
     #[arg(long, value_name = "FILE")]
     pub unsigned_file: Option<PathBuf>,
     /// The signature in hex: Ed25519 raw 64 bytes; SM2 raw r‖s or DER.
-    #[arg(long, value_name = "HEX", required_unless_present = "signature_file", conflicts_with = "signature_file")]
+    #[arg(
+        long,
+        value_name = "HEX",
+        required_unless_present = "signature_file",
+        conflicts_with = "signature_file"
+    )]
     pub signature: Option<String>,
     /// The signature as a raw binary file (as `openssl pkeyutl -sign` writes it).
     #[arg(long, value_name = "FILE")]
@@ -355,32 +376,111 @@ mod tests {
     #[test]
     fn tx_hash_or_subcommand() {
         let cli = parse(&["tx", "abcd"]).expect("parses");
-        let Command::Tx(TxArgs { hash: Some(hash), command: None, .. }) = cli.command else { panic!("tx hash") };
+        let Command::Tx(TxArgs {
+            hash: Some(hash),
+            command: None,
+            ..
+        }) = cli.command
+        else {
+            panic!("tx hash")
+        };
         assert_eq!(hash, "abcd");
-        let cli = parse(&["--json", "tx", "build", "transfer", "--from", "a@b", "--to", "c", "--amount", "1.5", "--currency", "CNY"])
-            .expect("parses");
+        let cli = parse(&[
+            "--json",
+            "tx",
+            "build",
+            "transfer",
+            "--from",
+            "a@b",
+            "--to",
+            "c",
+            "--amount",
+            "1.5",
+            "--currency",
+            "CNY",
+        ])
+        .expect("parses");
         assert!(cli.json);
-        assert!(matches!(cli.command, Command::Tx(TxArgs { command: Some(TxCommand::Build(_)), .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Tx(TxArgs {
+                command: Some(TxCommand::Build(_)),
+                ..
+            })
+        ));
     }
 
     #[test]
     fn globals_after_the_command_and_typed_values() {
-        let cli = parse(&["transfer", "--to", "bob@x", "--amount", "2", "--currency", "HKD", "--json", "--wait-secs", "5"])
-            .expect("parses");
+        let cli = parse(&[
+            "transfer",
+            "--to",
+            "bob@x",
+            "--amount",
+            "2",
+            "--currency",
+            "HKD",
+            "--json",
+            "--wait-secs",
+            "5",
+        ])
+        .expect("parses");
         assert!(cli.json);
         assert_eq!(cli.wait_secs, 5);
-        let error = parse(&["transfer", "--to", "Bob", "--amount", "2", "--currency", "HKD"]).expect_err("bad id");
+        let error = parse(&[
+            "transfer",
+            "--to",
+            "Bob",
+            "--amount",
+            "2",
+            "--currency",
+            "HKD",
+        ])
+        .expect_err("bad id");
         assert!(error.to_string().contains("bad_account_id"));
         assert_eq!(error.exit_code(), 2);
-        assert!(parse(&["transfer", "--to", "bob", "--amount", "1e5", "--currency", "HKD"]).is_err());
+        assert!(
+            parse(&[
+                "transfer",
+                "--to",
+                "bob",
+                "--amount",
+                "1e5",
+                "--currency",
+                "HKD"
+            ])
+            .is_err()
+        );
     }
 
     #[test]
     fn register_needs_exactly_one_key_source() {
         assert!(parse(&["account", "register", "--account", "a@b"]).is_err());
-        assert!(parse(&["account", "register", "--account", "a@b", "--key-file", "k.pem"]).is_ok());
+        assert!(
+            parse(&[
+                "account",
+                "register",
+                "--account",
+                "a@b",
+                "--key-file",
+                "k.pem"
+            ])
+            .is_ok()
+        );
         assert!(parse(&["tx", "submit", "--unsigned", "00"]).is_err());
         assert!(parse(&["tx", "submit", "--unsigned", "00", "--signature", "11"]).is_ok());
-        assert!(parse(&["tx", "submit", "--unsigned-file", "t", "--unsigned", "00", "--signature", "11"]).is_err());
+        assert!(
+            parse(&[
+                "tx",
+                "submit",
+                "--unsigned-file",
+                "t",
+                "--unsigned",
+                "00",
+                "--signature",
+                "11"
+            ])
+            .is_err()
+        );
     }
 }

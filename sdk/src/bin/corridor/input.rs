@@ -19,21 +19,31 @@ const CSV_ERRORS_SHOWN_MAX: usize = 20;
 /// Hex text as users paste it: surrounding whitespace, an optional `0x`, line breaks inside.
 pub fn parse_hex(text: &str, what: &str) -> Result<Vec<u8>, Error> {
     let trimmed = text.trim();
-    let digits: String = trimmed.strip_prefix("0x").unwrap_or(trimmed).split_whitespace().collect();
+    let digits: String = trimmed
+        .strip_prefix("0x")
+        .unwrap_or(trimmed)
+        .split_whitespace()
+        .collect();
     if digits.is_empty() {
         return Err(Error::new(ErrorCode::BadHex, format!("{what} is empty")));
     }
-    hex::decode(&digits).map_err(|error| Error::new(ErrorCode::BadHex, format!("{what} is not hex: {error}")))
+    hex::decode(&digits)
+        .map_err(|error| Error::new(ErrorCode::BadHex, format!("{what} is not hex: {error}")))
 }
 
 /// A whole file of at most `limit_bytes`.
 pub fn read_file_limited(path: &Path, limit_bytes: usize, what: &str) -> Result<Vec<u8>, Error> {
     let cannot = |error: std::io::Error| {
-        Error::new(ErrorCode::NotFound, format!("cannot read {what} file {}: {error}", path.display()))
+        Error::new(
+            ErrorCode::NotFound,
+            format!("cannot read {what} file {}: {error}", path.display()),
+        )
     };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
-    let limit = u64::try_from(limit_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(limit_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     file.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() > limit_bytes {
         return Err(Error::new(
@@ -49,7 +59,9 @@ pub fn read_file_limited(path: &Path, limit_bytes: usize, what: &str) -> Result<
 /// version byte 0x01, which is not a hex digit.
 pub fn unsigned_from_file_bytes(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let looks_like_hex = !bytes.is_empty()
-        && bytes.iter().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace() || *b == b'x')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace() || *b == b'x')
         && bytes.iter().any(u8::is_ascii_hexdigit);
     if looks_like_hex {
         // Only ASCII bytes got here, so this is valid UTF-8.
@@ -63,7 +75,10 @@ pub fn unsigned_from_file_bytes(bytes: &[u8]) -> Result<Vec<u8>, Error> {
 pub fn read_key(path: &Path) -> Result<PrivateKey, Error> {
     PrivateKey::read_file(path).map_err(|error| match error.code {
         ErrorCode::NotFound => error,
-        code => Error::new(code, format!("key file {}: {}", path.display(), error.message)),
+        code => Error::new(
+            code,
+            format!("key file {}: {}", path.display(), error.message),
+        ),
     })
 }
 
@@ -87,13 +102,20 @@ impl LineErrors {
         self.first_code.get_or_insert(error.code);
         self.count += 1;
         if self.lines.len() < CSV_ERRORS_SHOWN_MAX {
-            self.lines.push(format!("line {line}: {}: {}", error.code, error.message));
+            self.lines
+                .push(format!("line {line}: {}: {}", error.code, error.message));
         }
     }
 
     fn into_result(self, file: &str) -> Result<(), Error> {
-        let Some(code) = self.first_code else { return Ok(()) };
-        let mut message = format!("{file}: {} bad row(s): {}", self.count, self.lines.join("; "));
+        let Some(code) = self.first_code else {
+            return Ok(());
+        };
+        let mut message = format!(
+            "{file}: {} bad row(s): {}",
+            self.count,
+            self.lines.join("; ")
+        );
         if self.count > self.lines.len() {
             message.push_str(&format!("; and {} more", self.count - self.lines.len()));
         }
@@ -105,21 +127,32 @@ impl LineErrors {
 /// any order, no other columns), then one row per leg. Every row is checked; all bad rows are
 /// reported at once with their line numbers.
 pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
     let bad_csv = |error: csv::Error| Error::new(ErrorCode::Malformed, format!("{file}: {error}"));
     let headers = csv.headers().map_err(bad_csv)?.clone();
     let mut columns: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, name) in headers.iter().enumerate() {
         let name = name.to_ascii_lowercase();
-        let known = ["payee", "amount", "currency", "memo"].into_iter().find(|known| *known == name);
+        let known = ["payee", "amount", "currency", "memo"]
+            .into_iter()
+            .find(|known| *known == name);
         let Some(known) = known else {
             return Err(Error::new(
                 ErrorCode::BadRequest,
-                format!("{file}: line 1: unknown column `{name}` (expected payee,amount,currency,memo)"),
+                format!(
+                    "{file}: line 1: unknown column `{name}` (expected payee,amount,currency,memo)"
+                ),
             ));
         };
         if columns.insert(known, index).is_some() {
-            return Err(Error::new(ErrorCode::BadRequest, format!("{file}: line 1: column `{known}` twice")));
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("{file}: line 1: column `{known}` twice"),
+            ));
         }
     }
     let column = |name: &str| {
@@ -130,7 +163,8 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
             )
         })
     };
-    let (payee_at, amount_at, currency_at) = (column("payee")?, column("amount")?, column("currency")?);
+    let (payee_at, amount_at, currency_at) =
+        (column("payee")?, column("amount")?, column("currency")?);
     let memo_at = columns.get("memo").copied();
 
     let mut legs = Vec::new();
@@ -139,8 +173,13 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
         let record = record.map_err(bad_csv)?;
         // csv's own line count skips blank lines; count from the record's byte offset instead.
         // The offset may point at blank lines that precede the record.
-        let mut offset = record.position().map_or(0, |position| usize::try_from(position.byte()).unwrap_or(usize::MAX));
-        while bytes.get(offset).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        let mut offset = record.position().map_or(0, |position| {
+            usize::try_from(position.byte()).unwrap_or(usize::MAX)
+        });
+        while bytes
+            .get(offset)
+            .is_some_and(|b| *b == b'\n' || *b == b'\r')
+        {
             offset += 1;
         }
         let before = bytes.get(..offset).unwrap_or(bytes);
@@ -155,49 +194,84 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
             ));
         }
         let field = |at: usize| record.get(at).unwrap_or_default();
-        match parse_row(field(payee_at), field(amount_at), field(currency_at), memo_at.map(field)) {
+        match parse_row(
+            field(payee_at),
+            field(amount_at),
+            field(currency_at),
+            memo_at.map(field),
+        ) {
             Ok(leg) => legs.push(CsvLeg { line, leg }),
             Err(error) => errors.add(line, &error),
         }
     }
     errors.into_result(file)?;
     if legs.is_empty() {
-        return Err(Error::new(ErrorCode::BatchEmpty, format!("{file}: no rows after the header")));
+        return Err(Error::new(
+            ErrorCode::BatchEmpty,
+            format!("{file}: no rows after the header"),
+        ));
     }
     Ok(legs)
 }
 
-fn parse_row(payee: &str, amount: &str, currency: &str, memo: Option<&str>) -> Result<TransferLeg, Error> {
+fn parse_row(
+    payee: &str,
+    amount: &str,
+    currency: &str,
+    memo: Option<&str>,
+) -> Result<TransferLeg, Error> {
     let to = AccountId::new(payee)?;
     let amount = Amount::parse(amount)?;
     if !amount.is_positive() {
-        return Err(Error::new(ErrorCode::AmountNotPositive, format!("amount {amount} must be positive")));
+        return Err(Error::new(
+            ErrorCode::AmountNotPositive,
+            format!("amount {amount} must be positive"),
+        ));
     }
     let currency = CurrencyCode::new(currency)?;
     let memo = memo.filter(|memo| !memo.is_empty()).map(str::to_owned);
     if let Some(memo) = &memo
         && memo.len() > MEMO_BYTES_MAX
     {
-        return Err(Error::new(ErrorCode::MemoTooLong, format!("memo over {MEMO_BYTES_MAX} bytes")));
+        return Err(Error::new(
+            ErrorCode::MemoTooLong,
+            format!("memo over {MEMO_BYTES_MAX} bytes"),
+        ));
     }
-    Ok(TransferLeg { to, currency, amount, memo })
+    Ok(TransferLeg {
+        to,
+        currency,
+        amount,
+        memo,
+    })
 }
 
 /// Check each leg's currency exists on the chain and its amount fits the currency's scale.
-pub fn check_legs_against_currencies(legs: &[CsvLeg], currencies: &[CurrencyView], file: &str) -> Result<(), Error> {
-    let scales: BTreeMap<&CurrencyCode, u32> = currencies.iter().map(|c| (&c.code, c.scale)).collect();
+pub fn check_legs_against_currencies(
+    legs: &[CsvLeg],
+    currencies: &[CurrencyView],
+    file: &str,
+) -> Result<(), Error> {
+    let scales: BTreeMap<&CurrencyCode, u32> =
+        currencies.iter().map(|c| (&c.code, c.scale)).collect();
     let mut errors = LineErrors::default();
     for CsvLeg { line, leg } in legs {
         match scales.get(&leg.currency) {
             None => errors.add(
                 *line,
-                &Error::new(ErrorCode::UnknownCurrency, format!("no currency {} on this chain", leg.currency)),
+                &Error::new(
+                    ErrorCode::UnknownCurrency,
+                    format!("no currency {} on this chain", leg.currency),
+                ),
             ),
             Some(scale) if !leg.amount.fits_scale(*scale) => errors.add(
                 *line,
                 &Error::new(
                     ErrorCode::AmountScale,
-                    format!("amount {} has more than {scale} decimal places for {}", leg.amount, leg.currency),
+                    format!(
+                        "amount {} has more than {scale} decimal places for {}",
+                        leg.amount, leg.currency
+                    ),
                 ),
             ),
             Some(_) => {}
@@ -229,7 +303,8 @@ mod tests {
         assert_eq!(legs[0].leg.to.as_str(), "bob");
         let legs = parse("payee,amount,currency,memo\nbob,1,CNY\n").expect("memo cell missing");
         assert_eq!(legs[0].leg.memo, None);
-        let legs = parse("payee,amount,currency,memo\nbob,1,CNY,\"a, quoted memo\"\n").expect("quoted");
+        let legs =
+            parse("payee,amount,currency,memo\nbob,1,CNY,\"a, quoted memo\"\n").expect("quoted");
         assert_eq!(legs[0].leg.memo.as_deref(), Some("a, quoted memo"));
     }
 
@@ -245,33 +320,57 @@ mod tests {
             "line 4: amount_not_positive",
             "line 5: unknown_currency",
         ] {
-            assert!(error.message.contains(expected), "{expected} in {}", error.message);
+            assert!(
+                error.message.contains(expected),
+                "{expected} in {}",
+                error.message
+            );
         }
         let error = parse("payee,amount,currency\nbob,1e3,CNY\n").expect_err("exponent");
         assert_eq!(error.code, ErrorCode::Malformed);
         assert!(error.message.contains("line 2: malformed"));
-        let long = format!("payee,amount,currency,memo\nbob,1,CNY,{}\n", "m".repeat(MEMO_BYTES_MAX + 1));
-        assert_eq!(parse(&long).map_err(|e| e.code), Err(ErrorCode::MemoTooLong));
+        let long = format!(
+            "payee,amount,currency,memo\nbob,1,CNY,{}\n",
+            "m".repeat(MEMO_BYTES_MAX + 1)
+        );
+        assert_eq!(
+            parse(&long).map_err(|e| e.code),
+            Err(ErrorCode::MemoTooLong)
+        );
     }
 
     #[test]
     fn csv_header_and_size_rules() {
-        assert_eq!(parse("payee,amount\nbob,1\n").map_err(|e| e.code), Err(ErrorCode::BadRequest));
-        assert_eq!(parse("payee,amount,currency,note\n").map_err(|e| e.code), Err(ErrorCode::BadRequest));
-        assert_eq!(parse("payee,amount,currency\n").map_err(|e| e.code), Err(ErrorCode::BatchEmpty));
+        assert_eq!(
+            parse("payee,amount\nbob,1\n").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            parse("payee,amount,currency,note\n").map_err(|e| e.code),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            parse("payee,amount,currency\n").map_err(|e| e.code),
+            Err(ErrorCode::BatchEmpty)
+        );
         let mut many = String::from("payee,amount,currency\n");
         for _ in 0..=BATCH_LEGS_MAX {
             many.push_str("bob,1,CNY\n");
         }
         let error = parse(&many).expect_err("too many");
         assert_eq!(error.code, ErrorCode::BatchTooLarge);
-        assert!(error.message.contains(&format!("line {}", BATCH_LEGS_MAX + 2)));
+        assert!(
+            error
+                .message
+                .contains(&format!("line {}", BATCH_LEGS_MAX + 2))
+        );
         assert!(parse(&many[..many.len() - "bob,1,CNY\n".len()]).is_ok());
     }
 
     #[test]
     fn csv_legs_checked_against_chain_currencies() {
-        let legs = parse("payee,amount,currency\nbob,1.25,CNY\nbob,1.255,CNY\nbob,1,XYZ\n").expect("valid");
+        let legs = parse("payee,amount,currency\nbob,1.25,CNY\nbob,1.255,CNY\nbob,1,XYZ\n")
+            .expect("valid");
         let currencies = vec![CurrencyView {
             code: CurrencyCode::new("CNY").expect("code"),
             scale: 2,
@@ -290,9 +389,18 @@ mod tests {
     fn hex_input() {
         assert_eq!(parse_hex(" 0x0a0B\n", "x"), Ok(vec![0x0a, 0x0b]));
         assert_eq!(parse_hex("0a 0b\n0c", "x"), Ok(vec![0x0a, 0x0b, 0x0c]));
-        assert_eq!(parse_hex("abc", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
-        assert_eq!(parse_hex("zz", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
-        assert_eq!(parse_hex("  ", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
+        assert_eq!(
+            parse_hex("abc", "x").map_err(|e| e.code),
+            Err(ErrorCode::BadHex)
+        );
+        assert_eq!(
+            parse_hex("zz", "x").map_err(|e| e.code),
+            Err(ErrorCode::BadHex)
+        );
+        assert_eq!(
+            parse_hex("  ", "x").map_err(|e| e.code),
+            Err(ErrorCode::BadHex)
+        );
     }
 
     #[test]
@@ -308,12 +416,18 @@ mod tests {
         let path = dir.path().join("sig.der");
         std::fs::write(&path, [7u8; 10]).expect("write");
         assert_eq!(read_file_limited(&path, 10, "signature"), Ok(vec![7u8; 10]));
-        assert_eq!(read_file_limited(&path, 9, "signature").map_err(|e| e.code), Err(ErrorCode::TooLarge));
-        let missing = read_file_limited(&dir.path().join("nope"), 9, "signature").expect_err("missing");
+        assert_eq!(
+            read_file_limited(&path, 9, "signature").map_err(|e| e.code),
+            Err(ErrorCode::TooLarge)
+        );
+        let missing =
+            read_file_limited(&dir.path().join("nope"), 9, "signature").expect_err("missing");
         assert_eq!(missing.code, ErrorCode::NotFound);
         let key_path = dir.path().join("key.pem");
         std::fs::write(&key_path, "garbage").expect("write");
-        let Err(error) = read_key(&key_path) else { panic!("not a key") };
+        let Err(error) = read_key(&key_path) else {
+            panic!("not a key")
+        };
         assert!(error.message.contains("key.pem"));
     }
 }

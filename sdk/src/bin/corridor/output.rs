@@ -3,7 +3,9 @@
 //! Errors: human `error: <code>: <message>` on stderr; JSON `{"error": {"code", "message"}}` on
 //! stdout. The exit code says which kind of failure it was (see `Failure::exit_code`).
 
-use corridor_sdk::api::{AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, Status, TxStatus, TxView};
+use corridor_sdk::api::{
+    AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, Status, TxStatus, TxView,
+};
 use corridor_sdk::client::ClientError;
 use corridor_sdk::error::Error;
 use corridor_sdk::{Event, Hash, HashAlgorithm, Outcome};
@@ -31,20 +33,37 @@ pub struct Failure {
 impl Failure {
     /// Local input that could not be used; nothing was sent.
     pub fn input(error: Error) -> Failure {
-        Failure { code: error.code.as_str(), message: error.message, exit_code: EXIT_USAGE, tx_hash: None }
+        Failure {
+            code: error.code.as_str(),
+            message: error.message,
+            exit_code: EXIT_USAGE,
+            tx_hash: None,
+        }
     }
 
     /// A verdict the node would give too (a signature that does not verify).
     pub fn refused(error: Error) -> Failure {
-        Failure { code: error.code.as_str(), message: error.message, exit_code: EXIT_REFUSED, tx_hash: None }
+        Failure {
+            code: error.code.as_str(),
+            message: error.message,
+            exit_code: EXIT_REFUSED,
+            tx_hash: None,
+        }
     }
 
     pub fn client(error: ClientError) -> Failure {
         let exit_code = match error {
             ClientError::Api(_) => EXIT_REFUSED,
-            ClientError::Transport(_) | ClientError::Timeout | ClientError::Decode(_) => EXIT_TRANSPORT,
+            ClientError::Transport(_) | ClientError::Timeout | ClientError::Decode(_) => {
+                EXIT_TRANSPORT
+            }
         };
-        Failure { code: error.code(), message: error.message(), exit_code, tx_hash: None }
+        Failure {
+            code: error.code(),
+            message: error.message(),
+            exit_code,
+            tx_hash: None,
+        }
     }
 
     pub fn with_tx(mut self, tx_hash: Hash) -> Failure {
@@ -54,7 +73,8 @@ impl Failure {
 
     pub fn print(&self, json: bool) {
         if json {
-            let mut value = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+            let mut value =
+                serde_json::json!({ "error": { "code": self.code, "message": self.message } });
             if let Some(hash) = &self.tx_hash {
                 value["tx_hash"] = serde_json::Value::String(hash.to_hex());
             }
@@ -93,7 +113,9 @@ pub fn write_line(line: &str) -> std::io::Result<()> {
 /// Aligned `key  value` lines.
 pub fn fields(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
-    rows.iter().map(|(key, value)| format!("{key:<width$}  {value}\n")).collect()
+    rows.iter()
+        .map(|(key, value)| format!("{key:<width$}  {value}\n"))
+        .collect()
 }
 
 /// The exit code for a transaction's final view: success only if it executed and succeeded.
@@ -130,7 +152,10 @@ pub fn outcome_text(view: &TxView) -> String {
         (TxStatus::Finalized, Some(_)) => "failed",
         (status, _) => status_text(*status),
     };
-    let mut rows = vec![("outcome", outcome.to_owned()), ("tx_hash", view.tx_hash.to_hex())];
+    let mut rows = vec![
+        ("outcome", outcome.to_owned()),
+        ("tx_hash", view.tx_hash.to_hex()),
+    ];
     if let Some(receipt) = &view.receipt {
         rows.push(("height", receipt.height.to_string()));
     }
@@ -143,7 +168,10 @@ pub fn outcome_text(view: &TxView) -> String {
 
 /// A transaction with its receipt, as `tx HASH` prints it.
 pub fn tx_text(view: &TxView) -> String {
-    let mut rows = vec![("tx_hash", view.tx_hash.to_hex()), ("status", status_text(view.status).to_owned())];
+    let mut rows = vec![
+        ("tx_hash", view.tx_hash.to_hex()),
+        ("status", status_text(view.status).to_owned()),
+    ];
     if let Some(receipt) = &view.receipt {
         rows.push(("height", receipt.height.to_string()));
         rows.push(("index", receipt.index.to_string()));
@@ -169,12 +197,35 @@ pub fn tx_text(view: &TxView) -> String {
 /// One event on one line: `<kind> <details>`.
 pub fn event_text(event: &Event) -> String {
     match event {
-        Event::AccountRegistered { account, public_key } => format!("account_registered {account} {public_key}"),
-        Event::KeyRotated { account, public_key } => format!("key_rotated {account} {public_key}"),
-        Event::Minted { to, currency, amount } => format!("minted {amount} {currency} to {to}"),
-        Event::Burned { from, currency, amount } => format!("burned {amount} {currency} from {from}"),
-        Event::Transferred { from, to, currency, amount, memo } => {
-            let memo = memo.as_ref().map(|memo| format!(" memo {memo:?}")).unwrap_or_default();
+        Event::AccountRegistered {
+            account,
+            public_key,
+        } => format!("account_registered {account} {public_key}"),
+        Event::KeyRotated {
+            account,
+            public_key,
+        } => format!("key_rotated {account} {public_key}"),
+        Event::Minted {
+            to,
+            currency,
+            amount,
+        } => format!("minted {amount} {currency} to {to}"),
+        Event::Burned {
+            from,
+            currency,
+            amount,
+        } => format!("burned {amount} {currency} from {from}"),
+        Event::Transferred {
+            from,
+            to,
+            currency,
+            amount,
+            memo,
+        } => {
+            let memo = memo
+                .as_ref()
+                .map(|memo| format!(" memo {memo:?}"))
+                .unwrap_or_default();
             format!("transferred {amount} {currency} {from} -> {to}{memo}")
         }
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
@@ -184,12 +235,21 @@ pub fn event_text(event: &Event) -> String {
 
 /// `<height>  <tx_hash>  <event>`, as `events` prints each record.
 pub fn event_record_text(record: &EventRecord) -> String {
-    format!("{:>8}  {}  {}", record.height, record.tx_hash, event_text(&record.event))
+    format!(
+        "{:>8}  {}  {}",
+        record.height,
+        record.tx_hash,
+        event_text(&record.event)
+    )
 }
 
 /// `<sequence>  <height>  <tx_hash>  <event>`, as `history` prints each entry.
 pub fn history_entry_text(entry: &HistoryEntry) -> String {
-    format!("{:>8}  {}", entry.sequence, event_record_text(&entry.record))
+    format!(
+        "{:>8}  {}",
+        entry.sequence,
+        event_record_text(&entry.record)
+    )
 }
 
 pub fn status_text_block(status: &Status) -> String {
@@ -205,7 +265,10 @@ pub fn status_text_block(status: &Status) -> String {
         ),
         ("height", status.height.to_string()),
         ("latest_block_hash", status.latest_block_hash.to_hex()),
-        ("latest_block_time_ms", status.latest_block_time_ms.to_string()),
+        (
+            "latest_block_time_ms",
+            status.latest_block_time_ms.to_string(),
+        ),
         ("state_root", status.state_root.to_hex()),
         ("mempool_txs", status.mempool_txs.to_string()),
         ("validators", validators.join(",")),
@@ -216,7 +279,13 @@ pub fn status_text_block(status: &Status) -> String {
 pub fn account_text(account: &AccountView) -> String {
     let mut rows = vec![
         ("account", account.id.to_string()),
-        ("sponsor", account.sponsor.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string)),
+        (
+            "sponsor",
+            account
+                .sponsor
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+        ),
         ("public_key", account.public_key.to_text()),
         ("frozen", account.frozen.to_string()),
         ("next_nonce", account.next_nonce.to_string()),
@@ -228,10 +297,18 @@ pub fn account_text(account: &AccountView) -> String {
 }
 
 pub fn currency_line(currency: &CurrencyView) -> String {
-    let limit = currency.transfer_limit.map_or_else(|| "none".to_owned(), |limit| format!("{limit} {}", currency.code));
+    let limit = currency.transfer_limit.map_or_else(
+        || "none".to_owned(),
+        |limit| format!("{limit} {}", currency.code),
+    );
     format!(
         "{:<8}  scale {:<2}  issuer {}  supply {} {}  transfer_limit {}",
-        currency.code, currency.scale, currency.issuer, currency.supply, currency.code, limit
+        currency.code.as_str(),
+        currency.scale,
+        currency.issuer,
+        currency.supply,
+        currency.code,
+        limit
     )
 }
 
@@ -275,25 +352,60 @@ mod tests {
                 memo: Some("inv 1".into()),
             }],
         });
-        TxView { tx_hash: Hash::ZERO, status, receipt, error }
+        TxView {
+            tx_hash: Hash::ZERO,
+            status,
+            receipt,
+            error,
+        }
     }
 
     #[test]
     fn exit_codes() {
-        assert_eq!(tx_exit_code(&view(TxStatus::Finalized, Some(Outcome::Success), None)), EXIT_SUCCESS);
-        let failed = Outcome::Failed { code: ErrorCode::InsufficientFunds, message: "short".into() };
-        assert_eq!(tx_exit_code(&view(TxStatus::Finalized, Some(failed), None)), EXIT_REFUSED);
+        assert_eq!(
+            tx_exit_code(&view(TxStatus::Finalized, Some(Outcome::Success), None)),
+            EXIT_SUCCESS
+        );
+        let failed = Outcome::Failed {
+            code: ErrorCode::InsufficientFunds,
+            message: "short".into(),
+        };
+        assert_eq!(
+            tx_exit_code(&view(TxStatus::Finalized, Some(failed), None)),
+            EXIT_REFUSED
+        );
         let rejected = Error::new(ErrorCode::Expired, "expired in the mempool");
-        assert_eq!(tx_exit_code(&view(TxStatus::Rejected, None, Some(rejected))), EXIT_REFUSED);
-        assert_eq!(tx_exit_code(&view(TxStatus::Pending, None, None)), EXIT_REFUSED);
+        assert_eq!(
+            tx_exit_code(&view(TxStatus::Rejected, None, Some(rejected))),
+            EXIT_REFUSED
+        );
+        assert_eq!(
+            tx_exit_code(&view(TxStatus::Pending, None, None)),
+            EXIT_REFUSED
+        );
 
         let api = ClientError::Api(Error::new(ErrorCode::NonceTooLow, "n"));
         assert_eq!(Failure::client(api).exit_code, EXIT_REFUSED);
-        assert_eq!(Failure::client(ClientError::Timeout).exit_code, EXIT_TRANSPORT);
-        assert_eq!(Failure::client(ClientError::Transport("refused".into())).exit_code, EXIT_TRANSPORT);
-        assert_eq!(Failure::client(ClientError::Decode("x".into())).exit_code, EXIT_TRANSPORT);
-        assert_eq!(Failure::input(Error::new(ErrorCode::BadHex, "x")).exit_code, EXIT_USAGE);
-        assert_eq!(Failure::refused(Error::new(ErrorCode::BadSignature, "x")).code, "bad_signature");
+        assert_eq!(
+            Failure::client(ClientError::Timeout).exit_code,
+            EXIT_TRANSPORT
+        );
+        assert_eq!(
+            Failure::client(ClientError::Transport("refused".into())).exit_code,
+            EXIT_TRANSPORT
+        );
+        assert_eq!(
+            Failure::client(ClientError::Decode("x".into())).exit_code,
+            EXIT_TRANSPORT
+        );
+        assert_eq!(
+            Failure::input(Error::new(ErrorCode::BadHex, "x")).exit_code,
+            EXIT_USAGE
+        );
+        assert_eq!(
+            Failure::refused(Error::new(ErrorCode::BadSignature, "x")).code,
+            "bad_signature"
+        );
     }
 
     #[test]
@@ -301,10 +413,19 @@ mod tests {
         let success = outcome_text(&view(TxStatus::Finalized, Some(Outcome::Success), None));
         assert!(success.starts_with("outcome  success\n"), "{success}");
         assert!(success.contains("height   9\n"), "{success}");
-        let failed = Outcome::Failed { code: ErrorCode::InsufficientFunds, message: "short".into() };
+        let failed = Outcome::Failed {
+            code: ErrorCode::InsufficientFunds,
+            message: "short".into(),
+        };
         let text = outcome_text(&view(TxStatus::Finalized, Some(failed), None));
-        assert!(text.contains("outcome  failed\n") && text.contains("code     insufficient_funds\n"), "{text}");
+        assert!(
+            text.contains("outcome  failed\n") && text.contains("code     insufficient_funds\n"),
+            "{text}"
+        );
         let shown = tx_text(&view(TxStatus::Finalized, Some(Outcome::Success), None));
-        assert!(shown.contains("event    transferred 10.5 CNY acme@icbc-cn -> bob memo \"inv 1\""), "{shown}");
+        assert!(
+            shown.contains("event    transferred 10.5 CNY acme@icbc-cn -> bob memo \"inv 1\""),
+            "{shown}"
+        );
     }
 }
