@@ -55,6 +55,7 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/transactions/{hash}", get(transaction))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/history", get(history))
+        .route("/v1/accounts/{id}/proof", get(account_proof))
         .route("/v1/keys/{key}", get(key_owner))
         .route("/v1/currencies", get(currencies))
         .route("/v1/blocks/{height}", get(block))
@@ -148,6 +149,11 @@ async fn account(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> Api
     let id = parse_account(&id)?;
     let view = blocking(move || chain.account(&id).ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))).await??;
     Ok(Json(view).into_response())
+}
+
+async fn account_proof(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_account(&id)?;
+    Ok(Json(blocking(move || chain.account_proof(&id)).await?).into_response())
 }
 
 #[derive(Deserialize)]

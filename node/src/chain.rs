@@ -11,7 +11,7 @@ use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateR
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
 use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
-use corridor_sdk::api::{AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus, TxView};
+use corridor_sdk::api::{AccountProof, AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus, TxView};
 use corridor_sdk::block::merkle_root;
 use corridor_sdk::crypto::{BatchItem, PublicKey, verify_batch};
 use corridor_sdk::error::{Error, ErrorCode};
@@ -285,6 +285,25 @@ impl Chain {
             sponsor: id.sponsor(),
             balances: record.balances,
         })
+    }
+
+    /// The account's record and its proof, consistent with one head (taken under the commit
+    /// lock, so the tree, the state and the head agree).
+    pub fn account_proof(&self, id: &AccountId) -> AccountProof {
+        let _commit = self.commit_lock.lock();
+        let head = self.head();
+        let key = StateKey::Account(id.clone()).to_bytes();
+        let record = self.storage.get(&key);
+        let tree = self.tree.lock();
+        let proof = tree.prove(&tree.key_hash(&key));
+        AccountProof {
+            account: id.clone(),
+            height: head.height,
+            block_hash: head.block_hash,
+            state_root: head.state_root,
+            record: record.map(hex::encode),
+            proof,
+        }
     }
 
     pub fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {

@@ -8,6 +8,7 @@
 //! | `GET /v1/transactions/{hash}` | | `TxView` |
 //! | `GET /v1/accounts/{id}` | | `AccountView` |
 //! | `GET /v1/accounts/{id}/history` | `?before=SEQ&limit=N` | `HistoryPage` |
+//! | `GET /v1/accounts/{id}/proof` | | `AccountProof` (record + proof against the state root) |
 //! | `GET /v1/keys/{scheme:hex}` | | `KeyOwner` (the account that holds a public key) |
 //! | `GET /v1/currencies` | | `Vec<CurrencyView>` |
 //! | `GET /v1/blocks/{height}` | | `BlockView` |
@@ -20,6 +21,7 @@ use crate::amount::Amount;
 use crate::block::{BlockHeader, Certificate};
 use crate::crypto::PublicKey;
 use crate::error::Error;
+use crate::proof::{AccountState, StateProof};
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
 use crate::receipt::{Event, Receipt};
@@ -101,6 +103,35 @@ pub struct AccountView {
     pub frozen: bool,
     pub sponsor: Option<AccountId>,
     pub balances: BTreeMap<CurrencyCode, Amount>,
+}
+
+/// One account's record with a proof against the state root after block `height`. The root
+/// is the `state_root` of the header at `height + 1` once that block exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountProof {
+    pub account: AccountId,
+    pub height: u64,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    /// Hex of the record's canonical bytes (`AccountState`), absent for a missing account.
+    pub record: Option<String>,
+    pub proof: StateProof,
+}
+
+impl AccountProof {
+    /// Check the proof against `state_root` (which the caller should get from a source it
+    /// trusts, such as a certified header) and decode the proven record.
+    pub fn verify(&self, algorithm: HashAlgorithm, state_root: &Hash) -> Result<Option<AccountState>, Error> {
+        let bad = |why: &str| Error::new(crate::ErrorCode::BadRequest, format!("proof for {}: {why}", self.account));
+        let bytes = self.record.as_deref().map(hex::decode).transpose().map_err(|_| bad("record is not hex"))?;
+        let key = crate::proof::account_state_key(&self.account);
+        if !self.proof.verify(algorithm, state_root, &key, bytes.as_deref()) {
+            return Err(bad("does not verify against the state root"));
+        }
+        bytes
+            .map(|b| crate::codec::decode(&b, crate::limits::STATE_VALUE_BYTES_MAX).map_err(|_| bad("record does not decode")))
+            .transpose()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@
 //! Server-Sent Events, parsed here by `SseParser` over the response's byte stream.
 
 use crate::api::{
-    AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody,
-    EventRecord, HistoryPage, KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
+    AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody, EventRecord, HistoryPage,
+    KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
 };
 use crate::crypto::PublicKey;
 use crate::error::{Error, ErrorCode};
@@ -149,13 +149,8 @@ impl Client {
         answer(request.send().await.map_err(transport)?).await
     }
 
-    async fn post<B: serde::Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
-        let body =
-            serde_json::to_vec(body).map_err(|error| ClientError::Decode(error.to_string()))?;
+    async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|error| ClientError::Decode(error.to_string()))?;
         let request = self
             .http
             .post(self.url(path))
@@ -191,17 +186,13 @@ impl Client {
 
     /// Submit many transactions, in requests of at most `SUBMIT_BATCH_TXS_MAX`. One result per
     /// transaction, in order: a node's refusal of one does not stop the others.
-    pub async fn submit_many(
-        &self,
-        signed: &[SignedTransaction],
-    ) -> Result<Vec<Result<Hash, Error>>> {
+    pub async fn submit_many(&self, signed: &[SignedTransaction]) -> Result<Vec<Result<Hash, Error>>> {
         let mut results = Vec::with_capacity(signed.len());
         for chunk in signed.chunks(SUBMIT_BATCH_TXS_MAX) {
             let request = BatchSubmitRequest {
                 txs: chunk.iter().map(|tx| hex::encode(tx.to_bytes())).collect(),
             };
-            let response: BatchSubmitResponse =
-                self.post("/v1/transactions/batch", &request).await?;
+            let response: BatchSubmitResponse = self.post("/v1/transactions/batch", &request).await?;
             if response.results.len() != chunk.len() {
                 return Err(ClientError::Decode(format!(
                     "node answered {} results for {} transactions",
@@ -214,9 +205,7 @@ impl Client {
                     (_, Some(error)) => Err(error),
                     (Some(hash), None) => Ok(hash),
                     (None, None) => {
-                        return Err(ClientError::Decode(
-                            "a batch result has neither hash nor error".into(),
-                        ));
+                        return Err(ClientError::Decode("a batch result has neither hash nor error".into()));
                     }
                 });
             }
@@ -251,28 +240,22 @@ impl Client {
             let last = match self.tx_wait_once(hash, wait_ms).await {
                 Ok(view) if view.status != TxStatus::Pending => return Ok(view),
                 Ok(_) => ClientError::Timeout,
-                Err(ClientError::Api(error)) if error.code == ErrorCode::NotFound => {
-                    ClientError::Api(error)
-                }
+                Err(ClientError::Api(error)) if error.code == ErrorCode::NotFound => ClientError::Api(error),
                 Err(other) => return Err(other),
             };
             if Instant::now() >= deadline {
                 return Err(last);
             }
             if started.elapsed() < Duration::from_millis(WAIT_RETRY_MS) {
-                let pause = Duration::from_millis(WAIT_RETRY_MS)
-                    .min(deadline.saturating_duration_since(Instant::now()));
+                let pause =
+                    Duration::from_millis(WAIT_RETRY_MS).min(deadline.saturating_duration_since(Instant::now()));
                 tokio::time::sleep(pause).await;
             }
         }
     }
 
     /// Submit, then wait for the outcome (see `wait`).
-    pub async fn submit_and_wait(
-        &self,
-        signed: &SignedTransaction,
-        timeout: Duration,
-    ) -> Result<TxView> {
+    pub async fn submit_and_wait(&self, signed: &SignedTransaction, timeout: Duration) -> Result<TxView> {
         let hash = self.submit(signed).await?;
         self.wait(&hash, timeout).await
     }
@@ -288,9 +271,7 @@ impl Client {
 
     /// The account that holds `public_key` (`not_found` if none).
     pub async fn key_owner(&self, public_key: &PublicKey) -> Result<AccountId> {
-        let owner: KeyOwner = self
-            .get(&format!("/v1/keys/{}", public_key.to_text()))
-            .await?;
+        let owner: KeyOwner = self.get(&format!("/v1/keys/{}", public_key.to_text())).await?;
         Ok(owner.account)
     }
 
@@ -303,12 +284,7 @@ impl Client {
     }
 
     /// One page of an account's history, newest first; pass `next_before` as `before` for more.
-    pub async fn history(
-        &self,
-        id: &AccountId,
-        before: Option<u64>,
-        limit: Option<usize>,
-    ) -> Result<HistoryPage> {
+    pub async fn history(&self, id: &AccountId, before: Option<u64>, limit: Option<usize>) -> Result<HistoryPage> {
         let mut query = Vec::new();
         if let Some(before) = before {
             query.push(format!("before={before}"));
@@ -326,12 +302,7 @@ impl Client {
 
     /// A transaction from `sender` with the chain id and the sender's next nonce from the node,
     /// expiring `expires_in` from now (wall clock; see `DEFAULT_EXPIRES_IN`).
-    pub async fn build(
-        &self,
-        sender: &AccountId,
-        operation: Operation,
-        expires_in: Duration,
-    ) -> Result<Transaction> {
+    pub async fn build(&self, sender: &AccountId, operation: Operation, expires_in: Duration) -> Result<Transaction> {
         let chain_id = self.chain_id().await?;
         let nonce = self.next_nonce(sender).await?;
         Ok(Transaction::new(
@@ -346,10 +317,7 @@ impl Client {
     /// Events from `from_height` on: the node replays what it has, then follows new blocks.
     /// The stream ends with an error if the connection breaks; resume from the last height seen
     /// (events of that height come again).
-    pub fn events(
-        &self,
-        from_height: u64,
-    ) -> impl Stream<Item = Result<EventRecord>> + Send + 'static {
+    pub fn events(&self, from_height: u64) -> impl Stream<Item = Result<EventRecord>> + Send + 'static {
         let request = self
             .http
             .get(self.url(&format!("/v1/events?from_height={from_height}")))
@@ -361,9 +329,7 @@ impl Client {
 
 /// Milliseconds since the Unix epoch, `after` from now, by the wall clock.
 pub fn expires_at_ms(after: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     u64::try_from(now.saturating_add(after).as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -380,8 +346,7 @@ async fn answer<T: DeserializeOwned>(mut response: reqwest::Response) -> Result<
         body.extend_from_slice(&chunk);
     }
     if status.is_success() {
-        serde_json::from_slice(&body)
-            .map_err(|error| ClientError::Decode(format!("{error} (HTTP {status})")))
+        serde_json::from_slice(&body).map_err(|error| ClientError::Decode(format!("{error} (HTTP {status})")))
     } else {
         Err(ClientError::Api(error_from_body(status.as_u16(), &body)))
     }
@@ -406,10 +371,7 @@ pub fn error_from_body(status: u16, body: &[u8]) -> Error {
             Some(format!(
                 "{}: {}",
                 error.get("code")?.as_str()?,
-                error
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
+                error.get("message").and_then(|m| m.as_str()).unwrap_or_default()
             ))
         });
     let text = loose.unwrap_or_else(|| {
@@ -440,12 +402,11 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
                     Err(error) => return Some((Err(transport(error)), EventsState::Done)),
                 };
                 if !response.status().is_success() {
-                    let result: Result<EventRecord> =
-                        answer::<serde_json::Value>(response).await.and_then(|_| {
-                            Err(ClientError::Decode(
-                                "event stream answered a success without events".into(),
-                            ))
-                        });
+                    let result: Result<EventRecord> = answer::<serde_json::Value>(response).await.and_then(|_| {
+                        Err(ClientError::Decode(
+                            "event stream answered a success without events".into(),
+                        ))
+                    });
                     return Some((result, EventsState::Done));
                 }
                 let body = response
@@ -457,10 +418,7 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
                     parser: SseParser::default(),
                 }
             }
-            EventsState::Reading {
-                mut body,
-                mut parser,
-            } => {
+            EventsState::Reading { mut body, mut parser } => {
                 match parser.next_event() {
                     Ok(Some(event)) => {
                         let record = serde_json::from_str::<EventRecord>(&event.data)
@@ -477,8 +435,7 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
                     }
                     Some(Err(error)) => return Some((Err(transport(error)), EventsState::Done)),
                     None => {
-                        let closed =
-                            ClientError::Transport("the node closed the event stream".into());
+                        let closed = ClientError::Transport("the node closed the event stream".into());
                         return Some((Err(closed), EventsState::Done));
                     }
                 }
@@ -622,10 +579,7 @@ mod tests {
     #[test]
     fn sse_events_ids_comments_and_keep_alives() {
         let stream = b": keep-alive\n\nid: 3\nevent: record\ndata: {\"a\":1}\n\n:ping\nid:4\ndata:x\ndata: y\n\n";
-        assert_eq!(
-            events_of(stream),
-            vec![event("3", "{\"a\":1}"), event("4", "x\ny")]
-        );
+        assert_eq!(events_of(stream), vec![event("3", "{\"a\":1}"), event("4", "x\ny")]);
     }
 
     #[test]
@@ -677,19 +631,13 @@ mod tests {
         let error = error_from_body(403, unknown);
         assert_eq!(error.code, ErrorCode::BadRequest);
         assert!(error.message.contains("brand_new: m"));
-        assert_eq!(
-            error_from_body(404, b"<html>nope</html>").code,
-            ErrorCode::NotFound
-        );
+        assert_eq!(error_from_body(404, b"<html>nope</html>").code, ErrorCode::NotFound);
         assert_eq!(error_from_body(502, b"").code, ErrorCode::Unavailable);
     }
 
     #[test]
     fn client_error_codes() {
-        assert_eq!(
-            ClientError::Api(Error::new(ErrorCode::Frozen, "x")).code(),
-            "frozen"
-        );
+        assert_eq!(ClientError::Api(Error::new(ErrorCode::Frozen, "x")).code(), "frozen");
         assert_eq!(ClientError::Transport("x".into()).code(), "transport");
         assert_eq!(ClientError::Timeout.code(), "timeout");
         assert_eq!(ClientError::Decode("x".into()).code(), "decode");
@@ -702,13 +650,9 @@ mod tests {
 
     /// A one-shot HTTP server: answers the n-th connection with `responses[n]` (written in the
     /// given pieces) and closes it. Returns its base URL and the request lines it saw.
-    async fn serve(
-        responses: Vec<Vec<&'static [u8]>>,
-    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    async fn serve(responses: Vec<Vec<&'static [u8]>>) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -718,9 +662,7 @@ mod tests {
                 };
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n")
-                    && socket.read(&mut byte).await.is_ok_and(|n| n == 1)
-                {
+                while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.is_ok_and(|n| n == 1) {
                     head.push(byte[0]);
                 }
                 let line = String::from_utf8_lossy(&head)
@@ -746,13 +688,11 @@ mod tests {
     #[tokio::test]
     async fn events_stream_over_http() {
         use futures::StreamExt as _;
-        let head: &[u8] =
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
         let event = format!("id: 5\ndata: {RECORD}\n\n");
         let event: &'static [u8] = Box::leak(event.into_bytes().into_boxed_slice());
         let (first, rest) = event.split_at(20);
-        let (url, mut requests) =
-            serve(vec![vec![head, b": keep-alive\n\n", first, rest, event]]).await;
+        let (url, mut requests) = serve(vec![vec![head, b": keep-alive\n\n", first, rest, event]]).await;
         let client = Client::new(&url).expect("client");
         let items: Vec<Result<EventRecord>> = client.events(4).collect().await;
         assert_eq!(
@@ -763,10 +703,7 @@ mod tests {
         let record = items[0].as_ref().expect("first record");
         assert_eq!((record.height, record.tx_index), (5, 2));
         assert_eq!(items[1].as_ref().map(|r| r.height), Ok(5));
-        assert_eq!(
-            items[2].as_ref().map_err(ClientError::code),
-            Err("transport")
-        );
+        assert_eq!(items[2].as_ref().map_err(ClientError::code), Err("transport"));
     }
 
     #[tokio::test]
@@ -775,13 +712,7 @@ mod tests {
         let pending: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 97\r\nconnection: close\r\n\r\n{\"tx_hash\":\"0101010101010101010101010101010101010101010101010101010101010101\",\"status\":\"pending\"}";
         let rejected: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 145\r\nconnection: close\r\n\r\n{\"tx_hash\":\"0101010101010101010101010101010101010101010101010101010101010101\",\"status\":\"rejected\",\"error\":{\"code\":\"expired\",\"message\":\"expired\"}}";
         let garbage: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]";
-        let (url, mut requests) = serve(vec![
-            vec![refused],
-            vec![pending],
-            vec![rejected],
-            vec![garbage],
-        ])
-        .await;
+        let (url, mut requests) = serve(vec![vec![refused], vec![pending], vec![rejected], vec![garbage]]).await;
         let client = Client::new(&url).expect("client");
         let error = client
             .account(&AccountId::new("acme").expect("id"))
@@ -792,15 +723,9 @@ mod tests {
             ClientError::Api(Error::new(ErrorCode::NonceTooLow, "nonce 3, next is 4"))
         );
         let hash = Hash([1; 32]);
-        let view = client
-            .wait(&hash, Duration::from_secs(10))
-            .await
-            .expect("final");
+        let view = client.wait(&hash, Duration::from_secs(10)).await.expect("final");
         assert_eq!(view.status, TxStatus::Rejected);
-        assert_eq!(
-            requests.recv().await.as_deref(),
-            Some("GET /v1/accounts/acme HTTP/1.1")
-        );
+        assert_eq!(requests.recv().await.as_deref(), Some("GET /v1/accounts/acme HTTP/1.1"));
         let poll = requests.recv().await.unwrap_or_default();
         assert!(
             poll.starts_with(&format!("GET /v1/transactions/{hash}?wait_ms=")),

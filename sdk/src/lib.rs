@@ -14,6 +14,7 @@ pub mod error;
 pub mod hash;
 pub mod ids;
 pub mod limits;
+pub mod proof;
 pub mod receipt;
 pub mod tx;
 

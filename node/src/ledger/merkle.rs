@@ -6,6 +6,7 @@
 //! A batch of k changes costs O(k · log n) hashes. The tree lives in memory and is rebuilt from
 //! the state column family at start; the rebuilt root must equal the committed one.
 
+use corridor_sdk::proof::{StateProof, internal_hash, key_bit as bit, leaf_hash};
 use corridor_sdk::{Hash, HashAlgorithm};
 
 /// Above this many changes in one subtree, its two halves are hashed on two threads.
@@ -28,26 +29,12 @@ impl Node {
     }
 }
 
-/// Bit `depth` of `key`, most significant first: 0 goes left, 1 goes right.
-fn bit(key: &Hash, depth: usize) -> bool {
-    (key.0[depth / 8] >> (7 - depth % 8)) & 1 == 1
-}
-
 pub(crate) struct SparseMerkleTree {
     algorithm: HashAlgorithm,
     root: Node,
 }
 
 /// Sibling hashes from the root down to where the key's path ends, and what sits there.
-// Proofs are exercised by tests; the API that serves them to regulators is not built yet.
-#[cfg(test)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Proof {
-    pub siblings: Vec<Hash>,
-    /// The leaf at the end of the path: the key's own (membership) or another key's, or none.
-    pub leaf: Option<(Hash, Hash)>,
-}
-
 impl SparseMerkleTree {
     pub fn new(algorithm: HashAlgorithm) -> SparseMerkleTree {
         SparseMerkleTree { algorithm, root: Node::Empty }
@@ -86,15 +73,15 @@ impl SparseMerkleTree {
         self.root = root;
     }
 
-    #[cfg(test)]
-    pub fn prove(&self, key: &Hash) -> Proof {
+    /// The proof for the key whose hash is `key`.
+    pub fn prove(&self, key: &Hash) -> StateProof {
         let mut siblings = Vec::new();
         let mut node = &self.root;
         let mut depth = 0;
         loop {
             match node {
-                Node::Empty => return Proof { siblings, leaf: None },
-                Node::Leaf { key, value, .. } => return Proof { siblings, leaf: Some((*key, *value)) },
+                Node::Empty => return StateProof { siblings, leaf: None },
+                Node::Leaf { key, value, .. } => return StateProof { siblings, leaf: Some((*key, *value)) },
                 Node::Internal { left, right, .. } => {
                     let (next, other) = if bit(key, depth) { (right, left) } else { (left, right) };
                     siblings.push(other.hash());
@@ -104,36 +91,6 @@ impl SparseMerkleTree {
             }
         }
     }
-}
-
-/// Check that `key` has `value` (or, with `None`, is absent) under `root`.
-#[cfg(test)]
-pub(crate) fn verify_proof(algorithm: HashAlgorithm, root: &Hash, key: &Hash, value: Option<&Hash>, proof: &Proof) -> bool {
-    let bottom = match (value, &proof.leaf) {
-        (Some(value), Some((leaf_key, leaf_value))) if leaf_key == key && leaf_value == value => {
-            leaf_hash(algorithm, key, value)
-        }
-        (None, None) => Hash::ZERO,
-        (None, Some((leaf_key, leaf_value))) if leaf_key != key => leaf_hash(algorithm, leaf_key, leaf_value),
-        _ => return false,
-    };
-    let mut hash = bottom;
-    for (depth, sibling) in proof.siblings.iter().enumerate().rev() {
-        hash = if bit(key, depth) {
-            internal_hash(algorithm, sibling, &hash)
-        } else {
-            internal_hash(algorithm, &hash, sibling)
-        };
-    }
-    &hash == root
-}
-
-fn leaf_hash(algorithm: HashAlgorithm, key: &Hash, value: &Hash) -> Hash {
-    algorithm.digest_parts(&[&[0u8], &key.0, &value.0])
-}
-
-fn internal_hash(algorithm: HashAlgorithm, left: &Hash, right: &Hash) -> Hash {
-    algorithm.digest_parts(&[&[1u8], &left.0, &right.0])
 }
 
 #[cfg(test)]
@@ -227,9 +184,14 @@ mod tests {
         ALGORITHM.digest(&n.to_le_bytes())
     }
 
+    /// Raw value bytes of test value `n`; the tree stores their hash.
+    fn value(n: u64) -> [u8; 8] {
+        (n + 1_000_000).to_le_bytes()
+    }
+
     fn tree_of(pairs: &[(u64, u64)]) -> SparseMerkleTree {
         let mut tree = SparseMerkleTree::new(ALGORITHM);
-        tree.update(pairs.iter().map(|(k, v)| (h(*k), Some(h(*v + 1_000_000)))).collect());
+        tree.update(pairs.iter().map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v))))).collect());
         tree
     }
 
@@ -239,7 +201,7 @@ mod tests {
         let at_once = tree_of(&all);
         let mut one_by_one = SparseMerkleTree::new(ALGORITHM);
         for (k, v) in all.iter().rev() {
-            one_by_one.update(vec![(h(*k), Some(h(*v + 1_000_000)))]);
+            one_by_one.update(vec![(h(*k), Some(ALGORITHM.digest(&value(*v))))]);
         }
         assert_eq!(at_once.root(), one_by_one.root());
         assert_eq!(at_once.len(), 500);
@@ -268,7 +230,7 @@ mod tests {
         let parallel = tree_of(&pairs);
         let mut sequential = SparseMerkleTree::new(ALGORITHM);
         for chunk in pairs.chunks(100) {
-            sequential.update(chunk.iter().map(|(k, v)| (h(*k), Some(h(*v + 1_000_000)))).collect());
+            sequential.update(chunk.iter().map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v))))).collect());
         }
         assert_eq!(parallel.root(), sequential.root());
     }
@@ -278,21 +240,21 @@ mod tests {
         let tree = tree_of(&(0..300).map(|i| (i, i)).collect::<Vec<_>>());
         let root = tree.root();
         for k in [0u64, 17, 299] {
+            let key = k.to_le_bytes();
             let proof = tree.prove(&h(k));
-            let value = h(k + 1_000_000);
-            assert!(verify_proof(ALGORITHM, &root, &h(k), Some(&value), &proof));
-            assert!(!verify_proof(ALGORITHM, &root, &h(k), Some(&h(5)), &proof), "wrong value");
-            assert!(!verify_proof(ALGORITHM, &root, &h(k), None, &proof), "present key proven absent");
+            assert!(proof.verify(ALGORITHM, &root, &key, Some(&value(k))));
+            assert!(!proof.verify(ALGORITHM, &root, &key, Some(&value(k + 1))), "wrong value");
+            assert!(!proof.verify(ALGORITHM, &root, &key, None), "present key proven absent");
         }
         for k in [300u64, 12345] {
             let proof = tree.prove(&h(k));
-            assert!(verify_proof(ALGORITHM, &root, &h(k), None, &proof));
-            assert!(!verify_proof(ALGORITHM, &root, &h(k), Some(&h(1)), &proof));
+            assert!(proof.verify(ALGORITHM, &root, &k.to_le_bytes(), None));
+            assert!(!proof.verify(ALGORITHM, &root, &k.to_le_bytes(), Some(&value(1))));
         }
         let mut forged = tree.prove(&h(3));
         if let Some(first) = forged.siblings.first_mut() {
             first.0[0] ^= 1;
         }
-        assert!(!verify_proof(ALGORITHM, &root, &h(3), Some(&h(1_000_003)), &forged));
+        assert!(!forged.verify(ALGORITHM, &root, &3u64.to_le_bytes(), Some(&value(3))));
     }
 }

@@ -4,35 +4,10 @@
 use corridor_sdk::crypto::PublicKey;
 use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AccountRecord {
-    pub public_key: PublicKey,
-    pub next_nonce: u64,
-    pub frozen: bool,
-    pub balances: BTreeMap<CurrencyCode, Amount>,
-}
-
-impl AccountRecord {
-    pub fn new(public_key: PublicKey) -> AccountRecord {
-        AccountRecord { public_key, next_nonce: 0, frozen: false, balances: BTreeMap::new() }
-    }
-
-    pub fn balance(&self, currency: &CurrencyCode) -> Amount {
-        self.balances.get(currency).copied().unwrap_or(Amount::ZERO)
-    }
-
-    /// Zero balances are removed so that one state has one encoding.
-    pub fn set_balance(&mut self, currency: &CurrencyCode, amount: Amount) {
-        assert!(!amount.decimal().is_sign_negative() || amount.is_zero(), "negative balance {amount}");
-        if amount.is_zero() {
-            self.balances.remove(currency);
-        } else {
-            self.balances.insert(currency.clone(), amount);
-        }
-    }
-}
+/// Accounts are stored in the SDK's `AccountState` form, so clients can decode proven records.
+pub(crate) use corridor_sdk::proof::AccountState as AccountRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CurrencyRecord {
@@ -83,7 +58,7 @@ impl StateKey {
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             StateKey::Config => b"g".to_vec(),
-            StateKey::Account(id) => [b"a\0", id.as_str().as_bytes()].concat(),
+            StateKey::Account(id) => corridor_sdk::proof::account_state_key(id),
             StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
             StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
         }

@@ -427,46 +427,16 @@ mod tests {
         .expect("parses");
         assert!(cli.json);
         assert_eq!(cli.wait_secs, 5);
-        let error = parse(&[
-            "transfer",
-            "--to",
-            "Bob",
-            "--amount",
-            "2",
-            "--currency",
-            "HKD",
-        ])
-        .expect_err("bad id");
+        let error = parse(&["transfer", "--to", "Bob", "--amount", "2", "--currency", "HKD"]).expect_err("bad id");
         assert!(error.to_string().contains("bad_account_id"));
         assert_eq!(error.exit_code(), 2);
-        assert!(
-            parse(&[
-                "transfer",
-                "--to",
-                "bob",
-                "--amount",
-                "1e5",
-                "--currency",
-                "HKD"
-            ])
-            .is_err()
-        );
+        assert!(parse(&["transfer", "--to", "bob", "--amount", "1e5", "--currency", "HKD"]).is_err());
     }
 
     #[test]
     fn register_needs_exactly_one_key_source() {
         assert!(parse(&["account", "register", "--account", "a@b"]).is_err());
-        assert!(
-            parse(&[
-                "account",
-                "register",
-                "--account",
-                "a@b",
-                "--key-file",
-                "k.pem"
-            ])
-            .is_ok()
-        );
+        assert!(parse(&["account", "register", "--account", "a@b", "--key-file", "k.pem"]).is_ok());
         assert!(parse(&["tx", "submit", "--unsigned", "00"]).is_err());
         assert!(parse(&["tx", "submit", "--unsigned", "00", "--signature", "11"]).is_ok());
         assert!(

@@ -27,8 +27,7 @@ pub fn parse_hex(text: &str, what: &str) -> Result<Vec<u8>, Error> {
     if digits.is_empty() {
         return Err(Error::new(ErrorCode::BadHex, format!("{what} is empty")));
     }
-    hex::decode(&digits)
-        .map_err(|error| Error::new(ErrorCode::BadHex, format!("{what} is not hex: {error}")))
+    hex::decode(&digits).map_err(|error| Error::new(ErrorCode::BadHex, format!("{what} is not hex: {error}")))
 }
 
 /// A whole file of at most `limit_bytes`.
@@ -41,9 +40,7 @@ pub fn read_file_limited(path: &Path, limit_bytes: usize, what: &str) -> Result<
     };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
-    let limit = u64::try_from(limit_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
+    let limit = u64::try_from(limit_bytes).unwrap_or(u64::MAX).saturating_add(1);
     file.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() > limit_bytes {
         return Err(Error::new(
@@ -75,10 +72,7 @@ pub fn unsigned_from_file_bytes(bytes: &[u8]) -> Result<Vec<u8>, Error> {
 pub fn read_key(path: &Path) -> Result<PrivateKey, Error> {
     PrivateKey::read_file(path).map_err(|error| match error.code {
         ErrorCode::NotFound => error,
-        code => Error::new(
-            code,
-            format!("key file {}: {}", path.display(), error.message),
-        ),
+        code => Error::new(code, format!("key file {}: {}", path.display(), error.message)),
     })
 }
 
@@ -111,11 +105,7 @@ impl LineErrors {
         let Some(code) = self.first_code else {
             return Ok(());
         };
-        let mut message = format!(
-            "{file}: {} bad row(s): {}",
-            self.count,
-            self.lines.join("; ")
-        );
+        let mut message = format!("{file}: {} bad row(s): {}", self.count, self.lines.join("; "));
         if self.count > self.lines.len() {
             message.push_str(&format!("; and {} more", self.count - self.lines.len()));
         }
@@ -125,8 +115,11 @@ impl LineErrors {
 
 /// Parse a batch CSV: a header naming `payee`, `amount`, `currency` and optionally `memo` (in
 /// any order, no other columns), then one row per leg. Every row is checked; all bad rows are
-/// reported at once with their line numbers.
-pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
+/// reported at once with their line numbers. With the chain's `currencies`, each row's currency
+/// must exist and its amount fit the currency's scale.
+pub fn parse_batch_csv(bytes: &[u8], file: &str, currencies: Option<&[CurrencyView]>) -> Result<Vec<CsvLeg>, Error> {
+    let scales: Option<BTreeMap<&CurrencyCode, u32>> =
+        currencies.map(|list| list.iter().map(|currency| (&currency.code, currency.scale)).collect());
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -143,9 +136,7 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
         let Some(known) = known else {
             return Err(Error::new(
                 ErrorCode::BadRequest,
-                format!(
-                    "{file}: line 1: unknown column `{name}` (expected payee,amount,currency,memo)"
-                ),
+                format!("{file}: line 1: unknown column `{name}` (expected payee,amount,currency,memo)"),
             ));
         };
         if columns.insert(known, index).is_some() {
@@ -163,8 +154,7 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
             )
         })
     };
-    let (payee_at, amount_at, currency_at) =
-        (column("payee")?, column("amount")?, column("currency")?);
+    let (payee_at, amount_at, currency_at) = (column("payee")?, column("amount")?, column("currency")?);
     let memo_at = columns.get("memo").copied();
 
     let mut legs = Vec::new();
@@ -173,13 +163,10 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
         let record = record.map_err(bad_csv)?;
         // csv's own line count skips blank lines; count from the record's byte offset instead.
         // The offset may point at blank lines that precede the record.
-        let mut offset = record.position().map_or(0, |position| {
-            usize::try_from(position.byte()).unwrap_or(usize::MAX)
-        });
-        while bytes
-            .get(offset)
-            .is_some_and(|b| *b == b'\n' || *b == b'\r')
-        {
+        let mut offset = record
+            .position()
+            .map_or(0, |position| usize::try_from(position.byte()).unwrap_or(usize::MAX));
+        while bytes.get(offset).is_some_and(|b| *b == b'\n' || *b == b'\r') {
             offset += 1;
         }
         let before = bytes.get(..offset).unwrap_or(bytes);
@@ -199,7 +186,9 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
             field(amount_at),
             field(currency_at),
             memo_at.map(field),
-        ) {
+        )
+        .and_then(|leg| check_currency(&leg, scales.as_ref()).map(|()| leg))
+        {
             Ok(leg) => legs.push(CsvLeg { line, leg }),
             Err(error) => errors.add(line, &error),
         }
@@ -214,12 +203,7 @@ pub fn parse_batch_csv(bytes: &[u8], file: &str) -> Result<Vec<CsvLeg>, Error> {
     Ok(legs)
 }
 
-fn parse_row(
-    payee: &str,
-    amount: &str,
-    currency: &str,
-    memo: Option<&str>,
-) -> Result<TransferLeg, Error> {
+fn parse_row(payee: &str, amount: &str, currency: &str, memo: Option<&str>) -> Result<TransferLeg, Error> {
     let to = AccountId::new(payee)?;
     let amount = Amount::parse(amount)?;
     if !amount.is_positive() {
@@ -246,38 +230,23 @@ fn parse_row(
     })
 }
 
-/// Check each leg's currency exists on the chain and its amount fits the currency's scale.
-pub fn check_legs_against_currencies(
-    legs: &[CsvLeg],
-    currencies: &[CurrencyView],
-    file: &str,
-) -> Result<(), Error> {
-    let scales: BTreeMap<&CurrencyCode, u32> =
-        currencies.iter().map(|c| (&c.code, c.scale)).collect();
-    let mut errors = LineErrors::default();
-    for CsvLeg { line, leg } in legs {
-        match scales.get(&leg.currency) {
-            None => errors.add(
-                *line,
-                &Error::new(
-                    ErrorCode::UnknownCurrency,
-                    format!("no currency {} on this chain", leg.currency),
-                ),
+/// With the chain's currency scales, a leg's currency must exist and its amount fit the scale.
+fn check_currency(leg: &TransferLeg, scales: Option<&BTreeMap<&CurrencyCode, u32>>) -> Result<(), Error> {
+    let Some(scales) = scales else { return Ok(()) };
+    match scales.get(&leg.currency) {
+        None => Err(Error::new(
+            ErrorCode::UnknownCurrency,
+            format!("no currency {} on this chain", leg.currency),
+        )),
+        Some(scale) if !leg.amount.fits_scale(*scale) => Err(Error::new(
+            ErrorCode::AmountScale,
+            format!(
+                "amount {} has more than {scale} decimal places for {}",
+                leg.amount, leg.currency
             ),
-            Some(scale) if !leg.amount.fits_scale(*scale) => errors.add(
-                *line,
-                &Error::new(
-                    ErrorCode::AmountScale,
-                    format!(
-                        "amount {} has more than {scale} decimal places for {}",
-                        leg.amount, leg.currency
-                    ),
-                ),
-            ),
-            Some(_) => {}
-        }
+        )),
+        Some(_) => Ok(()),
     }
-    errors.into_result(file)
 }
 
 #[cfg(test)]
@@ -285,7 +254,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<CsvLeg>, Error> {
-        parse_batch_csv(text.as_bytes(), "pay.csv")
+        parse_batch_csv(text.as_bytes(), "pay.csv", None)
     }
 
     #[test]
@@ -303,15 +272,15 @@ mod tests {
         assert_eq!(legs[0].leg.to.as_str(), "bob");
         let legs = parse("payee,amount,currency,memo\nbob,1,CNY\n").expect("memo cell missing");
         assert_eq!(legs[0].leg.memo, None);
-        let legs =
-            parse("payee,amount,currency,memo\nbob,1,CNY,\"a, quoted memo\"\n").expect("quoted");
+        let legs = parse("payee,amount,currency,memo\nbob,1,CNY,\"a, quoted memo\"\n").expect("quoted");
         assert_eq!(legs[0].leg.memo.as_deref(), Some("a, quoted memo"));
     }
 
     #[test]
     fn csv_bad_rows_are_reported_with_line_numbers() {
-        let error = parse("payee,amount,currency,memo\nBob,1,CNY,\nbob,1.2.3,CNY,\nbob,0,CNY,\nbob,1,cny,\nok,1,CNY,\n")
-            .expect_err("bad rows");
+        let error =
+            parse("payee,amount,currency,memo\nBob,1,CNY,\nbob,1.2.3,CNY,\nbob,0,CNY,\nbob,1,cny,\nok,1,CNY,\n")
+                .expect_err("bad rows");
         assert_eq!(error.code, ErrorCode::BadAccountId);
         for expected in [
             "4 bad row(s)",
@@ -320,11 +289,7 @@ mod tests {
             "line 4: amount_not_positive",
             "line 5: unknown_currency",
         ] {
-            assert!(
-                error.message.contains(expected),
-                "{expected} in {}",
-                error.message
-            );
+            assert!(error.message.contains(expected), "{expected} in {}", error.message);
         }
         let error = parse("payee,amount,currency\nbob,1e3,CNY\n").expect_err("exponent");
         assert_eq!(error.code, ErrorCode::Malformed);
@@ -333,10 +298,7 @@ mod tests {
             "payee,amount,currency,memo\nbob,1,CNY,{}\n",
             "m".repeat(MEMO_BYTES_MAX + 1)
         );
-        assert_eq!(
-            parse(&long).map_err(|e| e.code),
-            Err(ErrorCode::MemoTooLong)
-        );
+        assert_eq!(parse(&long).map_err(|e| e.code), Err(ErrorCode::MemoTooLong));
     }
 
     #[test]
@@ -359,18 +321,12 @@ mod tests {
         }
         let error = parse(&many).expect_err("too many");
         assert_eq!(error.code, ErrorCode::BatchTooLarge);
-        assert!(
-            error
-                .message
-                .contains(&format!("line {}", BATCH_LEGS_MAX + 2))
-        );
+        assert!(error.message.contains(&format!("line {}", BATCH_LEGS_MAX + 2)));
         assert!(parse(&many[..many.len() - "bob,1,CNY\n".len()]).is_ok());
     }
 
     #[test]
     fn csv_legs_checked_against_chain_currencies() {
-        let legs = parse("payee,amount,currency\nbob,1.25,CNY\nbob,1.255,CNY\nbob,1,XYZ\n")
-            .expect("valid");
         let currencies = vec![CurrencyView {
             code: CurrencyCode::new("CNY").expect("code"),
             scale: 2,
@@ -378,29 +334,23 @@ mod tests {
             supply: Amount::from(100),
             transfer_limit: None,
         }];
-        let error = check_legs_against_currencies(&legs, &currencies, "pay.csv").expect_err("bad");
+        let text = "payee,amount,currency\nbob,1.25,CNY\nbob,1.255,CNY\nBob,1,CNY\nbob,1,XYZ\n";
+        let error = parse_batch_csv(text.as_bytes(), "pay.csv", Some(&currencies)).expect_err("bad");
         assert_eq!(error.code, ErrorCode::AmountScale);
+        assert!(error.message.contains("3 bad row(s)"), "{}", error.message);
         assert!(error.message.contains("line 3: amount_scale"));
-        assert!(error.message.contains("line 4: unknown_currency"));
-        assert!(check_legs_against_currencies(&legs[..1], &currencies, "pay.csv").is_ok());
+        assert!(error.message.contains("line 4: bad_account_id"));
+        assert!(error.message.contains("line 5: unknown_currency"));
+        assert!(parse_batch_csv(b"payee,amount,currency\nbob,1.25,CNY\n", "pay.csv", Some(&currencies)).is_ok());
     }
 
     #[test]
     fn hex_input() {
         assert_eq!(parse_hex(" 0x0a0B\n", "x"), Ok(vec![0x0a, 0x0b]));
         assert_eq!(parse_hex("0a 0b\n0c", "x"), Ok(vec![0x0a, 0x0b, 0x0c]));
-        assert_eq!(
-            parse_hex("abc", "x").map_err(|e| e.code),
-            Err(ErrorCode::BadHex)
-        );
-        assert_eq!(
-            parse_hex("zz", "x").map_err(|e| e.code),
-            Err(ErrorCode::BadHex)
-        );
-        assert_eq!(
-            parse_hex("  ", "x").map_err(|e| e.code),
-            Err(ErrorCode::BadHex)
-        );
+        assert_eq!(parse_hex("abc", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
+        assert_eq!(parse_hex("zz", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
+        assert_eq!(parse_hex("  ", "x").map_err(|e| e.code), Err(ErrorCode::BadHex));
     }
 
     #[test]
@@ -420,8 +370,7 @@ mod tests {
             read_file_limited(&path, 9, "signature").map_err(|e| e.code),
             Err(ErrorCode::TooLarge)
         );
-        let missing =
-            read_file_limited(&dir.path().join("nope"), 9, "signature").expect_err("missing");
+        let missing = read_file_limited(&dir.path().join("nope"), 9, "signature").expect_err("missing");
         assert_eq!(missing.code, ErrorCode::NotFound);
         let key_path = dir.path().join("key.pem");
         std::fs::write(&key_path, "garbage").expect("write");

@@ -3,9 +3,7 @@
 //! Errors: human `error: <code>: <message>` on stderr; JSON `{"error": {"code", "message"}}` on
 //! stdout. The exit code says which kind of failure it was (see `Failure::exit_code`).
 
-use corridor_sdk::api::{
-    AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, Status, TxStatus, TxView,
-};
+use corridor_sdk::api::{AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, Status, TxStatus, TxView};
 use corridor_sdk::client::ClientError;
 use corridor_sdk::error::Error;
 use corridor_sdk::{Event, Hash, HashAlgorithm, Outcome};
@@ -54,9 +52,7 @@ impl Failure {
     pub fn client(error: ClientError) -> Failure {
         let exit_code = match error {
             ClientError::Api(_) => EXIT_REFUSED,
-            ClientError::Transport(_) | ClientError::Timeout | ClientError::Decode(_) => {
-                EXIT_TRANSPORT
-            }
+            ClientError::Transport(_) | ClientError::Timeout | ClientError::Decode(_) => EXIT_TRANSPORT,
         };
         Failure {
             code: error.code(),
@@ -73,8 +69,7 @@ impl Failure {
 
     pub fn print(&self, json: bool) {
         if json {
-            let mut value =
-                serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+            let mut value = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
             if let Some(hash) = &self.tx_hash {
                 value["tx_hash"] = serde_json::Value::String(hash.to_hex());
             }
@@ -152,10 +147,7 @@ pub fn outcome_text(view: &TxView) -> String {
         (TxStatus::Finalized, Some(_)) => "failed",
         (status, _) => status_text(*status),
     };
-    let mut rows = vec![
-        ("outcome", outcome.to_owned()),
-        ("tx_hash", view.tx_hash.to_hex()),
-    ];
+    let mut rows = vec![("outcome", outcome.to_owned()), ("tx_hash", view.tx_hash.to_hex())];
     if let Some(receipt) = &view.receipt {
         rows.push(("height", receipt.height.to_string()));
     }
@@ -197,24 +189,10 @@ pub fn tx_text(view: &TxView) -> String {
 /// One event on one line: `<kind> <details>`.
 pub fn event_text(event: &Event) -> String {
     match event {
-        Event::AccountRegistered {
-            account,
-            public_key,
-        } => format!("account_registered {account} {public_key}"),
-        Event::KeyRotated {
-            account,
-            public_key,
-        } => format!("key_rotated {account} {public_key}"),
-        Event::Minted {
-            to,
-            currency,
-            amount,
-        } => format!("minted {amount} {currency} to {to}"),
-        Event::Burned {
-            from,
-            currency,
-            amount,
-        } => format!("burned {amount} {currency} from {from}"),
+        Event::AccountRegistered { account, public_key } => format!("account_registered {account} {public_key}"),
+        Event::KeyRotated { account, public_key } => format!("key_rotated {account} {public_key}"),
+        Event::Minted { to, currency, amount } => format!("minted {amount} {currency} to {to}"),
+        Event::Burned { from, currency, amount } => format!("burned {amount} {currency} from {from}"),
         Event::Transferred {
             from,
             to,
@@ -222,10 +200,7 @@ pub fn event_text(event: &Event) -> String {
             amount,
             memo,
         } => {
-            let memo = memo
-                .as_ref()
-                .map(|memo| format!(" memo {memo:?}"))
-                .unwrap_or_default();
+            let memo = memo.as_ref().map(|memo| format!(" memo {memo:?}")).unwrap_or_default();
             format!("transferred {amount} {currency} {from} -> {to}{memo}")
         }
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
@@ -245,11 +220,7 @@ pub fn event_record_text(record: &EventRecord) -> String {
 
 /// `<sequence>  <height>  <tx_hash>  <event>`, as `history` prints each entry.
 pub fn history_entry_text(entry: &HistoryEntry) -> String {
-    format!(
-        "{:>8}  {}",
-        entry.sequence,
-        event_record_text(&entry.record)
-    )
+    format!("{:>8}  {}", entry.sequence, event_record_text(&entry.record))
 }
 
 pub fn status_text_block(status: &Status) -> String {
@@ -265,10 +236,7 @@ pub fn status_text_block(status: &Status) -> String {
         ),
         ("height", status.height.to_string()),
         ("latest_block_hash", status.latest_block_hash.to_hex()),
-        (
-            "latest_block_time_ms",
-            status.latest_block_time_ms.to_string(),
-        ),
+        ("latest_block_time_ms", status.latest_block_time_ms.to_string()),
         ("state_root", status.state_root.to_hex()),
         ("mempool_txs", status.mempool_txs.to_string()),
         ("validators", validators.join(",")),
@@ -297,10 +265,9 @@ pub fn account_text(account: &AccountView) -> String {
 }
 
 pub fn currency_line(currency: &CurrencyView) -> String {
-    let limit = currency.transfer_limit.map_or_else(
-        || "none".to_owned(),
-        |limit| format!("{limit} {}", currency.code),
-    );
+    let limit = currency
+        .transfer_limit
+        .map_or_else(|| "none".to_owned(), |limit| format!("{limit} {}", currency.code));
     format!(
         "{:<8}  scale {:<2}  issuer {}  supply {} {}  transfer_limit {}",
         currency.code.as_str(),
@@ -379,17 +346,11 @@ mod tests {
             tx_exit_code(&view(TxStatus::Rejected, None, Some(rejected))),
             EXIT_REFUSED
         );
-        assert_eq!(
-            tx_exit_code(&view(TxStatus::Pending, None, None)),
-            EXIT_REFUSED
-        );
+        assert_eq!(tx_exit_code(&view(TxStatus::Pending, None, None)), EXIT_REFUSED);
 
         let api = ClientError::Api(Error::new(ErrorCode::NonceTooLow, "n"));
         assert_eq!(Failure::client(api).exit_code, EXIT_REFUSED);
-        assert_eq!(
-            Failure::client(ClientError::Timeout).exit_code,
-            EXIT_TRANSPORT
-        );
+        assert_eq!(Failure::client(ClientError::Timeout).exit_code, EXIT_TRANSPORT);
         assert_eq!(
             Failure::client(ClientError::Transport("refused".into())).exit_code,
             EXIT_TRANSPORT
@@ -398,10 +359,7 @@ mod tests {
             Failure::client(ClientError::Decode("x".into())).exit_code,
             EXIT_TRANSPORT
         );
-        assert_eq!(
-            Failure::input(Error::new(ErrorCode::BadHex, "x")).exit_code,
-            EXIT_USAGE
-        );
+        assert_eq!(Failure::input(Error::new(ErrorCode::BadHex, "x")).exit_code, EXIT_USAGE);
         assert_eq!(
             Failure::refused(Error::new(ErrorCode::BadSignature, "x")).code,
             "bad_signature"

@@ -1,0 +1,136 @@
+//! The HTTP API as a user meets it: proofs a regulator can check, the resumable event stream,
+//! history paging, block and transaction lookups, metrics.
+
+use corridor_sdk::api::{AccountProof, BlockView, EventRecord, HistoryPage};
+use corridor_sdk::{Amount, CurrencyCode, Event, HashAlgorithm, Operation};
+use corridor_tests::{DevNode, id};
+use futures::StreamExt;
+use std::time::Duration;
+
+fn pay(to: &str, currency: &str, amount: &str) -> Operation {
+    Operation::transfer(id(to), CurrencyCode::new(currency).expect("code"), Amount::parse(amount).expect("amount"), Some("api test".into()))
+}
+
+/// Read `count` SSE events from `/v1/events?from_height=H`.
+async fn read_events(node: &DevNode, from_height: u64, count: usize) -> Vec<(u64, EventRecord)> {
+    let response = node.http.get(format!("{}/v1/events?from_height={from_height}", node.rpc)).send().await.expect("events");
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let (mut buffer, mut events, mut last_id) = (String::new(), Vec::new(), 0u64);
+    let reading = async {
+        while events.len() < count {
+            let chunk = stream.next().await.expect("stream open").expect("chunk");
+            buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let line = line.trim_end();
+                if let Some(id) = line.strip_prefix("id:") {
+                    last_id = id.trim().parse().expect("height id");
+                } else if let Some(data) = line.strip_prefix("data:") {
+                    events.push((last_id, serde_json::from_str(data.trim()).expect("event JSON")));
+                }
+            }
+        }
+        events
+    };
+    tokio::time::timeout(Duration::from_secs(30), reading).await.expect("events arrive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_events_history_and_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let mut hashes = Vec::new();
+    for amount in ["10", "20", "30"] {
+        let view = node.execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", amount)).await).await;
+        hashes.push(view.tx_hash);
+    }
+
+    // A regulator checks harbour's balance against the state root, without trusting the node.
+    let (_, body) = node.get("/v1/accounts/harbour@boc-hk/proof").await;
+    let proof: AccountProof = serde_json::from_value(body).expect("proof JSON");
+    let state = proof.verify(HashAlgorithm::Sha256, &proof.state_root).expect("verifies").expect("present");
+    assert_eq!(state.balance(&CurrencyCode::new("HKD").expect("code")).to_string(), "999940");
+    // The root is committed by the next block's header.
+    node.execute(&node.sign("boc-hk", pay("harbour@boc-hk", "HKD", "1")).await).await;
+    let (_, next) = node.get(&format!("/v1/blocks/{}", proof.height + 1)).await;
+    let next: BlockView = serde_json::from_value(next).expect("block JSON");
+    assert_eq!(next.header.state_root, proof.state_root);
+    // A doctored record, or a doctored root, does not verify.
+    let mut doctored = proof.clone();
+    let mut forged = state.clone();
+    forged.set_balance(&CurrencyCode::new("HKD").expect("code"), Amount::from(5_000_000));
+    doctored.record = Some(hex::encode(corridor_sdk::codec::encode(&forged)));
+    assert!(doctored.verify(HashAlgorithm::Sha256, &proof.state_root).is_err());
+    assert!(proof.verify(HashAlgorithm::Sha256, &next.hash).is_err());
+    // Absence is provable too.
+    let (_, body) = node.get("/v1/accounts/nobody@boc-hk/proof").await;
+    let absent: AccountProof = serde_json::from_value(body).expect("proof JSON");
+    assert_eq!(absent.verify(HashAlgorithm::Sha256, &absent.state_root).expect("verifies"), None);
+
+    // The event stream replays from a height and follows; resuming later skips what was seen.
+    let events = read_events(&node, 0, 4).await;
+    let transfers: Vec<_> = events.iter().filter(|(_, r)| matches!(r.event, Event::Transferred { .. })).collect();
+    assert_eq!(transfers.len(), 4);
+    assert_eq!(events[0].1.tx_hash, hashes[0]);
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "heights ascend");
+    let resume_from = events[2].0 + 1;
+    let resumed = read_events(&node, resume_from, 1).await;
+    assert_eq!(resumed[0].1.tx_hash, events[3].1.tx_hash);
+    // Live: a new transfer arrives on an open stream.
+    let live = tokio::spawn({
+        let rpc = node.rpc.clone();
+        let from = events[3].0 + 1;
+        async move {
+            let probe = DevNodeProbe { rpc };
+            probe.first_event(from).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let last = node.execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", "5")).await).await;
+    assert_eq!(live.await.expect("live task"), last.tx_hash);
+
+    // History pages newest first, with a cursor.
+    let (_, body) = node.get("/v1/accounts/harbour@boc-hk/history?limit=2").await;
+    let page: HistoryPage = serde_json::from_value(body).expect("history JSON");
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.entries[0].record.tx_hash, last.tx_hash);
+    let before = page.next_before.expect("more pages");
+    let (_, body) = node.get(&format!("/v1/accounts/harbour@boc-hk/history?limit=10&before={before}")).await;
+    let rest: HistoryPage = serde_json::from_value(body).expect("history JSON");
+    assert_eq!(rest.entries.len(), 3);
+    assert_eq!(rest.next_before, None);
+    assert_eq!(rest.entries[2].record.tx_hash, hashes[0]);
+    let (status, _) = node.get("/v1/accounts/harbour@boc-hk/history?limit=0").await;
+    assert_eq!(status, 400);
+    let (status, _) = node.get("/v1/accounts/nobody@boc-hk/history").await;
+    assert_eq!(status, 404);
+
+    // Metrics count what happened.
+    let text = node.http.get(format!("{}/metrics", node.rpc)).send().await.expect("metrics").text().await.expect("text");
+    assert!(text.contains("corridor_txs_finalized_total 5"), "{text}");
+    assert!(text.contains(&format!("corridor_height {}", node.status().await.height)));
+}
+
+/// A second client that only reads the stream.
+struct DevNodeProbe {
+    rpc: String,
+}
+
+impl DevNodeProbe {
+    async fn first_event(&self, from_height: u64) -> corridor_sdk::Hash {
+        let response = reqwest::get(format!("{}/v1/events?from_height={from_height}", self.rpc)).await.expect("events");
+        let mut stream = response.bytes_stream();
+        let mut buffer = String::new();
+        loop {
+            let chunk = stream.next().await.expect("open").expect("chunk");
+            buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            // Only whole lines: a chunk may end mid-line.
+            let complete = &buffer[..buffer.rfind('\n').map_or(0, |end| end + 1)];
+            if let Some(line) = complete.lines().find_map(|l| l.strip_prefix("data:")) {
+                let record: EventRecord = serde_json::from_str(line.trim()).expect("event JSON");
+                return record.tx_hash;
+            }
+        }
+    }
+}
