@@ -14,9 +14,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corridor_consensus::sim::crypto::{TestHasher, TestSigner, TestVerifier, secrets};
-use corridor_consensus::{
-    Config, Digest, Durable, Effect, Input, Message, Replica, ValidatorSet, decode, limits,
-};
+use corridor_consensus::{Config, Digest, Durable, Effect, Input, Message, Replica, ValidatorSet, decode, limits};
 
 type BenchReplica = Replica<TestSigner, TestVerifier, TestHasher>;
 
@@ -89,9 +87,7 @@ fn latency_run(count: usize, heights: u64) -> Run {
                     ));
                 }
                 Effect::Broadcast { bytes } => {
-                    if let Ok(Message::Proposal(proposal)) =
-                        decode(&bytes, limits::MESSAGE_BYTES_MAX)
-                    {
+                    if let Ok(Message::Proposal(proposal)) = decode(&bytes, limits::MESSAGE_BYTES_MAX) {
                         proposed_at.insert(proposal.block.digest(&TestHasher), time);
                     }
                     for to in 0..count {
@@ -173,10 +169,7 @@ fn main() {
             effects += fresh.handle(input).len();
         }
         let elapsed = started.elapsed();
-        assert!(
-            fresh.anchor().height >= run.heights,
-            "the replay reproduces the run"
-        );
+        assert!(fresh.anchor().height >= run.heights, "the replay reproduces the run");
         let per_second = (messages as u128) * 1_000_000_000 / elapsed.as_nanos().max(1);
         best_per_second = best_per_second.max(per_second);
         println!(

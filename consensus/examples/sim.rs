@@ -43,17 +43,11 @@ fn parse() -> Result<Arguments, String> {
         let value = words.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--seeds" => arguments.seeds = value.parse().map_err(|_| "bad --seeds")?,
-            "--seed-start" => {
-                arguments.seed_start = value.parse().map_err(|_| "bad --seed-start")?
-            }
+            "--seed-start" => arguments.seed_start = value.parse().map_err(|_| "bad --seed-start")?,
             "--validators" => {
                 let counts: Result<Vec<usize>, _> = value.split(',').map(str::parse).collect();
                 arguments.validators = counts.map_err(|_| "bad --validators")?;
-                if arguments
-                    .validators
-                    .iter()
-                    .any(|count| !(1..=100).contains(count))
-                {
+                if arguments.validators.iter().any(|count| !(1..=100).contains(count)) {
                     return Err("--validators must be 1..=100".into());
                 }
             }

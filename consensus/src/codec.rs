@@ -65,19 +65,13 @@ impl Writer {
     }
 
     fn signature(&mut self, signature: &Signature) {
-        assert!(
-            signature.0.len() <= SIGNATURE_BYTES_MAX,
-            "own signature over the limit"
-        );
+        assert!(signature.0.len() <= SIGNATURE_BYTES_MAX, "own signature over the limit");
         self.u16(u16::try_from(signature.0.len()).expect("bounded by SIGNATURE_BYTES_MAX"));
         self.bytes.extend_from_slice(&signature.0);
     }
 
     fn block(&mut self, block: &Block) {
-        assert!(
-            block.payload.len() <= PAYLOAD_BYTES_MAX,
-            "own payload over the limit"
-        );
+        assert!(block.payload.len() <= PAYLOAD_BYTES_MAX, "own payload over the limit");
         self.u64(block.view);
         self.u64(block.height);
         self.u64(block.parent_view);
@@ -245,10 +239,7 @@ pub fn encode(message: &Message) -> Vec<u8> {
             writer.u8(TAG_REQUEST);
             writer.u64(*view);
         }
-        Message::Notarized {
-            block,
-            notarization,
-        } => {
+        Message::Notarized { block, notarization } => {
             writer.u8(TAG_NOTARIZED);
             writer.block(block);
             writer.certificate(notarization);
@@ -292,16 +283,11 @@ pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
             })
         }
         TAG_CERTIFICATE => Message::Certificate(reader.certificate()?),
-        TAG_REQUEST => Message::Request {
-            view: reader.u64()?,
-        },
+        TAG_REQUEST => Message::Request { view: reader.u64()? },
         TAG_NOTARIZED => {
             let block = reader.block()?;
             let notarization = reader.certificate()?;
-            Message::Notarized {
-                block,
-                notarization,
-            }
+            Message::Notarized { block, notarization }
         }
         TAG_BLOCK_REQUEST => Message::BlockRequest {
             digest: reader.digest()?,

@@ -60,13 +60,8 @@ impl Evidence {
             Evidence::Proposals { first, second } => {
                 let first_digest = first.verify(chain_id, validators, verifier, hasher)?;
                 let second_digest = second.verify(chain_id, validators, verifier, hasher)?;
-                let conflict =
-                    first.block.view == second.block.view && first_digest != second_digest;
-                if conflict {
-                    Ok(())
-                } else {
-                    Err(Error::WrongCertificate)
-                }
+                let conflict = first.block.view == second.block.view && first_digest != second_digest;
+                if conflict { Ok(()) } else { Err(Error::WrongCertificate) }
             }
             Evidence::Votes { first, second } => {
                 first.verify(chain_id, validators, verifier)?;

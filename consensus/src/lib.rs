@@ -21,6 +21,5 @@ pub use message::{Certificate, FinalizedChain, Message, Proposal, Vote, VoteKind
 pub use replica::{Durable, Effect, Input, Replica, Stats};
 pub use safety::{SAFETY_STATE_BYTES, SafetyState};
 pub use types::{
-    Anchor, Block, Config, Digest, Hasher, Height, Signature, Signer, ValidatorIndex, ValidatorSet,
-    Verifier, View,
+    Anchor, Block, Config, Digest, Hasher, Height, Signature, Signer, ValidatorIndex, ValidatorSet, Verifier, View,
 };

@@ -7,9 +7,7 @@
 
 use crate::error::Error;
 use crate::limits::{CATCH_UP_BLOCKS_MAX, SIGNATURE_BYTES_MAX};
-use crate::types::{
-    Anchor, Block, Digest, Hasher, Signature, ValidatorIndex, ValidatorSet, Verifier, View,
-};
+use crate::types::{Anchor, Block, Digest, Hasher, Signature, ValidatorIndex, ValidatorSet, Verifier, View};
 
 /// Protocol tag that starts every signed byte string.
 const SIGNING_DOMAIN: &[u8] = b"corridor-consensus/v1";
@@ -75,12 +73,7 @@ impl Vote {
         signing_bytes(chain_id, self.kind.tag(), self.view, &self.digest)
     }
 
-    pub fn verify(
-        &self,
-        chain_id: &[u8],
-        validators: &ValidatorSet,
-        verifier: &dyn Verifier,
-    ) -> Result<(), Error> {
+    pub fn verify(&self, chain_id: &[u8], validators: &ValidatorSet, verifier: &dyn Verifier) -> Result<(), Error> {
         if !validators.contains(self.signer) {
             return Err(Error::UnknownValidator);
         }
@@ -122,9 +115,7 @@ impl Proposal {
         let digest = self.block.digest(hasher);
         let leader = validators.leader(self.block.view);
         let bytes = Proposal::signing_bytes(chain_id, self.block.view, &digest);
-        if self.signature.0.len() > SIGNATURE_BYTES_MAX
-            || !verifier.verify(leader, &bytes, &self.signature)
-        {
+        if self.signature.0.len() > SIGNATURE_BYTES_MAX || !verifier.verify(leader, &bytes, &self.signature) {
             return Err(Error::BadSignature);
         }
         Ok(digest)
@@ -144,12 +135,7 @@ pub struct Certificate {
 
 impl Certificate {
     /// Checks the certificate on its own: what an observer runs on every finalized block.
-    pub fn verify(
-        &self,
-        chain_id: &[u8],
-        validators: &ValidatorSet,
-        verifier: &dyn Verifier,
-    ) -> Result<(), Error> {
+    pub fn verify(&self, chain_id: &[u8], validators: &ValidatorSet, verifier: &dyn Verifier) -> Result<(), Error> {
         if self.kind == VoteKind::Nullify && self.digest != Digest::default() {
             return Err(Error::WrongCertificate);
         }
@@ -165,9 +151,7 @@ impl Certificate {
             if !validators.contains(*signer) {
                 return Err(Error::UnknownValidator);
             }
-            if signature.0.len() > SIGNATURE_BYTES_MAX
-                || !verifier.verify(*signer, &bytes, signature)
-            {
+            if signature.0.len() > SIGNATURE_BYTES_MAX || !verifier.verify(*signer, &bytes, signature) {
                 return Err(Error::BadSignature);
             }
         }
@@ -202,9 +186,7 @@ impl FinalizedChain {
         }
         let mut tip = *after;
         for block in &self.blocks {
-            let linked = block.parent == tip.digest
-                && block.parent_view == tip.view
-                && block.height == tip.height + 1;
+            let linked = block.parent == tip.digest && block.parent_view == tip.view && block.height == tip.height + 1;
             if !block.is_well_formed() || !linked {
                 return Err(Error::BrokenChain);
             }

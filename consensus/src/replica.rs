@@ -19,9 +19,7 @@ use crate::limits::{
 };
 use crate::message::{Certificate, FinalizedChain, Message, Proposal, Vote, VoteKind};
 use crate::safety::SafetyState;
-use crate::types::{
-    Anchor, Block, Config, Digest, Hasher, Height, Signer, ValidatorIndex, Verifier, View,
-};
+use crate::types::{Anchor, Block, Config, Digest, Hasher, Height, Signer, ValidatorIndex, Verifier, View};
 
 /// What the environment tells a replica.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -29,20 +27,13 @@ pub enum Input {
     /// Sent once after construction (also after a restart).
     Start,
     /// Bytes from a peer; `from` is the transport-authenticated sender, used only for replies.
-    Message {
-        from: ValidatorIndex,
-        bytes: Vec<u8>,
-    },
+    Message { from: ValidatorIndex, bytes: Vec<u8> },
     /// A timer scheduled by `Effect::ScheduleTimeout` fired.
     Timeout { timer: u64 },
     /// The application's payload for `Effect::RequestProposal`.
     Proposal { view: View, payload: Vec<u8> },
     /// The application's verdict for `Effect::Validate`.
-    Validated {
-        view: View,
-        digest: Digest,
-        valid: bool,
-    },
+    Validated { view: View, digest: Digest, valid: bool },
     /// Everything up to `sequence` from `Effect::Persist` is durable.
     Persisted { sequence: u64 },
     /// Finalized blocks fetched by the node's block sync after `Effect::RequestCatchUp`.
@@ -244,13 +235,7 @@ pub struct Replica<S: Signer, V: Verifier, H: Hasher> {
 
 impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     /// A replica that resumes from what was made durable (`Durable::genesis` on first start).
-    pub fn new(
-        config: Config,
-        signer: S,
-        verifier: V,
-        hasher: H,
-        durable: Durable,
-    ) -> Replica<S, V, H> {
+    pub fn new(config: Config, signer: S, verifier: V, hasher: H, durable: Durable) -> Replica<S, V, H> {
         let Durable {
             safety,
             certificate,
@@ -259,9 +244,8 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             certificates,
             finalization,
         } = durable;
-        let anchor_finalization = finalization.filter(|finalization| {
-            finalization.view == anchor.view && finalization.digest == anchor.digest
-        });
+        let anchor_finalization = finalization
+            .filter(|finalization| finalization.view == anchor.view && finalization.digest == anchor.digest);
         let blocks = Self::restored_blocks(blocks, &anchor, &hasher);
         let views = Self::restored_views(certificates, &anchor);
         let (resume_view, entry_certificate) = Self::resume_point(&views, &safety, certificate);
@@ -269,14 +253,8 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             config.validators.contains(config.me),
             "own index outside the validator set"
         );
-        assert!(
-            config.chain_id.len() <= CHAIN_ID_BYTES_MAX,
-            "chain id over the limit"
-        );
-        assert!(
-            config.timeout_base_ms > 0,
-            "a zero timeout never lets a view end"
-        );
+        assert!(config.chain_id.len() <= CHAIN_ID_BYTES_MAX, "chain id over the limit");
+        assert!(config.timeout_base_ms > 0, "a zero timeout never lets a view end");
         Replica {
             config,
             signer,
@@ -328,9 +306,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
                 .find_map(|kind| state.certificate(kind).cloned())
         });
         match latest {
-            Some(certificate) if certificate.view + 1 >= safety.view => {
-                (certificate.view + 1, Some(certificate))
-            }
+            Some(certificate) if certificate.view + 1 >= safety.view => (certificate.view + 1, Some(certificate)),
             _ => {
                 let entry = persisted.filter(|certificate| certificate.view + 1 == safety.view);
                 (safety.view, entry)
@@ -338,10 +314,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         }
     }
 
-    fn restored_views(
-        certificates: Vec<Certificate>,
-        anchor: &Anchor,
-    ) -> BTreeMap<View, ViewState> {
+    fn restored_views(certificates: Vec<Certificate>, anchor: &Anchor) -> BTreeMap<View, ViewState> {
         let mut views: BTreeMap<View, ViewState> = BTreeMap::new();
         for certificate in certificates
             .into_iter()
@@ -371,11 +344,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
                 }
             }
             Input::Proposal { view, payload } => self.on_payload(view, payload),
-            Input::Validated {
-                view,
-                digest,
-                valid,
-            } => self.on_validated(view, digest, valid),
+            Input::Validated { view, digest, valid } => self.on_validated(view, digest, valid),
             Input::Persisted { sequence } => self.on_persisted(sequence),
             Input::CatchUp(chain) => self.on_catch_up(chain),
         }
@@ -484,10 +453,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
 
     /// Drops state for views that can no longer matter.
     fn prune(&mut self) {
-        let floor = self
-            .anchor
-            .view
-            .max(self.view.saturating_sub(VIEWS_KEPT_MAX));
+        let floor = self.anchor.view.max(self.view.saturating_sub(VIEWS_KEPT_MAX));
         self.views = self.views.split_off(&floor);
         let anchor_height = self.anchor.height;
         self.blocks
@@ -519,9 +485,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         );
         self.persisted_sequence = self.persisted_sequence.max(sequence);
         let durable = self.persisted_sequence;
-        let split = self
-            .held
-            .partition_point(|(sequence, _, _)| *sequence <= durable);
+        let split = self.held.partition_point(|(sequence, _, _)| *sequence <= durable);
         let released: Vec<_> = self.held.drain(..split).collect();
         for (_, state, held) in released {
             self.durable = state;
@@ -540,9 +504,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     // ---- messages ----
 
     fn broadcast(&mut self, message: &Message) {
-        self.effects.push(Effect::Broadcast {
-            bytes: encode(message),
-        });
+        self.effects.push(Effect::Broadcast { bytes: encode(message) });
     }
 
     fn send(&mut self, to: ValidatorIndex, message: &Message) {
@@ -562,11 +524,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         match message {
             Message::Proposal(proposal) => self.on_proposal(proposal),
             Message::Vote(vote) => {
-                let checked = vote.verify(
-                    &self.config.chain_id,
-                    &self.config.validators,
-                    &self.verifier,
-                );
+                let checked = vote.verify(&self.config.chain_id, &self.config.validators, &self.verifier);
                 if checked.is_err() {
                     return self.reject();
                 }
@@ -580,10 +538,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             }
             Message::Certificate(certificate) => self.on_certificate_message(certificate),
             Message::Request { view } => self.on_request(from, view),
-            Message::Notarized {
-                block,
-                notarization,
-            } => {
+            Message::Notarized { block, notarization } => {
                 self.on_notarized(from, block, notarization);
             }
             Message::BlockRequest { digest } => {
@@ -602,12 +557,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             return;
         }
         let config = &self.config;
-        let verified = proposal.verify(
-            &config.chain_id,
-            &config.validators,
-            &self.verifier,
-            &self.hasher,
-        );
+        let verified = proposal.verify(&config.chain_id, &config.validators, &self.verifier, &self.hasher);
         let Ok(digest) = verified else {
             return self.reject();
         };
@@ -636,10 +586,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         let existing = state.votes(vote.kind).get(&vote.signer).cloned();
         if let Some(first) = existing {
             if votes_conflict(&first, &vote) {
-                self.record_evidence(Evidence::Votes {
-                    first,
-                    second: vote,
-                });
+                self.record_evidence(Evidence::Votes { first, second: vote });
             }
             return;
         }
@@ -703,14 +650,10 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     fn on_certificate(&mut self, certificate: Certificate) {
         let (kind, view, digest) = (certificate.kind, certificate.view, certificate.digest);
         if kind != VoteKind::Finalize {
-            self.effects
-                .push(Effect::StoreCertificate(certificate.clone()));
+            self.effects.push(Effect::StoreCertificate(certificate.clone()));
         }
         let state = self.view_state(view);
-        assert!(
-            state.certificate(kind).is_none(),
-            "certificate processed twice"
-        );
+        assert!(state.certificate(kind).is_none(), "certificate processed twice");
         match kind {
             VoteKind::Notarize => {
                 state.notarization = Some(certificate.clone());
@@ -790,8 +733,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             {
                 return self.reject();
             }
-            let parent_known =
-                block.parent == self.anchor.digest || self.blocks.contains_key(&block.parent);
+            let parent_known = block.parent == self.anchor.digest || self.blocks.contains_key(&block.parent);
             if !parent_known && block.parent_view > self.anchor.view {
                 self.send(
                     from,
@@ -847,11 +789,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             parent_view,
             parent,
         });
-        self.effects.push(Effect::RequestProposal {
-            view,
-            height,
-            parent,
-        });
+        self.effects.push(Effect::RequestProposal { view, height, parent });
     }
 
     /// The parent a proposal in `view` must extend: the notarized block of the highest view
@@ -874,10 +812,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     }
 
     fn on_payload(&mut self, view: View, payload: Vec<u8>) {
-        let Some(request) = self
-            .proposal_request
-            .take_if(|request| request.view == view)
-        else {
+        let Some(request) = self.proposal_request.take_if(|request| request.view == view) else {
             return;
         };
         let may_sign = self.safety.may_propose(view) && self.safety.may_notarize(view);
@@ -905,8 +840,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         state.proposal = Some((digest, proposal.clone()));
         state.validation = Validation::Valid;
         self.persist_then(Held::Proposal(proposal));
-        self.held
-            .push((self.persist_sequence, self.safety, Held::Vote(vote)));
+        self.held.push((self.persist_sequence, self.safety, Held::Vote(vote)));
     }
 
     fn on_validated(&mut self, view: View, digest: Digest, valid: bool) {
@@ -914,17 +848,8 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
             return;
         };
         let asked = state.validation == Validation::Asked;
-        if asked
-            && state
-                .proposal
-                .as_ref()
-                .is_some_and(|(known, _)| *known == digest)
-        {
-            state.validation = if valid {
-                Validation::Valid
-            } else {
-                Validation::Invalid
-            };
+        if asked && state.proposal.as_ref().is_some_and(|(known, _)| *known == digest) {
+            state.validation = if valid { Validation::Valid } else { Validation::Invalid };
             self.try_notarize();
         }
     }
@@ -978,12 +903,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         state.requested = true;
         let leader = self.config.validators.leader(view);
         for missing_view in missing.iter().take(REQUESTS_PER_PROPOSAL_MAX) {
-            self.send(
-                leader,
-                &Message::Request {
-                    view: *missing_view,
-                },
-            );
+            self.send(leader, &Message::Request { view: *missing_view });
         }
     }
 
@@ -997,8 +917,7 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         }
         let mut missing = Vec::new();
         if parent_view == self.anchor.view {
-            let extends =
-                block.parent == self.anchor.digest && block.height == self.anchor.height + 1;
+            let extends = block.parent == self.anchor.digest && block.height == self.anchor.height + 1;
             if !extends {
                 return Justification::Invalid;
             }
@@ -1108,18 +1027,12 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     }
 
     fn deliver(&mut self, chain: FinalizedChain) {
-        let last = chain
-            .blocks
-            .last()
-            .expect("a delivered chain is never empty");
+        let last = chain.blocks.last().expect("a delivered chain is never empty");
         assert!(
             chain.blocks[0].height == self.anchor.height + 1,
             "delivery skips a height"
         );
-        assert!(
-            last.view == chain.finalization.view,
-            "finalization names another view"
-        );
+        assert!(last.view == chain.finalization.view, "finalization names another view");
         self.anchor = Anchor {
             view: last.view,
             height: last.height,
@@ -1161,9 +1074,10 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
     fn record_evidence(&mut self, evidence: Evidence) {
         let validator = evidence.validator(&self.config.validators);
         let view = evidence.view();
-        let known = self.evidence.iter().any(|record| {
-            record.view() == view && record.validator(&self.config.validators) == validator
-        });
+        let known = self
+            .evidence
+            .iter()
+            .any(|record| record.view() == view && record.validator(&self.config.validators) == validator);
         if known || self.evidence.len() >= EVIDENCE_MAX {
             return;
         }

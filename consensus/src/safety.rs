@@ -111,10 +111,7 @@ impl SafetyState {
             writer.digest(&digest.unwrap_or_default());
         }
         let bytes = writer.finish();
-        assert!(
-            bytes.len() == SAFETY_STATE_BYTES,
-            "safety state size is fixed"
-        );
+        assert!(bytes.len() == SAFETY_STATE_BYTES, "safety state size is fixed");
         bytes
     }
 

@@ -82,10 +82,7 @@ fn sources(directory: &Path, found: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn the_source_names_no_clock_or_os_randomness() {
     let mut files = Vec::new();
-    sources(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
     assert!(!files.is_empty());
     for file in files {
         let text = std::fs::read_to_string(&file).expect("source is readable");

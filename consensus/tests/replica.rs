@@ -6,9 +6,8 @@ use std::rc::Rc;
 use corridor_consensus::sim::crypto::{TestHasher, TestSigner, TestVerifier, secrets};
 use corridor_consensus::sim::rng::Rng;
 use corridor_consensus::{
-    Block, Certificate, Config, Digest, Durable, Effect, Error, Evidence, FinalizedChain, Input,
-    Message, Proposal, Replica, Signer, ValidatorSet, Vote, VoteKind, decode, encode, limits,
-    signing_bytes,
+    Block, Certificate, Config, Digest, Durable, Effect, Error, Evidence, FinalizedChain, Input, Message, Proposal,
+    Replica, Signer, ValidatorSet, Vote, VoteKind, decode, encode, limits, signing_bytes,
 };
 
 const CHAIN: &[u8] = b"corridor-test";
@@ -42,13 +41,7 @@ impl Keys {
             me,
             timeout_base_ms: 100,
         };
-        Replica::new(
-            config,
-            self.signer(me),
-            self.verifier(),
-            TestHasher,
-            durable,
-        )
+        Replica::new(config, self.signer(me), self.verifier(), TestHasher, durable)
     }
 
     fn proposal(&self, view: u64, payload: &[u8]) -> (Digest, Vec<u8>) {
@@ -61,13 +54,8 @@ impl Keys {
         };
         let digest = block.digest(&TestHasher);
         let leader = self.validators.leader(view);
-        let signature = self
-            .signer(leader)
-            .sign(&Proposal::signing_bytes(CHAIN, view, &digest));
-        (
-            digest,
-            encode(&Message::Proposal(Proposal { block, signature })),
-        )
+        let signature = self.signer(leader).sign(&Proposal::signing_bytes(CHAIN, view, &digest));
+        (digest, encode(&Message::Proposal(Proposal { block, signature })))
     }
 
     fn vote(&self, kind: VoteKind, view: u64, digest: Digest, signer: u16) -> Vote {
@@ -125,17 +113,10 @@ fn persisted(effects: &[Effect]) -> Option<(u64, Durable)> {
 }
 
 /// Feeds a proposal to validator 0 of 4 and answers its validation request.
-fn receive_and_validate(
-    replica: &mut TestReplica,
-    view: u64,
-    digest: Digest,
-    bytes: Vec<u8>,
-) -> Vec<Effect> {
+fn receive_and_validate(replica: &mut TestReplica, view: u64, digest: Digest, bytes: Vec<u8>) -> Vec<Effect> {
     let effects = replica.handle(Input::Message { from: 1, bytes });
     assert!(
-        effects
-            .iter()
-            .any(|effect| matches!(effect, Effect::Validate { .. })),
+        effects.iter().any(|effect| matches!(effect, Effect::Validate { .. })),
         "{effects:?}"
     );
     replica.handle(Input::Validated {
@@ -156,18 +137,12 @@ fn a_vote_leaves_only_after_its_persistence_is_acknowledged() {
         broadcasts(&effects).is_empty(),
         "a vote left before persistence: {effects:?}"
     );
-    assert!(
-        effects
-            .iter()
-            .any(|effect| matches!(effect, Effect::StoreBlock(_)))
-    );
+    assert!(effects.iter().any(|effect| matches!(effect, Effect::StoreBlock(_))));
     let (sequence, durable) = persisted(&effects).expect("the vote is persisted first");
     assert_eq!(durable.safety.notarized, Some(digest));
     let effects = replica.handle(Input::Persisted { sequence });
     let sent = broadcasts(&effects);
-    assert!(
-        matches!(&sent[..], [Message::Vote(vote)] if vote.kind == VoteKind::Notarize && vote.digest == digest)
-    );
+    assert!(matches!(&sent[..], [Message::Vote(vote)] if vote.kind == VoteKind::Notarize && vote.digest == digest));
 }
 
 #[test]
@@ -192,9 +167,9 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
         digest: other,
         valid: true,
     }));
-    let signed_other = effects.iter().any(
-        |effect| matches!(effect, Effect::Persist { state, .. } if state.notarized == Some(other)),
-    );
+    let signed_other = effects
+        .iter()
+        .any(|effect| matches!(effect, Effect::Persist { state, .. } if state.notarized == Some(other)));
     assert!(
         !signed_other,
         "restarted validator signed a conflicting notarize vote: {effects:?}"
@@ -209,14 +184,8 @@ fn an_equivocating_leader_leaves_verifiable_evidence() {
     replica.handle(Input::Start);
     let (_, first) = keys.proposal(1, b"to half the peers");
     let (_, second) = keys.proposal(1, b"to the other half");
-    replica.handle(Input::Message {
-        from: 1,
-        bytes: first,
-    });
-    let effects = replica.handle(Input::Message {
-        from: 1,
-        bytes: second,
-    });
+    replica.handle(Input::Message { from: 1, bytes: first });
+    let effects = replica.handle(Input::Message { from: 1, bytes: second });
     assert!(
         effects
             .iter()
@@ -254,11 +223,7 @@ fn double_votes_leave_evidence() {
         from: 3,
         bytes: encode(&Message::Vote(forged)),
     });
-    assert_eq!(
-        replica.stats().messages_rejected,
-        1,
-        "a forged vote is rejected"
-    );
+    assert_eq!(replica.stats().messages_rejected, 1, "a forged vote is rejected");
 }
 
 /// Drives a one-validator chain to `height`; returns every finalized batch.
@@ -306,18 +271,10 @@ fn the_dev_chain_finalizes_alone_and_a_fresh_node_catches_up() {
     let mut tampered = batches[0].clone();
     tampered.blocks[0].payload.push(0);
     lagging.handle(Input::CatchUp(tampered));
-    assert_eq!(
-        lagging.anchor().height,
-        0,
-        "a tampered block must not be accepted"
-    );
+    assert_eq!(lagging.anchor().height, 0, "a tampered block must not be accepted");
     for chain in batches {
         let effects = lagging.handle(Input::CatchUp(chain));
-        assert!(
-            effects
-                .iter()
-                .any(|effect| matches!(effect, Effect::Finalized(_)))
-        );
+        assert!(effects.iter().any(|effect| matches!(effect, Effect::Finalized(_))));
     }
     assert_eq!(lagging.anchor(), validator.anchor());
     assert!(
@@ -333,12 +290,7 @@ fn certificates_verify_on_their_own_and_reject_forgeries() {
     let signatures = |signers: &[u16]| -> Vec<(u16, corridor_consensus::Signature)> {
         signers
             .iter()
-            .map(|signer| {
-                (
-                    *signer,
-                    keys.vote(VoteKind::Finalize, 3, digest, *signer).signature,
-                )
-            })
+            .map(|signer| (*signer, keys.vote(VoteKind::Finalize, 3, digest, *signer).signature))
             .collect()
     };
     let certificate = Certificate {
@@ -348,10 +300,7 @@ fn certificates_verify_on_their_own_and_reject_forgeries() {
         signatures: signatures(&[0, 1, 3]),
     };
     let verifier = keys.verifier();
-    assert_eq!(
-        certificate.verify(CHAIN, &keys.validators, &verifier),
-        Ok(())
-    );
+    assert_eq!(certificate.verify(CHAIN, &keys.validators, &verifier), Ok(()));
     let too_few = Certificate {
         signatures: signatures(&[0, 1]),
         ..certificate.clone()
@@ -389,9 +338,7 @@ fn certificates_verify_on_their_own_and_reject_forgeries() {
         Err(Error::BadSignature)
     );
     let mut outsider = certificate.clone();
-    outsider
-        .signatures
-        .push((9, outsider.signatures[0].1.clone()));
+    outsider.signatures.push((9, outsider.signatures[0].1.clone()));
     assert_eq!(
         outsider.verify(CHAIN, &keys.validators, &verifier),
         Err(Error::UnknownValidator)
@@ -432,16 +379,10 @@ fn messages_round_trip_and_reject_trailing_or_oversized_bytes() {
     let keys = Keys::new(4);
     for message in sample_messages(&keys) {
         let mut bytes = encode(&message);
-        assert_eq!(
-            decode(&bytes, limits::MESSAGE_BYTES_MAX),
-            Ok(message.clone())
-        );
+        assert_eq!(decode(&bytes, limits::MESSAGE_BYTES_MAX), Ok(message.clone()));
         assert_eq!(decode(&bytes, bytes.len() - 1), Err(Error::TooLarge));
         bytes.push(0);
-        assert_eq!(
-            decode(&bytes, limits::MESSAGE_BYTES_MAX),
-            Err(Error::TrailingBytes)
-        );
+        assert_eq!(decode(&bytes, limits::MESSAGE_BYTES_MAX), Err(Error::TrailingBytes));
     }
     let mut huge_payload = vec![1, 1];
     huge_payload.extend_from_slice(&[0; 56]);
@@ -462,11 +403,7 @@ fn decoding_garbage_never_panics() {
     for round in 0..20_000 {
         let mut bytes = samples[round % samples.len()].clone();
         match rng.below(3) {
-            0 => {
-                bytes = (0..rng.below(200))
-                    .map(|_| rng.next_u64().to_le_bytes()[0])
-                    .collect()
-            }
+            0 => bytes = (0..rng.below(200)).map(|_| rng.next_u64().to_le_bytes()[0]).collect(),
             1 => {
                 let position = rng.index(bytes.len());
                 bytes[position] ^= rng.next_u64().to_le_bytes()[0] | 1;

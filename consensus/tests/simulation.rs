@@ -81,10 +81,7 @@ mod with_every_safety_rule {
             }
         }
         assert!(catch_ups > 0, "no run exercised catch-up");
-        assert!(
-            restarts > 0,
-            "no run exercised restart from persisted state"
-        );
+        assert!(restarts > 0, "no run exercised restart from persisted state");
     }
 
     #[test]

@@ -11,7 +11,10 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use corridor_sdk::api::{BatchSubmitRequest, BatchSubmitResponse, BatchSubmitResult, ErrorBody, EventRecord, KeyOwner, SubmitRequest, SubmitResponse, TxStatus};
+use corridor_sdk::api::{
+    BatchSubmitRequest, BatchSubmitResponse, BatchSubmitResult, ErrorBody, EventRecord, KeyOwner, SubmitRequest,
+    SubmitResponse, TxStatus,
+};
 use corridor_sdk::crypto::PublicKey;
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::limits::{HISTORY_PAGE_ENTRIES_MAX, HTTP_BODY_BYTES_MAX, SUBMIT_BATCH_TXS_MAX, TX_BYTES_MAX};
@@ -41,7 +44,11 @@ impl IntoResponse for ApiError {
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
+    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::BadRequest
+    };
     ApiError(Error::new(code, rejection.body_text()))
 }
 
@@ -69,9 +76,13 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
 /// Hex → canonical bytes → `SignedTransaction`, each step with its code.
 fn decode_tx(hex_text: &str) -> Result<SignedTransaction, Error> {
     if hex_text.len() > 2 * TX_BYTES_MAX {
-        return Err(Error::new(ErrorCode::TooLarge, format!("transaction over {TX_BYTES_MAX} bytes")));
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("transaction over {TX_BYTES_MAX} bytes"),
+        ));
     }
-    let bytes = hex::decode(hex_text.trim()).map_err(|error| Error::new(ErrorCode::BadHex, format!("tx is not hex: {error}")))?;
+    let bytes = hex::decode(hex_text.trim())
+        .map_err(|error| Error::new(ErrorCode::BadHex, format!("tx is not hex: {error}")))?;
     SignedTransaction::from_bytes(&bytes)
 }
 
@@ -85,17 +96,27 @@ async fn status(State(chain): State<Arc<Chain>>) -> Json<corridor_sdk::api::Stat
     Json(chain.status())
 }
 
-async fn submit(State(chain): State<Arc<Chain>>, body: Result<Json<SubmitRequest>, JsonRejection>) -> ApiResult<Response> {
+async fn submit(
+    State(chain): State<Arc<Chain>>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> ApiResult<Response> {
     let Json(request) = body.map_err(json_rejection)?;
     let signed = decode_tx(&request.tx).inspect_err(|error| chain.metrics.rejected(error.code))?;
     let tx_hash = blocking(move || chain.admit(signed, false)).await??;
     Ok((StatusCode::ACCEPTED, Json(SubmitResponse { tx_hash })).into_response())
 }
 
-async fn submit_batch(State(chain): State<Arc<Chain>>, body: Result<Json<BatchSubmitRequest>, JsonRejection>) -> ApiResult<Response> {
+async fn submit_batch(
+    State(chain): State<Arc<Chain>>,
+    body: Result<Json<BatchSubmitRequest>, JsonRejection>,
+) -> ApiResult<Response> {
     let Json(request) = body.map_err(json_rejection)?;
     if request.txs.len() > SUBMIT_BATCH_TXS_MAX {
-        return Err(Error::new(ErrorCode::TooLarge, format!("at most {SUBMIT_BATCH_TXS_MAX} transactions per batch")).into());
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("at most {SUBMIT_BATCH_TXS_MAX} transactions per batch"),
+        )
+        .into());
     }
     let results = blocking(move || {
         let decoded = request.txs.iter().map(|hex_text| decode_tx(hex_text)).collect();
@@ -105,8 +126,14 @@ async fn submit_batch(State(chain): State<Arc<Chain>>, body: Result<Json<BatchSu
     let results = results
         .into_iter()
         .map(|result| match result {
-            Ok(hash) => BatchSubmitResult { tx_hash: Some(hash), error: None },
-            Err(error) => BatchSubmitResult { tx_hash: None, error: Some(error) },
+            Ok(hash) => BatchSubmitResult {
+                tx_hash: Some(hash),
+                error: None,
+            },
+            Err(error) => BatchSubmitResult {
+                tx_hash: None,
+                error: Some(error),
+            },
         })
         .collect();
     Ok((StatusCode::ACCEPTED, Json(BatchSubmitResponse { results })).into_response())
@@ -147,7 +174,12 @@ fn parse_account(id: &str) -> Result<AccountId, Error> {
 
 async fn account(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_account(&id)?;
-    let view = blocking(move || chain.account(&id).ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))).await??;
+    let view = blocking(move || {
+        chain
+            .account(&id)
+            .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
+    })
+    .await??;
     Ok(Json(view).into_response())
 }
 
@@ -162,11 +194,19 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
-async fn history(State(chain): State<Arc<Chain>>, Path(id): Path<String>, Query(query): Query<HistoryQuery>) -> ApiResult<Response> {
+async fn history(
+    State(chain): State<Arc<Chain>>,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> ApiResult<Response> {
     let id = parse_account(&id)?;
     let limit = query.limit.unwrap_or(HISTORY_PAGE_ENTRIES_DEFAULT);
     if limit == 0 || limit > HISTORY_PAGE_ENTRIES_MAX {
-        return Err(Error::new(ErrorCode::BadRequest, format!("limit must be 1 to {HISTORY_PAGE_ENTRIES_MAX}")).into());
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("limit must be 1 to {HISTORY_PAGE_ENTRIES_MAX}"),
+        )
+        .into());
     }
     let before = query.before.unwrap_or(u64::MAX);
     let page = blocking(move || {
@@ -213,7 +253,10 @@ struct EventCursor {
 
 /// Server-Sent Events from `from_height` on: stored blocks first, then live ones. A client
 /// that reconnects with the last height it saw + 1 misses nothing.
-async fn events(State(chain): State<Arc<Chain>>, Query(query): Query<EventsQuery>) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+async fn events(
+    State(chain): State<Arc<Chain>>,
+    Query(query): Query<EventsQuery>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
     let cursor = EventCursor {
         heights: chain.subscribe_height(),
         chain,
@@ -231,7 +274,9 @@ async fn events(State(chain): State<Arc<Chain>>, Query(query): Query<EventsQuery
             if cursor.next_height <= head {
                 let chain = Arc::clone(&cursor.chain);
                 let height = cursor.next_height;
-                let records = tokio::task::spawn_blocking(move || chain.events_at(height)).await.ok()?;
+                let records = tokio::task::spawn_blocking(move || chain.events_at(height))
+                    .await
+                    .ok()?;
                 cursor.buffered.extend(records);
                 cursor.next_height += 1;
                 continue;

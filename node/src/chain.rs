@@ -7,15 +7,22 @@
 
 use crate::genesis::Genesis;
 use crate::ledger::merkle::SparseMerkleTree;
-use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateReader, check_transaction, execute_block};
+use crate::ledger::{
+    AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateReader, check_transaction, execute_block,
+};
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
 use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
-use corridor_sdk::api::{AccountProof, AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus, TxView};
+use corridor_sdk::api::{
+    AccountProof, AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus,
+    TxView,
+};
 use corridor_sdk::block::merkle_root;
 use corridor_sdk::crypto::{BatchItem, PublicKey, verify_batch};
 use corridor_sdk::error::{Error, ErrorCode};
-use corridor_sdk::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX};
+use corridor_sdk::limits::{
+    BLOCK_BYTES_MAX, BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX,
+};
 use corridor_sdk::{AccountId, Block, BlockHeader, Certificate, Hash, SignedTransaction, codec};
 use parking_lot::{Condvar, Mutex, RwLock};
 use rayon::prelude::*;
@@ -43,7 +50,10 @@ pub(crate) trait Application: Send + Sync {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Wakes the producer early when a full block is waiting.
@@ -92,8 +102,12 @@ impl Chain {
     /// Open the chain in `db_path`, writing `genesis` first if the database is new. A
     /// database made from another genesis is refused.
     pub fn open(db_path: &Path, genesis: Genesis, sync_writes: bool) -> Result<Arc<Chain>, Error> {
-        let storage = Storage::open(db_path, sync_writes)
-            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot open {}: {error}", db_path.display())))?;
+        let storage = Storage::open(db_path, sync_writes).map_err(|error| {
+            Error::new(
+                ErrorCode::Unavailable,
+                format!("cannot open {}: {error}", db_path.display()),
+            )
+        })?;
         let config = genesis.config();
         let algorithm = config.hash_algorithm;
         let mut tree = SparseMerkleTree::new(algorithm);
@@ -101,12 +115,19 @@ impl Chain {
             Some(head) => {
                 let stored = storage.genesis_json().map(|bytes| Genesis::from_json(&bytes));
                 if stored.as_ref().and_then(|g| g.as_ref().ok()) != Some(&genesis) {
-                    return Err(Error::new(ErrorCode::BadRequest, "the data directory holds a chain with another genesis"));
+                    return Err(Error::new(
+                        ErrorCode::BadRequest,
+                        "the data directory holds a chain with another genesis",
+                    ));
                 }
                 let mut changes = Vec::new();
                 storage.for_each_state(|key, value| changes.push((tree.key_hash(key), Some(tree.value_hash(value)))));
                 tree.update(changes);
-                assert_eq!(tree.root(), head.state_root, "state does not match the committed state root");
+                assert_eq!(
+                    tree.root(),
+                    head.state_root,
+                    "state does not match the committed state root"
+                );
                 head
             }
             None => Self::write_genesis(&storage, &genesis, &mut tree)?,
@@ -129,7 +150,12 @@ impl Chain {
     fn write_genesis(storage: &Storage, genesis: &Genesis, tree: &mut SparseMerkleTree) -> Result<Head, Error> {
         let algorithm = genesis.hash_algorithm;
         let writes = genesis.state()?;
-        tree.update(writes.iter().map(|(k, v)| (tree.key_hash(k), v.as_ref().map(|v| tree.value_hash(v)))).collect());
+        tree.update(
+            writes
+                .iter()
+                .map(|(k, v)| (tree.key_hash(k), v.as_ref().map(|v| tree.value_hash(v))))
+                .collect(),
+        );
         let header = BlockHeader {
             version: corridor_sdk::block::BLOCK_VERSION,
             chain_id: genesis.chain_id.clone(),
@@ -142,12 +168,28 @@ impl Chain {
             state_root: Hash::ZERO,
         };
         let block_hash = header.hash(algorithm);
-        let head = Head { height: 0, block_hash, timestamp_ms: header.timestamp_ms, state_root: tree.root() };
+        let head = Head {
+            height: 0,
+            block_hash,
+            timestamp_ms: header.timestamp_ms,
+            state_root: tree.root(),
+        };
         let stored = StoredBlock {
             block: Block { header, txs: vec![] },
-            certificate: Certificate { height: 0, block_hash, signatures: vec![] },
+            certificate: Certificate {
+                height: 0,
+                block_hash,
+                signatures: vec![],
+            },
         };
-        let commit = BlockCommit { stored: &stored, tx_hashes: &[], receipts: &[], writes: &writes, history: &[], head: &head };
+        let commit = BlockCommit {
+            stored: &stored,
+            tx_hashes: &[],
+            receipts: &[],
+            writes: &writes,
+            history: &[],
+            head: &head,
+        };
         storage.commit_genesis(&genesis.to_json(), &commit);
         Ok(head)
     }
@@ -161,7 +203,9 @@ impl Chain {
     }
 
     fn account_record(&self, id: &AccountId) -> Option<AccountRecord> {
-        self.storage.get(&StateKey::Account(id.clone()).to_bytes()).map(|bytes| decode_record(&bytes))
+        self.storage
+            .get(&StateKey::Account(id.clone()).to_bytes())
+            .map(|bytes| decode_record(&bytes))
     }
 
     // --- admission ------------------------------------------------------------------------
@@ -172,7 +216,9 @@ impl Chain {
         let result = self.admit_inner(signed, signature_checked);
         match &result {
             Ok(_) => {
-                self.metrics.txs_admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics
+                    .txs_admitted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if self.mempool.ready_len() >= BLOCK_TXS_MAX {
                     self.wakeup.notify();
                 }
@@ -187,31 +233,52 @@ impl Chain {
         let hash = self.config.hash_algorithm.digest(&bytes);
         let tx = &signed.tx;
         if tx.chain_id != self.config.chain_id {
-            return Err(Error::new(ErrorCode::WrongChain, format!("this is chain {}, not {}", self.config.chain_id, tx.chain_id)));
+            return Err(Error::new(
+                ErrorCode::WrongChain,
+                format!("this is chain {}, not {}", self.config.chain_id, tx.chain_id),
+            ));
         }
         if self.mempool.contains(&hash) || self.storage.tx_location(&hash).is_some() {
-            return Err(Error::new(ErrorCode::Duplicate, format!("transaction {hash} was already submitted")));
+            return Err(Error::new(
+                ErrorCode::Duplicate,
+                format!("transaction {hash} was already submitted"),
+            ));
         }
         let now = now_ms().max(self.head.read().timestamp_ms);
         if tx.expires_at_ms < now {
-            return Err(Error::new(ErrorCode::Expired, format!("expired at {} ms; it is {now} ms", tx.expires_at_ms)));
+            return Err(Error::new(
+                ErrorCode::Expired,
+                format!("expired at {} ms; it is {now} ms", tx.expires_at_ms),
+            ));
         }
         if tx.expires_at_ms > now.saturating_add(TX_EXPIRY_AHEAD_MS_MAX) {
-            return Err(Error::new(ErrorCode::ExpiryTooFar, format!("expiry more than {TX_EXPIRY_AHEAD_MS_MAX} ms ahead")));
+            return Err(Error::new(
+                ErrorCode::ExpiryTooFar,
+                format!("expiry more than {TX_EXPIRY_AHEAD_MS_MAX} ms ahead"),
+            ));
         }
         let sender = self
             .account_record(&tx.sender)
             .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {}", tx.sender)))?;
         if sender.public_key != signed.public_key {
-            return Err(Error::new(ErrorCode::KeyMismatch, format!("the key is not {}'s current key", tx.sender)));
+            return Err(Error::new(
+                ErrorCode::KeyMismatch,
+                format!("the key is not {}'s current key", tx.sender),
+            ));
         }
         if tx.nonce < sender.next_nonce {
-            return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce)));
+            return Err(Error::new(
+                ErrorCode::NonceTooLow,
+                format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce),
+            ));
         }
         if tx.nonce >= sender.next_nonce + NONCE_WINDOW_MAX {
             return Err(Error::new(
                 ErrorCode::NonceTooHigh,
-                format!("nonce {} is more than {NONCE_WINDOW_MAX} ahead of {}", tx.nonce, sender.next_nonce),
+                format!(
+                    "nonce {} is more than {NONCE_WINDOW_MAX} ahead of {}",
+                    tx.nonce, sender.next_nonce
+                ),
             ));
         }
         if !signature_checked {
@@ -220,15 +287,18 @@ impl Chain {
         if tx.nonce == sender.next_nonce && !self.mempool.has_sender(&tx.sender) {
             check_transaction(&self.storage, &self.config, &signed, now)?;
         }
-        self.mempool.insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
+        self.mempool
+            .insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
         Ok(hash)
     }
 
     /// Admit many: signatures are verified in parallel batches first, then each is admitted
     /// in order. One result per input, in order.
     pub fn admit_many(&self, txs: Vec<Result<SignedTransaction, Error>>) -> Vec<Result<Hash, Error>> {
-        let messages: Vec<Option<Vec<u8>>> =
-            txs.par_iter().map(|tx| tx.as_ref().ok().map(|signed| signed.tx.signing_bytes())).collect();
+        let messages: Vec<Option<Vec<u8>>> = txs
+            .par_iter()
+            .map(|tx| tx.as_ref().ok().map(|signed| signed.tx.signing_bytes()))
+            .collect();
         let indexed: Vec<usize> = (0..txs.len()).filter(|i| txs[*i].is_ok()).collect();
         let verdicts: Vec<(usize, bool)> = indexed
             .par_chunks(VERIFY_BATCH_TXS)
@@ -238,7 +308,11 @@ impl Chain {
                     .map(|&i| {
                         let signed = txs[i].as_ref().expect("filtered to Ok");
                         let message = messages[i].as_deref().expect("Ok transactions have messages");
-                        BatchItem { public_key: &signed.public_key, message, signature: &signed.signature }
+                        BatchItem {
+                            public_key: &signed.public_key,
+                            message,
+                            signature: &signed.signature,
+                        }
                     })
                     .collect();
                 chunk.iter().copied().zip(verify_batch(&items)).collect::<Vec<_>>()
@@ -307,7 +381,9 @@ impl Chain {
     }
 
     pub fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {
-        self.storage.get(&StateKey::KeyOwner(key.clone()).to_bytes()).map(|bytes| decode_record(&bytes))
+        self.storage
+            .get(&StateKey::KeyOwner(key.clone()).to_bytes())
+            .map(|bytes| decode_record(&bytes))
     }
 
     pub fn currencies(&self) -> Vec<CurrencyView> {
@@ -332,13 +408,28 @@ impl Chain {
     pub fn tx_view(&self, hash: &Hash) -> Option<TxView> {
         if let Some(location) = self.storage.tx_location(hash) {
             let receipt = self.storage.receipt(location);
-            return Some(TxView { tx_hash: *hash, status: TxStatus::Finalized, receipt, error: None });
+            return Some(TxView {
+                tx_hash: *hash,
+                status: TxStatus::Finalized,
+                receipt,
+                error: None,
+            });
         }
         if self.mempool.contains(hash) {
-            return Some(TxView { tx_hash: *hash, status: TxStatus::Pending, receipt: None, error: None });
+            return Some(TxView {
+                tx_hash: *hash,
+                status: TxStatus::Pending,
+                receipt: None,
+                error: None,
+            });
         }
         let error = self.mempool.rejection(hash)?;
-        Some(TxView { tx_hash: *hash, status: TxStatus::Rejected, receipt: None, error: Some(error) })
+        Some(TxView {
+            tx_hash: *hash,
+            status: TxStatus::Rejected,
+            receipt: None,
+            error: Some(error),
+        })
     }
 
     pub fn block_view(&self, height: u64) -> Option<BlockView> {
@@ -359,7 +450,11 @@ impl Chain {
             .into_iter()
             .map(|(sequence, record)| HistoryEntry { sequence, record })
             .collect();
-        let next_before = if entries.len() == limit { entries.last().map(|e| e.sequence) } else { None };
+        let next_before = if entries.len() == limit {
+            entries.last().map(|e| e.sequence)
+        } else {
+            None
+        };
         HistoryPage { entries, next_before }
     }
 
@@ -370,7 +465,12 @@ impl Chain {
             .into_iter()
             .flat_map(|receipt| {
                 let (height, tx_hash, tx_index) = (receipt.height, receipt.tx_hash, receipt.index);
-                receipt.events.into_iter().map(move |event| EventRecord { height, tx_hash, tx_index, event })
+                receipt.events.into_iter().map(move |event| EventRecord {
+                    height,
+                    tx_hash,
+                    tx_index,
+                    event,
+                })
             })
             .collect()
     }
@@ -390,7 +490,10 @@ impl Chain {
         for currency in self.currencies() {
             let total = totals.get(currency.code.as_str()).copied().unwrap_or_default();
             if total != currency.supply.decimal() {
-                return Err(format!("{}: balances sum to {total}, supply is {}", currency.code, currency.supply));
+                return Err(format!(
+                    "{}: balances sum to {total}, supply is {}",
+                    currency.code, currency.supply
+                ));
             }
         }
         Ok(())
@@ -401,7 +504,9 @@ impl Application for Chain {
     fn propose(&self, proposer: &AccountId, now_ms: u64) -> Option<Block> {
         let head = self.head();
         let timestamp_ms = now_ms.max(head.timestamp_ms);
-        let taken = self.mempool.take_ready(BLOCK_TXS_MAX, BLOCK_BYTES_MAX / 2, timestamp_ms);
+        let taken = self
+            .mempool
+            .take_ready(BLOCK_TXS_MAX, BLOCK_BYTES_MAX / 2, timestamp_ms);
         if taken.is_empty() {
             return None;
         }
@@ -417,7 +522,10 @@ impl Application for Chain {
             txs_root: merkle_root(self.config.hash_algorithm, &hashes),
             state_root: head.state_root,
         };
-        let txs = taken.into_iter().map(|(_, signed)| Arc::unwrap_or_clone(signed)).collect();
+        let txs = taken
+            .into_iter()
+            .map(|(_, signed)| Arc::unwrap_or_clone(signed))
+            .collect();
         Some(Block { header, txs })
     }
 
@@ -425,7 +533,12 @@ impl Application for Chain {
         let head = self.head();
         let header = &block.header;
         let algorithm = self.config.hash_algorithm;
-        let refuse = |why: String| Err(Error::new(ErrorCode::BadRequest, format!("proposal {}: {why}", header.height)));
+        let refuse = |why: String| {
+            Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("proposal {}: {why}", header.height),
+            ))
+        };
         if header.chain_id != self.config.chain_id {
             return refuse("wrong chain".into());
         }
@@ -433,7 +546,10 @@ impl Application for Chain {
             return refuse(format!("does not extend head {} ({})", head.height, head.block_hash));
         }
         if header.state_root != head.state_root {
-            return refuse(format!("state root {} differs from ours {}", header.state_root, head.state_root));
+            return refuse(format!(
+                "state root {} differs from ours {}",
+                header.state_root, head.state_root
+            ));
         }
         if header.timestamp_ms < head.timestamp_ms || header.timestamp_ms > now_ms + BLOCK_TIME_DRIFT_MS_MAX {
             return refuse(format!("timestamp {} out of bounds", header.timestamp_ms));
@@ -445,7 +561,9 @@ impl Application for Chain {
         if merkle_root(algorithm, &hashes) != header.txs_root {
             return refuse("transactions root".into());
         }
-        let unverified: Vec<usize> = (0..block.txs.len()).filter(|i| !self.mempool.contains(&hashes[*i])).collect();
+        let unverified: Vec<usize> = (0..block.txs.len())
+            .filter(|i| !self.mempool.contains(&hashes[*i]))
+            .collect();
         let all_valid = unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
             let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| block.txs[i].tx.signing_bytes()).collect();
             let items: Vec<BatchItem<'_>> = chunk
@@ -478,7 +596,11 @@ impl Application for Chain {
             ));
         }
         // A finalized block that disagrees with our state is a divergence: stop, loudly.
-        assert_eq!(header.state_root, head.state_root, "block {} carries a state root we did not compute", header.height);
+        assert_eq!(
+            header.state_root, head.state_root,
+            "block {} carries a state root we did not compute",
+            header.height
+        );
         let block_hash = header.hash(algorithm);
         assert_eq!(certificate.block_hash, block_hash, "certificate is for another block");
         let tx_hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
@@ -494,7 +616,12 @@ impl Application for Chain {
             tree.update(changes);
             tree.root()
         };
-        let new_head = Head { height: header.height, block_hash, timestamp_ms: header.timestamp_ms, state_root };
+        let new_head = Head {
+            height: header.height,
+            block_hash,
+            timestamp_ms: header.timestamp_ms,
+            state_root,
+        };
         let stored = StoredBlock { block, certificate };
         self.storage.commit_block(&BlockCommit {
             stored: &stored,
@@ -515,12 +642,18 @@ impl Application for Chain {
             }
         }
         self.mempool.committed(&tx_hashes, &next_nonces);
-        let failed = output.receipts.iter().filter(|r| r.outcome != corridor_sdk::Outcome::Success).count();
+        let failed = output
+            .receipts
+            .iter()
+            .filter(|r| r.outcome != corridor_sdk::Outcome::Success)
+            .count();
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         self.metrics.blocks_committed.fetch_add(1, relaxed);
         self.metrics.txs_finalized.fetch_add(tx_hashes.len() as u64, relaxed);
         self.metrics.txs_failed.fetch_add(failed as u64, relaxed);
-        self.metrics.block_commit_micros.fetch_add(started.elapsed().as_micros() as u64, relaxed);
+        self.metrics
+            .block_commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, relaxed);
         self.head_watch.send_replace(new_head.height);
         Ok(new_head)
     }

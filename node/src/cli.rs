@@ -63,17 +63,26 @@ enum Command {
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Dev { data_dir, rpc_addr, block_interval_ms } => dev(&data_dir, rpc_addr, block_interval_ms),
+        Command::Dev {
+            data_dir,
+            rpc_addr,
+            block_interval_ms,
+        } => dev(&data_dir, rpc_addr, block_interval_ms),
         Command::Keygen { scheme, out } => keygen(scheme, out.as_deref()),
-        Command::Init { genesis, data_dir, validator_id, validator_key, rpc_addr } => {
-            init(&genesis, &data_dir, validator_id, validator_key, rpc_addr)
-        }
+        Command::Init {
+            genesis,
+            data_dir,
+            validator_id,
+            validator_key,
+            rpc_addr,
+        } => init(&genesis, &data_dir, validator_id, validator_key, rpc_addr),
         Command::Run { config } => run(&config),
     };
     match result {
@@ -94,9 +103,13 @@ fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
     match out {
         Some(path) => {
             if path.exists() {
-                return Err(Error::new(ErrorCode::BadRequest, format!("{} exists; not overwriting a key", path.display())));
+                return Err(Error::new(
+                    ErrorCode::BadRequest,
+                    format!("{} exists; not overwriting a key", path.display()),
+                ));
             }
-            key.write_file(path).map_err(|error| io_error("cannot write", path, error))?;
+            key.write_file(path)
+                .map_err(|error| io_error("cannot write", path, error))?;
         }
         None => print!("{}", key.to_pem()?),
     }
@@ -119,10 +132,23 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
     let validator = AccountId::new(DEV_VALIDATOR)?;
     println!("corridor dev chain `{}`", genesis.chain_id);
     println!("  data:  {}", data_dir.display());
-    println!("  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)", keys_dir.display());
+    println!(
+        "  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)",
+        keys_dir.display()
+    );
     println!("  rpc:   http://{rpc_addr}");
-    println!("  try:   corridor --rpc http://{rpc_addr} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY", keys_dir.display());
-    serve(&data_dir.join("db"), genesis, rpc_addr, validator, validator_key, block_interval_ms)
+    println!(
+        "  try:   corridor --rpc http://{rpc_addr} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY",
+        keys_dir.display()
+    );
+    serve(
+        &data_dir.join("db"),
+        genesis,
+        rpc_addr,
+        validator,
+        validator_key,
+        block_interval_ms,
+    )
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -142,7 +168,10 @@ fn init(
     std::fs::create_dir_all(data_dir).map_err(|error| io_error("cannot create", data_dir, error))?;
     let config_path = data_dir.join("config.toml");
     if config_path.exists() {
-        return Err(Error::new(ErrorCode::BadRequest, format!("{} exists; not overwriting", config_path.display())));
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("{} exists; not overwriting", config_path.display()),
+        ));
     }
     write_atomically(&data_dir.join("genesis.json"), &genesis.to_json())?;
     let validator_key_file = validator_key
@@ -159,7 +188,11 @@ fn init(
     write_atomically(&config_path, config.to_toml().as_bytes())?;
     // Write the genesis state now, so a bad genesis fails here and not at first start.
     drop(Chain::open(&data_dir.join("db"), genesis, true)?);
-    println!("initialized {}; start with: corridord run --config {}", data_dir.display(), config_path.display());
+    println!(
+        "initialized {}; start with: corridord run --config {}",
+        data_dir.display(),
+        config_path.display()
+    );
     Ok(())
 }
 
@@ -175,20 +208,40 @@ fn run(config_path: &Path) -> Result<(), Error> {
     if genesis.validators.len() != 1 {
         return Err(Error::new(
             ErrorCode::BadRequest,
-            format!("genesis has {} validators; networks of more than one need BFT consensus over libp2p, not in this build", genesis.validators.len()),
+            format!(
+                "genesis has {} validators; networks of more than one need BFT consensus over libp2p, not in this build",
+                genesis.validators.len()
+            ),
         ));
     }
     let validator = AccountId::new(validator_id)?;
     let key = PrivateKey::read_file(key_file)?;
     let expected = &genesis.validators[0];
     if expected.id != validator || expected.public_key != key.public_key() {
-        return Err(Error::new(ErrorCode::KeyMismatch, format!("{validator} with this key is not the genesis validator")));
+        return Err(Error::new(
+            ErrorCode::KeyMismatch,
+            format!("{validator} with this key is not the genesis validator"),
+        ));
     }
-    serve(&config.data_dir, genesis, config.rpc_addr, validator, key, config.block_interval_ms)
+    serve(
+        &config.data_dir,
+        genesis,
+        config.rpc_addr,
+        validator,
+        key,
+        config.block_interval_ms,
+    )
 }
 
 /// Open the chain, start block production and the API, and run until SIGINT or SIGTERM.
-fn serve(db: &Path, genesis: Genesis, rpc_addr: SocketAddr, validator: AccountId, key: PrivateKey, block_interval_ms: u64) -> Result<(), Error> {
+fn serve(
+    db: &Path,
+    genesis: Genesis,
+    rpc_addr: SocketAddr,
+    validator: AccountId,
+    key: PrivateKey,
+    block_interval_ms: u64,
+) -> Result<(), Error> {
     let producer = DevProducer {
         validator,
         key,
@@ -199,7 +252,10 @@ fn serve(db: &Path, genesis: Genesis, rpc_addr: SocketAddr, validator: AccountId
     let chain = Chain::open(db, genesis, true)?;
     // A full walk of the state; a node whose stored balances do not add up must not serve.
     if let Err(broken) = chain.audit_conservation() {
-        return Err(Error::new(ErrorCode::Unavailable, format!("conservation audit failed: {broken}")));
+        return Err(Error::new(
+            ErrorCode::Unavailable,
+            format!("conservation audit failed: {broken}"),
+        ));
     }
     tracing::info!(height = chain.head().height, state_root = %chain.head().state_root, "chain open");
     let stop = Arc::new(AtomicBool::new(false));
@@ -227,7 +283,10 @@ fn serve(db: &Path, genesis: Genesis, rpc_addr: SocketAddr, validator: AccountId
     stop.store(true, Ordering::Relaxed);
     chain.wakeup.notify();
     if producer_thread.join().is_err() {
-        return Err(Error::new(ErrorCode::Unavailable, "the block producer stopped on a broken invariant"));
+        return Err(Error::new(
+            ErrorCode::Unavailable,
+            "the block producer stopped on a broken invariant",
+        ));
     }
     tracing::info!(height = chain.head().height, "stopped");
     served

@@ -103,15 +103,25 @@ impl Genesis {
                 return Err(invalid(format!("currency {} appears twice", currency.code)));
             }
             if currency.scale > corridor_sdk::limits::CURRENCY_SCALE_MAX {
-                return Err(invalid(format!("{} scale over {}", currency.code, corridor_sdk::limits::CURRENCY_SCALE_MAX)));
+                return Err(invalid(format!(
+                    "{} scale over {}",
+                    currency.code,
+                    corridor_sdk::limits::CURRENCY_SCALE_MAX
+                )));
             }
             if !ids.contains(&currency.issuer) {
-                return Err(invalid(format!("issuer {} of {} has no account", currency.issuer, currency.code)));
+                return Err(invalid(format!(
+                    "issuer {} of {} has no account",
+                    currency.issuer, currency.code
+                )));
             }
             if let Some(limit) = currency.transfer_limit
                 && (!limit.is_positive() || !limit.fits_scale(currency.scale))
             {
-                return Err(invalid(format!("transfer limit of {} must be positive and fit its scale", currency.code)));
+                return Err(invalid(format!(
+                    "transfer limit of {} must be positive and fit its scale",
+                    currency.code
+                )));
             }
         }
         for account in &self.accounts {
@@ -122,7 +132,10 @@ impl Genesis {
                     .find(|c| &c.code == code)
                     .ok_or_else(|| invalid(format!("{} holds unknown currency {code}", account.id)))?;
                 if amount.decimal().is_sign_negative() || !amount.fits_scale(currency.scale) {
-                    return Err(invalid(format!("balance {amount} {code} of {} is negative or over scale", account.id)));
+                    return Err(invalid(format!(
+                        "balance {amount} {code} of {} is negative or over scale",
+                        account.id
+                    )));
                 }
             }
         }
@@ -136,7 +149,10 @@ impl Genesis {
             validators: self
                 .validators
                 .iter()
-                .map(|v| Validator { id: v.id.clone(), public_key: v.public_key.clone() })
+                .map(|v| Validator {
+                    id: v.id.clone(),
+                    public_key: v.public_key.clone(),
+                })
                 .collect(),
             regulators: self.regulators.clone(),
             issuers: self.currencies.iter().map(|c| c.issuer.clone()).collect(),
@@ -153,10 +169,15 @@ impl Genesis {
             for (code, amount) in &account.balances {
                 record.set_balance(code, *amount);
                 let supply = supplies.entry(code).or_default();
-                *supply = supply.checked_add(*amount).ok_or_else(|| invalid(format!("{code} supply overflows")))?;
+                *supply = supply
+                    .checked_add(*amount)
+                    .ok_or_else(|| invalid(format!("{code} supply overflows")))?;
             }
             writes.insert(StateKey::Account(account.id.clone()).to_bytes(), codec::encode(&record));
-            writes.insert(StateKey::KeyOwner(account.public_key.clone()).to_bytes(), codec::encode(&account.id));
+            writes.insert(
+                StateKey::KeyOwner(account.public_key.clone()).to_bytes(),
+                codec::encode(&account.id),
+            );
         }
         for currency in &self.currencies {
             let record = CurrencyRecord {
@@ -165,7 +186,10 @@ impl Genesis {
                 supply: supplies.get(&currency.code).copied().unwrap_or_default(),
                 transfer_limit: currency.transfer_limit,
             };
-            writes.insert(StateKey::Currency(currency.code.clone()).to_bytes(), codec::encode(&record));
+            writes.insert(
+                StateKey::Currency(currency.code.clone()).to_bytes(),
+                codec::encode(&record),
+            );
         }
         Ok(writes.into_iter().map(|(key, value)| (key, Some(value))).collect())
     }
@@ -173,7 +197,12 @@ impl Genesis {
 
 /// The dev chain's cast: (account, scheme, home currency to fund it in).
 const DEV_CENTRAL_BANKS: [(&str, &str); 4] = [("pboc", "CNY"), ("hkma", "HKD"), ("bot", "THB"), ("cbuae", "AED")];
-const DEV_BANKS: [(&str, &str); 4] = [("icbc-cn", "CNY"), ("boc-hk", "HKD"), ("kbank-th", "THB"), ("enbd-ae", "AED")];
+const DEV_BANKS: [(&str, &str); 4] = [
+    ("icbc-cn", "CNY"),
+    ("boc-hk", "HKD"),
+    ("kbank-th", "THB"),
+    ("enbd-ae", "AED"),
+];
 const DEV_CORPORATES: [(&str, &str); 4] = [
     ("acme@icbc-cn", "CNY"),
     ("harbour@boc-hk", "HKD"),
@@ -196,19 +225,37 @@ fn id(text: &str) -> AccountId {
 pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Error> {
     let mut accounts = Vec::new();
     let new_key = |account: &str| -> Result<PublicKey, Error> {
-        let scheme = if account == "acme@icbc-cn" { Scheme::Sm2 } else { Scheme::Ed25519 };
+        let scheme = if account == "acme@icbc-cn" {
+            Scheme::Sm2
+        } else {
+            Scheme::Ed25519
+        };
         let key = PrivateKey::generate(scheme)?;
         let path = keys_dir.join(format!("{account}.key"));
-        key.write_file(&path)
-            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot write {}: {error}", path.display())))?;
+        key.write_file(&path).map_err(|error| {
+            Error::new(
+                ErrorCode::Unavailable,
+                format!("cannot write {}: {error}", path.display()),
+            )
+        })?;
         Ok(key.public_key())
     };
-    let funded = |currency: &str, units: u64| BTreeMap::from([(CurrencyCode::new(currency).expect("dev code"), Amount::from(units))]);
+    let funded = |currency: &str, units: u64| {
+        BTreeMap::from([(CurrencyCode::new(currency).expect("dev code"), Amount::from(units))])
+    };
     for (account, _) in DEV_CENTRAL_BANKS {
-        accounts.push(GenesisAccount { id: id(account), public_key: new_key(account)?, balances: BTreeMap::new() });
+        accounts.push(GenesisAccount {
+            id: id(account),
+            public_key: new_key(account)?,
+            balances: BTreeMap::new(),
+        });
     }
     for (account, currency) in DEV_BANKS {
-        accounts.push(GenesisAccount { id: id(account), public_key: new_key(account)?, balances: funded(currency, DEV_BANK_FUNDS) });
+        accounts.push(GenesisAccount {
+            id: id(account),
+            public_key: new_key(account)?,
+            balances: funded(currency, DEV_BANK_FUNDS),
+        });
     }
     for (account, currency) in DEV_CORPORATES {
         accounts.push(GenesisAccount {
@@ -217,7 +264,11 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
             balances: funded(currency, DEV_CORPORATE_FUNDS),
         });
     }
-    accounts.push(GenesisAccount { id: id("regulator"), public_key: new_key("regulator")?, balances: BTreeMap::new() });
+    accounts.push(GenesisAccount {
+        id: id("regulator"),
+        public_key: new_key("regulator")?,
+        balances: BTreeMap::new(),
+    });
     let validator_key = new_key(DEV_VALIDATOR)?;
     let currencies = DEV_CENTRAL_BANKS
         .iter()
@@ -232,7 +283,10 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
         chain_id: DEV_CHAIN_ID.into(),
         hash_algorithm: HashAlgorithm::Sha256,
         genesis_time_ms,
-        validators: vec![GenesisValidator { id: id(DEV_VALIDATOR), public_key: validator_key }],
+        validators: vec![GenesisValidator {
+            id: id(DEV_VALIDATOR),
+            public_key: validator_key,
+        }],
         regulators: BTreeSet::from([id("regulator")]),
         currencies,
         accounts,

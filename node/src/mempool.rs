@@ -127,7 +127,13 @@ impl Mempool {
     /// Add a transaction that passed admission. `committed_next` is the sender's next nonce
     /// in committed state at admission.
     /// `bytes` is the transaction's canonical size.
-    pub fn insert(&self, hash: Hash, signed: Arc<SignedTransaction>, bytes: usize, committed_next: u64) -> Result<(), Error> {
+    pub fn insert(
+        &self,
+        hash: Hash,
+        signed: Arc<SignedTransaction>,
+        bytes: usize,
+        committed_next: u64,
+    ) -> Result<(), Error> {
         let mut inner = self.inner.lock();
         if inner.entries.contains_key(&hash) {
             return Err(Error::new(ErrorCode::Duplicate, "transaction is already pending"));
@@ -143,10 +149,20 @@ impl Mempool {
             return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {nonce} is used")));
         }
         if queue.pending.contains_key(&nonce) {
-            return Err(Error::new(ErrorCode::Duplicate, format!("a transaction with nonce {nonce} is already pending")));
+            return Err(Error::new(
+                ErrorCode::Duplicate,
+                format!("a transaction with nonce {nonce} is already pending"),
+            ));
         }
         queue.pending.insert(nonce, hash);
-        inner.entries.insert(hash, Entry { signed, bytes, stage: Stage::Waiting });
+        inner.entries.insert(
+            hash,
+            Entry {
+                signed,
+                bytes,
+                stage: Stage::Waiting,
+            },
+        );
         inner.bytes += bytes;
         inner.promote(&sender);
         Ok(())
@@ -160,7 +176,9 @@ impl Mempool {
         let mut bytes = 0usize;
         while taken.len() < max_txs {
             let Some(hash) = inner.ready.pop_front() else { break };
-            let Some(entry) = inner.entries.get_mut(&hash) else { continue };
+            let Some(entry) = inner.entries.get_mut(&hash) else {
+                continue;
+            };
             if entry.signed.tx.expires_at_ms < now_ms {
                 inner.remove(&hash);
                 inner.reject(hash, Error::new(ErrorCode::Expired, "expired in the mempool"));
@@ -195,11 +213,18 @@ impl Mempool {
             };
             for hash in stale {
                 inner.remove(&hash);
-                inner.reject(hash, Error::new(ErrorCode::NonceTooLow, "another transaction used this nonce"));
+                inner.reject(
+                    hash,
+                    Error::new(ErrorCode::NonceTooLow, "another transaction used this nonce"),
+                );
             }
             // Proposed-but-not-committed transactions of this sender return to waiting, so
             // the run from the committed nonce can be proposed again.
-            let hashes: Vec<Hash> = inner.senders.get(sender).map(|q| q.pending.values().copied().collect()).unwrap_or_default();
+            let hashes: Vec<Hash> = inner
+                .senders
+                .get(sender)
+                .map(|q| q.pending.values().copied().collect())
+                .unwrap_or_default();
             for hash in hashes {
                 if let Some(entry) = inner.entries.get_mut(&hash)
                     && entry.stage == Stage::Proposed
@@ -268,9 +293,15 @@ mod tests {
         let pool = Mempool::default();
         let (hash, signed) = tx(5, 100);
         pool.insert(hash, Arc::clone(&signed), 100, 5).expect("admitted");
-        assert_eq!(pool.insert(hash, signed, 100, 5).map_err(|e| e.code), Err(ErrorCode::Duplicate));
+        assert_eq!(
+            pool.insert(hash, signed, 100, 5).map_err(|e| e.code),
+            Err(ErrorCode::Duplicate)
+        );
         let (hash, signed) = tx(4, 100);
-        assert_eq!(pool.insert(hash, signed, 100, 5).map_err(|e| e.code), Err(ErrorCode::NonceTooLow));
+        assert_eq!(
+            pool.insert(hash, signed, 100, 5).map_err(|e| e.code),
+            Err(ErrorCode::NonceTooLow)
+        );
     }
 
     #[test]

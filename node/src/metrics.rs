@@ -30,21 +30,46 @@ impl Metrics {
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         };
-        counter("corridor_txs_admitted_total", "Transactions admitted to the mempool.", self.txs_admitted.load(Relaxed));
-        counter("corridor_blocks_committed_total", "Blocks finalized, executed and persisted.", self.blocks_committed.load(Relaxed));
-        counter("corridor_txs_finalized_total", "Transactions in committed blocks.", self.txs_finalized.load(Relaxed));
-        counter("corridor_txs_failed_total", "Committed transactions whose operation failed.", self.txs_failed.load(Relaxed));
+        counter(
+            "corridor_txs_admitted_total",
+            "Transactions admitted to the mempool.",
+            self.txs_admitted.load(Relaxed),
+        );
+        counter(
+            "corridor_blocks_committed_total",
+            "Blocks finalized, executed and persisted.",
+            self.blocks_committed.load(Relaxed),
+        );
+        counter(
+            "corridor_txs_finalized_total",
+            "Transactions in committed blocks.",
+            self.txs_finalized.load(Relaxed),
+        );
+        counter(
+            "corridor_txs_failed_total",
+            "Committed transactions whose operation failed.",
+            self.txs_failed.load(Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP corridor_block_commit_seconds_total Time spent executing and persisting blocks.\n# TYPE corridor_block_commit_seconds_total counter\ncorridor_block_commit_seconds_total {}",
             seconds(self.block_commit_micros.load(Relaxed))
         );
-        let _ = writeln!(out, "# HELP corridor_txs_rejected_total Submissions refused, by error code.\n# TYPE corridor_txs_rejected_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP corridor_txs_rejected_total Submissions refused, by error code.\n# TYPE corridor_txs_rejected_total counter"
+        );
         for (code, count) in self.rejected.lock().iter() {
             let _ = writeln!(out, "corridor_txs_rejected_total{{code=\"{code}\"}} {count}");
         }
-        let _ = writeln!(out, "# HELP corridor_height Height of the latest committed block.\n# TYPE corridor_height gauge\ncorridor_height {height}");
-        let _ = writeln!(out, "# HELP corridor_mempool_txs Transactions in the mempool.\n# TYPE corridor_mempool_txs gauge\ncorridor_mempool_txs {mempool_txs}");
+        let _ = writeln!(
+            out,
+            "# HELP corridor_height Height of the latest committed block.\n# TYPE corridor_height gauge\ncorridor_height {height}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP corridor_mempool_txs Transactions in the mempool.\n# TYPE corridor_mempool_txs gauge\ncorridor_mempool_txs {mempool_txs}"
+        );
         out
     }
 }

@@ -44,7 +44,10 @@ impl DevProducer {
                     let certificate = Certificate {
                         height: block.header.height,
                         block_hash,
-                        signatures: vec![CertificateSignature { validator: self.validator.clone(), signature: self.key.sign(&message) }],
+                        signatures: vec![CertificateSignature {
+                            validator: self.validator.clone(),
+                            signature: self.key.sign(&message),
+                        }],
                     };
                     if let Err(error) = app.finalize(block, certificate) {
                         panic!("finalizing our own block failed: {error}");

@@ -98,7 +98,9 @@ impl Storage {
         table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
         table.set_bloom_filter(10.0, false);
         options.set_block_based_table_factory(&table);
-        let families = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, options.clone()));
+        let families = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, options.clone()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Storage { db, sync_writes })
     }
@@ -127,7 +129,8 @@ impl Storage {
     }
 
     pub fn head(&self) -> Option<Head> {
-        self.read(CF_META, META_HEAD).map(|bytes| decode_stored("head", &bytes, 1024))
+        self.read(CF_META, META_HEAD)
+            .map(|bytes| decode_stored("head", &bytes, 1024))
     }
 
     pub fn genesis_json(&self) -> Option<Vec<u8>> {
@@ -154,7 +157,11 @@ impl Storage {
             }
         }
         for (account, sequence, record) in commit.history {
-            batch.put_cf(self.cf(CF_HISTORY), history_key(account, *sequence), codec::encode(record));
+            batch.put_cf(
+                self.cf(CF_HISTORY),
+                history_key(account, *sequence),
+                codec::encode(record),
+            );
         }
         batch.put_cf(self.cf(CF_META), META_HEAD, codec::encode(commit.head));
         self.write(batch);
@@ -170,11 +177,13 @@ impl Storage {
     }
 
     pub fn block(&self, height: u64) -> Option<StoredBlock> {
-        self.read(CF_BLOCKS, &height.to_be_bytes()).map(|bytes| decode_stored("block", &bytes, BLOCK_BYTES_MAX))
+        self.read(CF_BLOCKS, &height.to_be_bytes())
+            .map(|bytes| decode_stored("block", &bytes, BLOCK_BYTES_MAX))
     }
 
     pub fn tx_location(&self, hash: &Hash) -> Option<TxLocation> {
-        self.read(CF_TXS, &hash.0).map(|bytes| decode_stored("tx location", &bytes, 64))
+        self.read(CF_TXS, &hash.0)
+            .map(|bytes| decode_stored("tx location", &bytes, 64))
     }
 
     pub fn receipt(&self, location: TxLocation) -> Option<Receipt> {
@@ -185,7 +194,9 @@ impl Storage {
     /// All receipts of the block at `height`, in order.
     pub fn block_receipts(&self, height: u64) -> Vec<Receipt> {
         let start = receipt_key(height, 0);
-        let iterator = self.db.iterator_cf(self.cf(CF_RECEIPTS), IteratorMode::From(&start, Direction::Forward));
+        let iterator = self
+            .db
+            .iterator_cf(self.cf(CF_RECEIPTS), IteratorMode::From(&start, Direction::Forward));
         let mut receipts = Vec::new();
         for item in iterator {
             let (key, value) = match item {
@@ -204,7 +215,9 @@ impl Storage {
     pub fn history(&self, account: &AccountId, before: u64, limit: usize) -> Vec<(u64, EventRecord)> {
         let prefix = [account.as_str().as_bytes(), &[0u8]].concat();
         let start = history_key(account, before);
-        let iterator = self.db.iterator_cf(self.cf(CF_HISTORY), IteratorMode::From(&start, Direction::Reverse));
+        let iterator = self
+            .db
+            .iterator_cf(self.cf(CF_HISTORY), IteratorMode::From(&start, Direction::Reverse));
         let mut entries = Vec::new();
         for item in iterator {
             let (key, value) = match item {

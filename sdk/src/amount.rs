@@ -22,9 +22,15 @@ impl Amount {
     pub fn parse(text: &str) -> Result<Amount, Error> {
         let trimmed = text.trim();
         let plain = !trimmed.is_empty()
-            && trimmed.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
+            && trimmed
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
         if !plain {
-            return Err(Error::new(ErrorCode::Malformed, format!("amount `{text}` is not a decimal number")));
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                format!("amount `{text}` is not a decimal number"),
+            ));
         }
         let value = Decimal::from_str_exact(trimmed)
             .map_err(|error| Error::new(ErrorCode::AmountOverflow, format!("amount `{text}`: {error}")))?;
@@ -137,7 +143,9 @@ mod tests {
         let max = Amount::new(Decimal::MAX);
         assert_eq!(max.checked_add(Amount::from(1)), None);
         assert_eq!(
-            Amount::parse("0.1").expect("valid").checked_add(Amount::parse("0.2").expect("valid")),
+            Amount::parse("0.1")
+                .expect("valid")
+                .checked_add(Amount::parse("0.2").expect("valid")),
             Some(Amount::parse("0.3").expect("valid"))
         );
     }

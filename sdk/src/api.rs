@@ -21,9 +21,9 @@ use crate::amount::Amount;
 use crate::block::{BlockHeader, Certificate};
 use crate::crypto::PublicKey;
 use crate::error::Error;
-use crate::proof::{AccountState, StateProof};
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
+use crate::proof::{AccountState, StateProof};
 use crate::receipt::{Event, Receipt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -122,14 +122,27 @@ impl AccountProof {
     /// Check the proof against `state_root` (which the caller should get from a source it
     /// trusts, such as a certified header) and decode the proven record.
     pub fn verify(&self, algorithm: HashAlgorithm, state_root: &Hash) -> Result<Option<AccountState>, Error> {
-        let bad = |why: &str| Error::new(crate::ErrorCode::BadRequest, format!("proof for {}: {why}", self.account));
-        let bytes = self.record.as_deref().map(hex::decode).transpose().map_err(|_| bad("record is not hex"))?;
+        let bad = |why: &str| {
+            Error::new(
+                crate::ErrorCode::BadRequest,
+                format!("proof for {}: {why}", self.account),
+            )
+        };
+        let bytes = self
+            .record
+            .as_deref()
+            .map(hex::decode)
+            .transpose()
+            .map_err(|_| bad("record is not hex"))?;
         let key = crate::proof::account_state_key(&self.account);
         if !self.proof.verify(algorithm, state_root, &key, bytes.as_deref()) {
             return Err(bad("does not verify against the state root"));
         }
         bytes
-            .map(|b| crate::codec::decode(&b, crate::limits::STATE_VALUE_BYTES_MAX).map_err(|_| bad("record does not decode")))
+            .map(|b| {
+                crate::codec::decode(&b, crate::limits::STATE_VALUE_BYTES_MAX)
+                    .map_err(|_| bad("record does not decode"))
+            })
             .transpose()
     }
 }

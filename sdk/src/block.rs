@@ -68,7 +68,10 @@ pub fn merkle_root(algorithm: HashAlgorithm, leaves: &[Hash]) -> Hash {
     if leaves.is_empty() {
         return Hash::ZERO;
     }
-    let mut level: Vec<Hash> = leaves.iter().map(|leaf| algorithm.digest_parts(&[&[0u8], &leaf.0])).collect();
+    let mut level: Vec<Hash> = leaves
+        .iter()
+        .map(|leaf| algorithm.digest_parts(&[&[0u8], &leaf.0]))
+        .collect();
     while level.len() > 1 {
         level = level
             .chunks(2)

@@ -55,10 +55,13 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 /// nothing after the value.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: usize) -> Result<T, CodecError> {
     if bytes.len() > limit_bytes {
-        return Err(CodecError::TooLarge { len: bytes.len(), limit_bytes });
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit_bytes,
+        });
     }
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|error| CodecError::Malformed(error.to_string()))?;
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|error| CodecError::Malformed(error.to_string()))?;
     if read != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - read));
     }
@@ -69,10 +72,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit_bytes: usize) -> Result<T
 pub(crate) mod fixed_bytes {
     use serde::{Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer, const N: usize>(
-        bytes: &[u8; N],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
             serializer.serialize_str(&hex::encode(bytes))
         } else {
@@ -80,9 +80,7 @@ pub(crate) mod fixed_bytes {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        deserializer: D,
-    ) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
         let bytes: Vec<u8> = if deserializer.is_human_readable() {
             let text: String = serde::Deserialize::deserialize(deserializer)?;
             hex::decode(text).map_err(D::Error::custom)?
@@ -127,7 +125,10 @@ mod tests {
         ));
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert_eq!(decode::<(u64, String, Vec<u8>)>(&trailing, 1024), Err(CodecError::TrailingBytes(1)));
+        assert_eq!(
+            decode::<(u64, String, Vec<u8>)>(&trailing, 1024),
+            Err(CodecError::TrailingBytes(1))
+        );
         assert!(matches!(
             decode::<(u64, String, Vec<u8>)>(&bytes[..bytes.len() - 1], 1024),
             Err(CodecError::Malformed(_))

@@ -27,8 +27,9 @@ pub const SM2_PUBLIC_KEY_BYTES: usize = 65;
 pub const SIGNATURE_BYTES: usize = 64;
 /// DER of `OneAsymmetricKey { version 0, algorithm id-Ed25519, privateKey OCTET STRING {
 /// OCTET STRING (32 bytes) } }`, up to the 32-byte seed that follows it.
-const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,7 +44,10 @@ impl std::str::FromStr for Scheme {
         match text {
             "ed25519" => Ok(Scheme::Ed25519),
             "sm2" => Ok(Scheme::Sm2),
-            other => Err(Error::new(ErrorCode::BadRequest, format!("unknown scheme `{other}` (ed25519 or sm2)"))),
+            other => Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("unknown scheme `{other}` (ed25519 or sm2)"),
+            )),
         }
     }
 }
@@ -122,7 +126,9 @@ impl PublicKey {
     }
 
     pub fn from_text(text: &str) -> Result<PublicKey, Error> {
-        let (scheme, key) = text.split_once(':').ok_or_else(|| bad_key("expected `ed25519:<hex>` or `sm2:<hex>`"))?;
+        let (scheme, key) = text
+            .split_once(':')
+            .ok_or_else(|| bad_key("expected `ed25519:<hex>` or `sm2:<hex>`"))?;
         let bytes = hex::decode(key).map_err(|error| bad_key(format!("not hex: {error}")))?;
         PublicKey::from_bytes(scheme.parse()?, &bytes)
     }
@@ -174,7 +180,9 @@ impl Signature {
     pub fn from_bytes(scheme: Scheme, bytes: &[u8]) -> Result<Signature, Error> {
         match scheme {
             Scheme::Ed25519 => {
-                let bytes: [u8; 64] = bytes.try_into().map_err(|_| bad_signature("ed25519 signatures are 64 bytes"))?;
+                let bytes: [u8; 64] = bytes
+                    .try_into()
+                    .map_err(|_| bad_signature("ed25519 signatures are 64 bytes"))?;
                 Ok(Signature::Ed25519(bytes))
             }
             Scheme::Sm2 => {
@@ -239,14 +247,18 @@ impl<'de> Deserialize<'de> for Signature {
         use serde::de::Error as _;
         let (scheme, bytes) = if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            let (scheme, hex_text) = text.split_once(':').ok_or_else(|| D::Error::custom("expected scheme:hex"))?;
+            let (scheme, hex_text) = text
+                .split_once(':')
+                .ok_or_else(|| D::Error::custom("expected scheme:hex"))?;
             let scheme: Scheme = scheme.parse().map_err(D::Error::custom)?;
             (scheme, hex::decode(hex_text).map_err(D::Error::custom)?)
         } else {
             let (scheme, bytes) = <(Scheme, ByteBuf)>::deserialize(deserializer)?;
             (scheme, bytes.0)
         };
-        let bytes: [u8; 64] = bytes.try_into().map_err(|_| D::Error::custom("signatures are 64 bytes"))?;
+        let bytes: [u8; 64] = bytes
+            .try_into()
+            .map_err(|_| D::Error::custom("signatures are 64 bytes"))?;
         Ok(match scheme {
             Scheme::Ed25519 => Signature::Ed25519(bytes),
             Scheme::Sm2 => Signature::Sm2(bytes),
@@ -287,7 +299,10 @@ impl<'de> Deserialize<'de> for ByteBuf {
 /// A private key, held in memory to sign. Stored as PKCS#8 PEM.
 pub enum PrivateKey {
     Ed25519(ed25519_dalek::SigningKey),
-    Sm2 { secret: sm2::SecretKey, signing: Box<sm2::dsa::SigningKey> },
+    Sm2 {
+        secret: sm2::SecretKey,
+        signing: Box<sm2::dsa::SigningKey>,
+    },
 }
 
 impl PrivateKey {
@@ -324,7 +339,10 @@ impl PrivateKey {
     fn from_sm2_secret(secret: sm2::SecretKey) -> Result<PrivateKey, Error> {
         let signing = sm2::dsa::SigningKey::new(SM2_DEFAULT_DIST_ID, &secret)
             .map_err(|_| Error::new(ErrorCode::BadRequest, "invalid SM2 secret key"))?;
-        Ok(PrivateKey::Sm2 { secret, signing: Box::new(signing) })
+        Ok(PrivateKey::Sm2 {
+            secret,
+            signing: Box::new(signing),
+        })
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -351,9 +369,7 @@ impl PrivateKey {
     pub fn sign(&self, message: &[u8]) -> Signature {
         use sm2::dsa::signature::Signer as _;
         match self {
-            PrivateKey::Ed25519(key) => {
-                Signature::Ed25519(ed25519_dalek::Signer::sign(key, message).to_bytes())
-            }
+            PrivateKey::Ed25519(key) => Signature::Ed25519(ed25519_dalek::Signer::sign(key, message).to_bytes()),
             PrivateKey::Sm2 { signing, .. } => {
                 let signature: sm2::dsa::Signature = signing.sign(message);
                 Signature::Sm2(signature.to_bytes().into())
@@ -374,7 +390,10 @@ impl PrivateKey {
             }
             PrivateKey::Sm2 { secret, .. } => {
                 use sm2::pkcs8::EncodePrivateKey as _;
-                secret.to_pkcs8_pem(LineEnding::LF).map(|pem| pem.to_string()).map_err(|error| error.to_string())
+                secret
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map(|pem| pem.to_string())
+                    .map_err(|error| error.to_string())
             }
         };
         pem.map_err(|error| Error::new(ErrorCode::Malformed, format!("cannot encode key: {error}")))
@@ -397,7 +416,10 @@ impl PrivateKey {
 
     pub fn read_file(path: &std::path::Path) -> Result<PrivateKey, Error> {
         let text = std::fs::read_to_string(path).map_err(|error| {
-            Error::new(ErrorCode::NotFound, format!("cannot read key file {}: {error}", path.display()))
+            Error::new(
+                ErrorCode::NotFound,
+                format!("cannot read key file {}: {error}", path.display()),
+            )
         })?;
         PrivateKey::from_pem(&text)
     }
@@ -548,7 +570,9 @@ fn ed25519_batch_equation_holds(items: &[BatchItem<'_>], batch: &[(usize, Ed2551
     let points = std::iter::once(curve25519_dalek::constants::ED25519_BASEPOINT_POINT)
         .chain(batch.iter().map(|(_, parts)| parts.r))
         .chain(batch.iter().map(|(_, parts)| parts.a));
-    EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 fn sm2_verify(key: &[u8; 65], message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
@@ -556,7 +580,8 @@ fn sm2_verify(key: &[u8; 65], message: &[u8], signature: &[u8; 64]) -> Result<()
     let key = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_DIST_ID, key)
         .map_err(|_| bad_key("not a point on the SM2 curve"))?;
     let signature = sm2::dsa::Signature::from_slice(signature).map_err(|_| bad_signature("r or s out of range"))?;
-    key.verify(message, &signature).map_err(|_| bad_signature("SM2 signature does not verify"))
+    key.verify(message, &signature)
+        .map_err(|_| bad_signature("SM2 signature does not verify"))
 }
 
 #[cfg(test)]
@@ -651,7 +676,9 @@ mod tests {
     fn non_canonical_s_is_refused_on_both_paths() {
         let private = key(Scheme::Ed25519, 3);
         let public = private.public_key();
-        let Signature::Ed25519(mut bytes) = private.sign(b"m") else { unreachable!() };
+        let Signature::Ed25519(mut bytes) = private.sign(b"m") else {
+            unreachable!()
+        };
         // s + l: the same scalar, non-canonically encoded.
         // l = 2^252 + 27742317777372353535851937790883648493, little-endian.
         let l: [u8; 32] = hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
@@ -666,7 +693,11 @@ mod tests {
         }
         let malleated = Signature::Ed25519(bytes);
         assert!(public.verify(b"m", &malleated).is_err());
-        let items = [BatchItem { public_key: &public, message: b"m", signature: &malleated }];
+        let items = [BatchItem {
+            public_key: &public,
+            message: b"m",
+            signature: &malleated,
+        }];
         assert_eq!(verify_batch(&items), vec![false]);
     }
 
@@ -696,7 +727,12 @@ mod tests {
         assert!(public.verify(message, &torsioned).is_ok());
         // dalek's own strict check refuses it: that is the divergence our rule removes.
         let dalek_signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        assert!(signing.verifying_key().verify_strict(message, &dalek_signature).is_err());
+        assert!(
+            signing
+                .verifying_key()
+                .verify_strict(message, &dalek_signature)
+                .is_err()
+        );
 
         let honest_keys: Vec<PrivateKey> = (20..40).map(|b| key(Scheme::Ed25519, b)).collect();
         let honest: Vec<(PublicKey, Signature)> =
@@ -704,9 +740,17 @@ mod tests {
         for size in [1, 2, 5, 20] {
             let mut items: Vec<BatchItem<'_>> = honest[..size - 1]
                 .iter()
-                .map(|(public_key, signature)| BatchItem { public_key, message, signature })
+                .map(|(public_key, signature)| BatchItem {
+                    public_key,
+                    message,
+                    signature,
+                })
                 .collect();
-            items.push(BatchItem { public_key: &public, message, signature: &torsioned });
+            items.push(BatchItem {
+                public_key: &public,
+                message,
+                signature: &torsioned,
+            });
             assert!(verify_batch(&items).iter().all(|ok| *ok), "batch of {size}");
         }
     }
@@ -722,10 +766,17 @@ mod tests {
         signatures[4] = keys[5].sign(&messages[4]); // wrong signer
         signatures[6] = keys[6].sign(b"other message");
         let items: Vec<BatchItem<'_>> = (0..12)
-            .map(|i| BatchItem { public_key: &publics[i], message: &messages[i], signature: &signatures[i] })
+            .map(|i| BatchItem {
+                public_key: &publics[i],
+                message: &messages[i],
+                signature: &signatures[i],
+            })
             .collect();
         let batched = verify_batch(&items);
-        let single: Vec<bool> = items.iter().map(|i| i.public_key.verify(i.message, i.signature).is_ok()).collect();
+        let single: Vec<bool> = items
+            .iter()
+            .map(|i| i.public_key.verify(i.message, i.signature).is_ok())
+            .collect();
         assert_eq!(batched, single);
         assert_eq!(batched.iter().filter(|ok| !**ok).count(), 2);
     }
@@ -733,7 +784,9 @@ mod tests {
     #[test]
     fn sm2_der_and_raw_signatures_are_the_same() {
         let private = key(Scheme::Sm2, 5);
-        let Signature::Sm2(raw) = private.sign(b"m") else { unreachable!() };
+        let Signature::Sm2(raw) = private.sign(b"m") else {
+            unreachable!()
+        };
         let der = sm2::dsa::Signature::from_slice(&raw).expect("raw").to_der();
         let from_der = Signature::from_bytes(Scheme::Sm2, der.as_bytes()).expect("der");
         assert_eq!(from_der, Signature::Sm2(raw));

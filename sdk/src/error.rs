@@ -86,7 +86,8 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse().map_err(|()| serde::de::Error::custom(format!("unknown error code `{text}`")))
+        text.parse()
+            .map_err(|()| serde::de::Error::custom(format!("unknown error code `{text}`")))
     }
 }
 
@@ -106,7 +107,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -63,9 +63,9 @@ impl Hash {
         let bytes = hex::decode(text.trim()).map_err(|error| {
             crate::error::Error::new(crate::ErrorCode::Malformed, format!("hash is not hex: {error}"))
         })?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-            crate::error::Error::new(crate::ErrorCode::Malformed, "a hash is 32 bytes (64 hex digits)")
-        })?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| crate::error::Error::new(crate::ErrorCode::Malformed, "a hash is 32 bytes (64 hex digits)"))?;
         Ok(Hash(bytes))
     }
 }
@@ -109,6 +109,9 @@ mod tests {
             HashAlgorithm::Sm3.digest(b"abc").to_hex(),
             "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
         );
-        assert_eq!(HashAlgorithm::Sm3.digest_parts(&[b"a", b"bc"]), HashAlgorithm::Sm3.digest(b"abc"));
+        assert_eq!(
+            HashAlgorithm::Sm3.digest_parts(&[b"a", b"bc"]),
+            HashAlgorithm::Sm3.digest(b"abc")
+        );
     }
 }

@@ -15,7 +15,9 @@ pub struct AccountId(String);
 fn valid_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= ACCOUNT_LABEL_BYTES_MAX
-        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && label.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
@@ -136,7 +138,11 @@ mod tests {
         assert!(!acme.is_institution());
         assert!(AccountId::new("pboc").expect("valid").is_institution());
         for bad in ["", "Acme", "a@b@c", "@icbc", "acme@", "-x", "a b", &"x".repeat(32), "é"] {
-            assert_eq!(AccountId::new(bad).map_err(|e| e.code), Err(ErrorCode::BadAccountId), "{bad}");
+            assert_eq!(
+                AccountId::new(bad).map_err(|e| e.code),
+                Err(ErrorCode::BadAccountId),
+                "{bad}"
+            );
         }
         let decoded: Result<AccountId, _> = serde_json::from_str("\"UPPER\"");
         assert!(decoded.is_err());

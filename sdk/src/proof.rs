@@ -24,7 +24,12 @@ pub struct AccountState {
 
 impl AccountState {
     pub fn new(public_key: PublicKey) -> AccountState {
-        AccountState { public_key, next_nonce: 0, frozen: false, balances: BTreeMap::new() }
+        AccountState {
+            public_key,
+            next_nonce: 0,
+            frozen: false,
+            balances: BTreeMap::new(),
+        }
     }
 
     pub fn balance(&self, currency: &CurrencyCode) -> Amount {
@@ -32,7 +37,10 @@ impl AccountState {
     }
 
     pub fn set_balance(&mut self, currency: &CurrencyCode, amount: Amount) {
-        assert!(!amount.decimal().is_sign_negative() || amount.is_zero(), "negative balance {amount}");
+        assert!(
+            !amount.decimal().is_sign_negative() || amount.is_zero(),
+            "negative balance {amount}"
+        );
         if amount.is_zero() {
             self.balances.remove(currency);
         } else {

@@ -13,7 +13,10 @@ pub enum Outcome {
     Success,
     /// The transaction was ordered but its operation was refused; nothing but the sender's
     /// nonce changed.
-    Failed { code: ErrorCode, message: String },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,13 +33,39 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
-    AccountRegistered { account: AccountId, public_key: PublicKey },
-    KeyRotated { account: AccountId, public_key: PublicKey },
-    Minted { to: AccountId, currency: CurrencyCode, amount: Amount },
-    Burned { from: AccountId, currency: CurrencyCode, amount: Amount },
-    Transferred { from: AccountId, to: AccountId, currency: CurrencyCode, amount: Amount, memo: Option<String> },
-    Frozen { account: AccountId, by: AccountId },
-    Unfrozen { account: AccountId, by: AccountId },
+    AccountRegistered {
+        account: AccountId,
+        public_key: PublicKey,
+    },
+    KeyRotated {
+        account: AccountId,
+        public_key: PublicKey,
+    },
+    Minted {
+        to: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+    },
+    Burned {
+        from: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+    },
+    Transferred {
+        from: AccountId,
+        to: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+        memo: Option<String>,
+    },
+    Frozen {
+        account: AccountId,
+        by: AccountId,
+    },
+    Unfrozen {
+        account: AccountId,
+        by: AccountId,
+    },
 }
 
 impl Event {

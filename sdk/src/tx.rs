@@ -43,24 +43,47 @@ pub struct TransferLeg {
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// An institution registers `name@institution`; a regulator or issuer registers institutions.
-    RegisterAccount { account: AccountId, public_key: PublicKey },
+    RegisterAccount {
+        account: AccountId,
+        public_key: PublicKey,
+    },
     /// The sender replaces its own key.
-    RotateKey { public_key: PublicKey },
+    RotateKey {
+        public_key: PublicKey,
+    },
     /// The issuer of `currency` creates money in `to`.
-    Mint { to: AccountId, currency: CurrencyCode, amount: Amount },
+    Mint {
+        to: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+    },
     /// The issuer of `currency` destroys money from its own balance.
-    Burn { currency: CurrencyCode, amount: Amount },
+    Burn {
+        currency: CurrencyCode,
+        amount: Amount,
+    },
     Transfer(TransferLeg),
     /// All legs or none.
-    BatchTransfer { legs: Vec<TransferLeg> },
+    BatchTransfer {
+        legs: Vec<TransferLeg>,
+    },
     /// An issuer or regulator stops an account sending and receiving.
-    Freeze { account: AccountId },
-    Unfreeze { account: AccountId },
+    Freeze {
+        account: AccountId,
+    },
+    Unfreeze {
+        account: AccountId,
+    },
 }
 
 impl Operation {
     pub fn transfer(to: AccountId, currency: CurrencyCode, amount: Amount, memo: Option<String>) -> Operation {
-        Operation::Transfer(TransferLeg { to, currency, amount, memo })
+        Operation::Transfer(TransferLeg {
+            to,
+            currency,
+            amount,
+            memo,
+        })
     }
 
     pub fn batch_transfer(legs: Vec<TransferLeg>) -> Operation {
@@ -108,7 +131,14 @@ impl Operation {
 
 impl Transaction {
     pub fn new(chain_id: &str, sender: AccountId, nonce: u64, expires_at_ms: u64, operation: Operation) -> Transaction {
-        Transaction { version: TX_VERSION, chain_id: chain_id.to_owned(), sender, nonce, expires_at_ms, operation }
+        Transaction {
+            version: TX_VERSION,
+            chain_id: chain_id.to_owned(),
+            sender,
+            nonce,
+            expires_at_ms,
+            operation,
+        }
     }
 
     /// The exact bytes a signer signs.
@@ -118,7 +148,11 @@ impl Transaction {
 
     pub fn sign(self, key: &PrivateKey) -> SignedTransaction {
         let signature = key.sign(&self.signing_bytes());
-        SignedTransaction { tx: self, public_key: key.public_key(), signature }
+        SignedTransaction {
+            tx: self,
+            public_key: key.public_key(),
+            signature,
+        }
     }
 
     /// Decode unsigned bytes (as printed by `corridor tx build`).
@@ -131,14 +165,20 @@ impl Transaction {
     /// Stateless checks: everything that can be judged from the transaction alone.
     pub fn check_shape(&self) -> Result<(), Error> {
         if self.version != TX_VERSION {
-            return Err(Error::new(ErrorCode::Malformed, format!("unknown transaction version {}", self.version)));
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                format!("unknown transaction version {}", self.version),
+            ));
         }
         if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
             return Err(Error::new(ErrorCode::WrongChain, "chain id is empty or too long"));
         }
         let check_leg = |leg: &TransferLeg| -> Result<(), Error> {
             if leg.memo.as_ref().is_some_and(|memo| memo.len() > MEMO_BYTES_MAX) {
-                return Err(Error::new(ErrorCode::MemoTooLong, format!("memo over {MEMO_BYTES_MAX} bytes")));
+                return Err(Error::new(
+                    ErrorCode::MemoTooLong,
+                    format!("memo over {MEMO_BYTES_MAX} bytes"),
+                ));
             }
             check_positive(leg.amount)
         };
@@ -169,7 +209,10 @@ fn check_positive(amount: Amount) -> Result<(), Error> {
     if amount.is_positive() {
         Ok(())
     } else {
-        Err(Error::new(ErrorCode::AmountNotPositive, format!("amount {amount} must be positive")))
+        Err(Error::new(
+            ErrorCode::AmountNotPositive,
+            format!("amount {amount} must be positive"),
+        ))
     }
 }
 
@@ -183,7 +226,11 @@ pub struct SignedTransaction {
 impl SignedTransaction {
     /// Attach a signature made elsewhere (an HSM, OpenSSL, GmSSL).
     pub fn from_parts(tx: Transaction, public_key: PublicKey, signature: Signature) -> SignedTransaction {
-        SignedTransaction { tx, public_key, signature }
+        SignedTransaction {
+            tx,
+            public_key,
+            signature,
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -239,16 +286,22 @@ mod tests {
         assert_eq!(
             hex::encode(&bytes),
             concat!(
-                "01",                               // version
-                "0c00000000000000", "636f727269646f722d646576", // chain id
-                "0c00000000000000", "61636d6540696362632d636e", // sender
-                "0300000000000000",                 // nonce
-                "0068e5cf8b010000",                 // expires_at_ms = 1_700_000_000_000
-                "04000000",                         // Operation::Transfer
-                "0e00000000000000", "686172626f757240626f632d686b", // to
-                "0300000000000000", "434e59",       // currency
+                "01", // version
+                "0c00000000000000",
+                "636f727269646f722d646576", // chain id
+                "0c00000000000000",
+                "61636d6540696362632d636e", // sender
+                "0300000000000000",         // nonce
+                "0068e5cf8b010000",         // expires_at_ms = 1_700_000_000_000
+                "04000000",                 // Operation::Transfer
+                "0e00000000000000",
+                "686172626f757240626f632d686b", // to
+                "0300000000000000",
+                "434e59",                                   // currency
                 "d930000000000000000000000000000001000000", // amount: mantissa 12505 (i128), scale 1 (u32)
-                "01", "0a00000000000000", "696e766f696365203432" // memo
+                "01",
+                "0a00000000000000",
+                "696e766f696365203432" // memo
             )
         );
         assert_eq!(Transaction::from_signing_bytes(&bytes), Ok(fixture_tx()));
@@ -265,7 +318,10 @@ mod tests {
             assert!(back.verify_signature().is_ok());
             let mut tampered = back.clone();
             tampered.tx.nonce += 1;
-            assert_eq!(tampered.verify_signature().map_err(|e| e.code), Err(ErrorCode::BadSignature));
+            assert_eq!(
+                tampered.verify_signature().map_err(|e| e.code),
+                Err(ErrorCode::BadSignature)
+            );
             assert_ne!(signed.hash(HashAlgorithm::Sha256), signed.hash(HashAlgorithm::Sm3));
         }
     }
@@ -275,12 +331,22 @@ mod tests {
         let mut tx = fixture_tx();
         tx.operation = Operation::transfer(id("a@b"), CurrencyCode::new("CNY").expect("c"), Amount::ZERO, None);
         assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::AmountNotPositive));
-        let leg = TransferLeg { to: id("a@b"), currency: CurrencyCode::new("CNY").expect("c"), amount: Amount::from(1), memo: None };
+        let leg = TransferLeg {
+            to: id("a@b"),
+            currency: CurrencyCode::new("CNY").expect("c"),
+            amount: Amount::from(1),
+            memo: None,
+        };
         tx.operation = Operation::batch_transfer(vec![leg.clone(); BATCH_LEGS_MAX + 1]);
         assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::BatchTooLarge));
         tx.operation = Operation::batch_transfer(vec![]);
         assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::BatchEmpty));
-        tx.operation = Operation::transfer(id("a@b"), CurrencyCode::new("CNY").expect("c"), Amount::from(1), Some("x".repeat(MEMO_BYTES_MAX + 1)));
+        tx.operation = Operation::transfer(
+            id("a@b"),
+            CurrencyCode::new("CNY").expect("c"),
+            Amount::from(1),
+            Some("x".repeat(MEMO_BYTES_MAX + 1)),
+        );
         assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::MemoTooLong));
     }
 

@@ -12,7 +12,9 @@
 //!    latency from submitting a transaction's batch to seeing its block (p50, p99, max).
 
 use corridor_sdk::api::{AccountView, BatchSubmitResponse, BlockView, Status};
-use corridor_sdk::{AccountId, Amount, CurrencyCode, Hash, Operation, PrivateKey, Scheme, SignedTransaction, Transaction, TransferLeg};
+use corridor_sdk::{
+    AccountId, Amount, CurrencyCode, Hash, Operation, PrivateKey, Scheme, SignedTransaction, Transaction, TransferLeg,
+};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,7 +64,10 @@ const TRANSFERS_PER_ACCOUNT_MAX: usize = 60;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 struct Node {
@@ -77,16 +82,31 @@ impl Node {
             return Ok(None);
         }
         if !response.status().is_success() {
-            return Err(format!("GET {path}: {} {}", response.status(), response.text().await.unwrap_or_default()).into());
+            return Err(format!(
+                "GET {path}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            )
+            .into());
         }
         Ok(Some(response.json().await?))
     }
 
     async fn submit(&self, txs: &[String]) -> Result<BatchSubmitResponse, BoxError> {
         let body = serde_json::json!({ "txs": txs });
-        let response = self.http.post(format!("{}/v1/transactions/batch", self.rpc)).json(&body).send().await?;
+        let response = self
+            .http
+            .post(format!("{}/v1/transactions/batch", self.rpc))
+            .json(&body)
+            .send()
+            .await?;
         if !response.status().is_success() {
-            return Err(format!("batch refused: {} {}", response.status(), response.text().await.unwrap_or_default()).into());
+            return Err(format!(
+                "batch refused: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            )
+            .into());
         }
         Ok(response.json().await?)
     }
@@ -108,7 +128,8 @@ impl Node {
             let hash = result.tx_hash.ok_or("no hash")?;
             let deadline = Instant::now() + FINALITY_TIMEOUT;
             loop {
-                let view: Option<corridor_sdk::api::TxView> = self.get(&format!("/v1/transactions/{hash}?wait_ms=5000")).await?;
+                let view: Option<corridor_sdk::api::TxView> =
+                    self.get(&format!("/v1/transactions/{hash}?wait_ms=5000")).await?;
                 let view = view.ok_or("setup transaction vanished")?;
                 match view.status {
                     corridor_sdk::api::TxStatus::Finalized => {
@@ -118,8 +139,12 @@ impl Node {
                         }
                         break;
                     }
-                    corridor_sdk::api::TxStatus::Rejected => return Err(format!("setup rejected: {:?}", view.error).into()),
-                    corridor_sdk::api::TxStatus::Pending if Instant::now() > deadline => return Err("setup timed out".into()),
+                    corridor_sdk::api::TxStatus::Rejected => {
+                        return Err(format!("setup rejected: {:?}", view.error).into());
+                    }
+                    corridor_sdk::api::TxStatus::Pending if Instant::now() > deadline => {
+                        return Err("setup timed out".into());
+                    }
                     corridor_sdk::api::TxStatus::Pending => {}
                 }
             }
@@ -140,7 +165,10 @@ fn bench_key(scheme: Scheme, index: usize) -> PrivateKey {
 }
 
 fn bench_account(args: &BenchArgs, index: usize) -> Result<AccountId, BoxError> {
-    Ok(AccountId::new(&format!("bench-{}-{index}@{}", args.scheme, args.sponsor))?)
+    Ok(AccountId::new(&format!(
+        "bench-{}-{index}@{}",
+        args.scheme, args.sponsor
+    ))?)
 }
 
 /// Register and fund the bench accounts that do not exist yet. Returns each account's next nonce.
@@ -165,13 +193,17 @@ async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>
         return Ok(nonces);
     }
     eprintln!("setup: registering and funding {} accounts", missing.len());
-    let sponsor_view: AccountView = node.get(&format!("/v1/accounts/{}", args.sponsor)).await?.ok_or("no sponsor account")?;
+    let sponsor_view: AccountView = node
+        .get(&format!("/v1/accounts/{}", args.sponsor))
+        .await?
+        .ok_or("no sponsor account")?;
     let mut nonce = sponsor_view.next_nonce;
     let expiry = now_ms() + 3_600_000;
     for chunk in missing.chunks(corridor_sdk::limits::NONCE_WINDOW_MAX as usize / 2) {
         let mut txs = Vec::new();
         for &index in chunk {
-            let op = Operation::register_account(bench_account(args, index)?, bench_key(args.scheme, index).public_key());
+            let op =
+                Operation::register_account(bench_account(args, index)?, bench_key(args.scheme, index).public_key());
             txs.push(Transaction::new(chain_id, sponsor_id.clone(), nonce, expiry, op).sign(&sponsor_key));
             nonce += 1;
         }
@@ -180,11 +212,22 @@ async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>
     let legs: Vec<TransferLeg> = missing
         .iter()
         .map(|&index| -> Result<TransferLeg, BoxError> {
-            Ok(TransferLeg { to: bench_account(args, index)?, currency: currency.clone(), amount: Amount::from(1_000), memo: None })
+            Ok(TransferLeg {
+                to: bench_account(args, index)?,
+                currency: currency.clone(),
+                amount: Amount::from(1_000),
+                memo: None,
+            })
         })
         .collect::<Result<_, _>>()?;
     for chunk in legs.chunks(corridor_sdk::limits::BATCH_LEGS_MAX) {
-        let tx = Transaction::new(chain_id, sponsor_id.clone(), nonce, expiry, Operation::batch_transfer(chunk.to_vec()));
+        let tx = Transaction::new(
+            chain_id,
+            sponsor_id.clone(),
+            nonce,
+            expiry,
+            Operation::batch_transfer(chunk.to_vec()),
+        );
         node.settle(&[tx.sign(&sponsor_key)]).await?;
         nonce += 1;
     }
@@ -194,8 +237,13 @@ async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>
 /// Sign every transfer up front: round r, account i pays account i+1 with nonce base[i] + r.
 fn presign(args: &BenchArgs, chain_id: &str, nonces: &[u64]) -> Result<Vec<(Hash, String)>, BoxError> {
     let currency = CurrencyCode::new(&args.currency)?;
-    let accounts: Vec<AccountId> = (0..args.accounts).map(|i| bench_account(args, i)).collect::<Result<_, _>>()?;
-    let keys: Vec<PrivateKey> = (0..args.accounts).into_par_iter().map(|i| bench_key(args.scheme, i)).collect();
+    let accounts: Vec<AccountId> = (0..args.accounts)
+        .map(|i| bench_account(args, i))
+        .collect::<Result<_, _>>()?;
+    let keys: Vec<PrivateKey> = (0..args.accounts)
+        .into_par_iter()
+        .map(|i| bench_key(args.scheme, i))
+        .collect();
     let expiry = now_ms() + 3_600_000;
     let amount = Amount::parse("0.01")?;
     let hash_algorithm = corridor_sdk::HashAlgorithm::Sha256;
@@ -203,8 +251,19 @@ fn presign(args: &BenchArgs, chain_id: &str, nonces: &[u64]) -> Result<Vec<(Hash
         .into_par_iter()
         .map(|n| {
             let (round, index) = (n / args.accounts, n % args.accounts);
-            let op = Operation::transfer(accounts[(index + 1) % args.accounts].clone(), currency.clone(), amount, None);
-            let tx = Transaction::new(chain_id, accounts[index].clone(), nonces[index] + round as u64, expiry, op);
+            let op = Operation::transfer(
+                accounts[(index + 1) % args.accounts].clone(),
+                currency.clone(),
+                amount,
+                None,
+            );
+            let tx = Transaction::new(
+                chain_id,
+                accounts[index].clone(),
+                nonces[index] + round as u64,
+                expiry,
+                op,
+            );
             let signed = tx.sign(&keys[index]);
             let bytes = signed.to_bytes();
             (hash_algorithm.digest(&bytes), hex::encode(bytes))
@@ -232,7 +291,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.txs > args.accounts * TRANSFERS_PER_ACCOUNT_MAX {
         return Err(format!("at most {TRANSFERS_PER_ACCOUNT_MAX} transfers per account: raise --accounts").into());
     }
-    let node = Arc::new(Node { http: reqwest::Client::new(), rpc: args.rpc.clone() });
+    let node = Arc::new(Node {
+        http: reqwest::Client::new(),
+        rpc: args.rpc.clone(),
+    });
     let status = node.status().await?;
     if status.hash_algorithm != corridor_sdk::HashAlgorithm::Sha256 {
         return Err("the bench computes SHA-256 transaction ids; run it on a SHA-256 chain".into());
@@ -245,15 +307,27 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     let submitted_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let batches: Vec<Vec<(Hash, String)>> = signed.chunks(args.batch).map(|c| c.to_vec()).collect();
-    let batches = Arc::new(Mutex::new(batches.into_iter().enumerate().collect::<std::collections::VecDeque<_>>()));
+    let batches = Arc::new(Mutex::new(
+        batches
+            .into_iter()
+            .enumerate()
+            .collect::<std::collections::VecDeque<_>>(),
+    ));
     let started = Instant::now();
     let mut senders = Vec::new();
     for _ in 0..args.connections {
-        let (node, batches, submitted_at, refused) = (Arc::clone(&node), Arc::clone(&batches), Arc::clone(&submitted_at), Arc::clone(&refused));
+        let (node, batches, submitted_at, refused) = (
+            Arc::clone(&node),
+            Arc::clone(&batches),
+            Arc::clone(&submitted_at),
+            Arc::clone(&refused),
+        );
         let (rate, batch_size) = (args.rate, args.batch as u64);
         senders.push(tokio::spawn(async move {
             loop {
-                let Some((number, batch)) = batches.lock().await.pop_front() else { return Ok::<(), String>(()) };
+                let Some((number, batch)) = batches.lock().await.pop_front() else {
+                    return Ok::<(), String>(());
+                };
                 if let Some(offset_micros) = (number as u64 * batch_size * 1_000_000).checked_div(rate) {
                     tokio::time::sleep_until((started + Duration::from_micros(offset_micros)).into()).await;
                 }
@@ -289,7 +363,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
             break;
         }
         if Instant::now() > deadline {
-            return Err(format!("only {} of {expected} transfers finalized within {FINALITY_TIMEOUT:?}", latencies_ms.len()).into());
+            return Err(format!(
+                "only {} of {expected} transfers finalized within {FINALITY_TIMEOUT:?}",
+                latencies_ms.len()
+            )
+            .into());
         }
         let head = node.status().await?.height;
         if head == height {
@@ -313,7 +391,12 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
         sender.await?.map_err(|e| -> BoxError { e.into() })?;
     }
     latencies_ms.sort_unstable();
-    let percentile = |p: usize| latencies_ms.get((latencies_ms.len().saturating_sub(1)) * p / 100).copied().unwrap_or(0);
+    let percentile = |p: usize| {
+        latencies_ms
+            .get((latencies_ms.len().saturating_sub(1)) * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
     let elapsed_ms = last_final.duration_since(started).as_millis().max(1) as u64;
     let report = Report {
         scheme: args.scheme.to_string(),

@@ -2,7 +2,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "corridor-testnet", version, about = "run and load corridor networks on loopback")]
+#[command(
+    name = "corridor-testnet",
+    version,
+    about = "run and load corridor networks on loopback"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

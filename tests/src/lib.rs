@@ -26,7 +26,11 @@ pub fn bin_dir() -> PathBuf {
 
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -73,7 +77,10 @@ impl DevNode {
             {
                 return node;
             }
-            assert!(Instant::now() < deadline, "corridord did not answer within {START_TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "corridord did not answer within {START_TIMEOUT:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -102,7 +109,13 @@ impl DevNode {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(format!("{}{path}", self.rpc)).json(body).send().await.expect("POST");
+        let response = self
+            .http
+            .post(format!("{}{path}", self.rpc))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -136,7 +149,10 @@ impl DevNode {
     /// POST one transaction's bytes; `Ok(hash)` on 202, `Err((status, code))` otherwise.
     /// A transport failure (the node is gone) is `Err((0, ErrorCode::Unavailable))`.
     pub async fn submit_bytes(&self, bytes: &[u8]) -> Result<Hash, (u16, ErrorCode)> {
-        let request = self.http.post(format!("{}/v1/transactions", self.rpc)).json(&serde_json::json!({ "tx": hex::encode(bytes) }));
+        let request = self
+            .http
+            .post(format!("{}/v1/transactions", self.rpc))
+            .json(&serde_json::json!({ "tx": hex::encode(bytes) }));
         let Ok(response) = request.send().await else {
             return Err((0, ErrorCode::Unavailable));
         };
@@ -154,7 +170,9 @@ impl DevNode {
 
     pub async fn submit_batch(&self, txs: &[SignedTransaction]) -> BatchSubmitResponse {
         let hexes: Vec<String> = txs.iter().map(|tx| hex::encode(tx.to_bytes())).collect();
-        let (status, body) = self.post("/v1/transactions/batch", &serde_json::json!({ "txs": hexes })).await;
+        let (status, body) = self
+            .post("/v1/transactions/batch", &serde_json::json!({ "txs": hexes }))
+            .await;
         assert_eq!(status, 202, "batch refused: {body}");
         serde_json::from_value(body).expect("batch JSON")
     }
@@ -169,7 +187,10 @@ impl DevNode {
             if view.status != TxStatus::Pending {
                 return view;
             }
-            assert!(Instant::now() < deadline, "tx {hash} not final within {FINALITY_TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "tx {hash} not final within {FINALITY_TIMEOUT:?}"
+            );
         }
     }
 
@@ -178,13 +199,23 @@ impl DevNode {
         let hash = self.submit(signed).await.unwrap_or_else(|e| panic!("refused: {e:?}"));
         let view = self.wait(&hash).await;
         let receipt = view.receipt.as_ref().expect("finalized transactions have receipts");
-        assert_eq!(receipt.outcome, corridor_sdk::Outcome::Success, "{:?} failed", signed.tx.operation);
+        assert_eq!(
+            receipt.outcome,
+            corridor_sdk::Outcome::Success,
+            "{:?} failed",
+            signed.tx.operation
+        );
         view
     }
 
     /// Run the `corridor` CLI against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin("corridor")).arg("--rpc").arg(&self.rpc).args(args).output().expect("run corridor")
+        Command::new(bin("corridor"))
+            .arg("--rpc")
+            .arg(&self.rpc)
+            .args(args)
+            .output()
+            .expect("run corridor")
     }
 }
 
@@ -196,12 +227,16 @@ impl Drop for DevNode {
 
 /// An hour from now, in ms since the epoch.
 pub fn far_expiry() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
     now.as_millis() as u64 + 3_600_000
 }
 
 pub fn error_code(body: &Value) -> ErrorCode {
-    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"));
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"));
     code.parse().unwrap_or_else(|()| panic!("unknown error code {code}"))
 }
 

@@ -8,12 +8,22 @@ use futures::StreamExt;
 use std::time::Duration;
 
 fn pay(to: &str, currency: &str, amount: &str) -> Operation {
-    Operation::transfer(id(to), CurrencyCode::new(currency).expect("code"), Amount::parse(amount).expect("amount"), Some("api test".into()))
+    Operation::transfer(
+        id(to),
+        CurrencyCode::new(currency).expect("code"),
+        Amount::parse(amount).expect("amount"),
+        Some("api test".into()),
+    )
 }
 
 /// Read `count` SSE events from `/v1/events?from_height=H`.
 async fn read_events(node: &DevNode, from_height: u64, count: usize) -> Vec<(u64, EventRecord)> {
-    let response = node.http.get(format!("{}/v1/events?from_height={from_height}", node.rpc)).send().await.expect("events");
+    let response = node
+        .http
+        .get(format!("{}/v1/events?from_height={from_height}", node.rpc))
+        .send()
+        .await
+        .expect("events");
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();
     let (mut buffer, mut events, mut last_id) = (String::new(), Vec::new(), 0u64);
@@ -33,7 +43,9 @@ async fn read_events(node: &DevNode, from_height: u64, count: usize) -> Vec<(u64
         }
         events
     };
-    tokio::time::timeout(Duration::from_secs(30), reading).await.expect("events arrive")
+    tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("events arrive")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,17 +54,26 @@ async fn proofs_events_history_and_blocks() {
     let node = DevNode::start(&dir.path().join("chain")).await;
     let mut hashes = Vec::new();
     for amount in ["10", "20", "30"] {
-        let view = node.execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", amount)).await).await;
+        let view = node
+            .execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", amount)).await)
+            .await;
         hashes.push(view.tx_hash);
     }
 
     // A regulator checks harbour's balance against the state root, without trusting the node.
     let (_, body) = node.get("/v1/accounts/harbour@boc-hk/proof").await;
     let proof: AccountProof = serde_json::from_value(body).expect("proof JSON");
-    let state = proof.verify(HashAlgorithm::Sha256, &proof.state_root).expect("verifies").expect("present");
-    assert_eq!(state.balance(&CurrencyCode::new("HKD").expect("code")).to_string(), "999940");
+    let state = proof
+        .verify(HashAlgorithm::Sha256, &proof.state_root)
+        .expect("verifies")
+        .expect("present");
+    assert_eq!(
+        state.balance(&CurrencyCode::new("HKD").expect("code")).to_string(),
+        "999940"
+    );
     // The root is committed by the next block's header.
-    node.execute(&node.sign("boc-hk", pay("harbour@boc-hk", "HKD", "1")).await).await;
+    node.execute(&node.sign("boc-hk", pay("harbour@boc-hk", "HKD", "1")).await)
+        .await;
     let (_, next) = node.get(&format!("/v1/blocks/{}", proof.height + 1)).await;
     let next: BlockView = serde_json::from_value(next).expect("block JSON");
     assert_eq!(next.header.state_root, proof.state_root);
@@ -66,11 +87,19 @@ async fn proofs_events_history_and_blocks() {
     // Absence is provable too.
     let (_, body) = node.get("/v1/accounts/nobody@boc-hk/proof").await;
     let absent: AccountProof = serde_json::from_value(body).expect("proof JSON");
-    assert_eq!(absent.verify(HashAlgorithm::Sha256, &absent.state_root).expect("verifies"), None);
+    assert_eq!(
+        absent
+            .verify(HashAlgorithm::Sha256, &absent.state_root)
+            .expect("verifies"),
+        None
+    );
 
     // The event stream replays from a height and follows; resuming later skips what was seen.
     let events = read_events(&node, 0, 4).await;
-    let transfers: Vec<_> = events.iter().filter(|(_, r)| matches!(r.event, Event::Transferred { .. })).collect();
+    let transfers: Vec<_> = events
+        .iter()
+        .filter(|(_, r)| matches!(r.event, Event::Transferred { .. }))
+        .collect();
     assert_eq!(transfers.len(), 4);
     assert_eq!(events[0].1.tx_hash, hashes[0]);
     assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "heights ascend");
@@ -87,7 +116,9 @@ async fn proofs_events_history_and_blocks() {
         }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let last = node.execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", "5")).await).await;
+    let last = node
+        .execute(&node.sign("harbour@boc-hk", pay("boc-hk", "HKD", "5")).await)
+        .await;
     assert_eq!(live.await.expect("live task"), last.tx_hash);
 
     // History pages newest first, with a cursor.
@@ -96,7 +127,9 @@ async fn proofs_events_history_and_blocks() {
     assert_eq!(page.entries.len(), 2);
     assert_eq!(page.entries[0].record.tx_hash, last.tx_hash);
     let before = page.next_before.expect("more pages");
-    let (_, body) = node.get(&format!("/v1/accounts/harbour@boc-hk/history?limit=10&before={before}")).await;
+    let (_, body) = node
+        .get(&format!("/v1/accounts/harbour@boc-hk/history?limit=10&before={before}"))
+        .await;
     let rest: HistoryPage = serde_json::from_value(body).expect("history JSON");
     assert_eq!(rest.entries.len(), 3);
     assert_eq!(rest.next_before, None);
@@ -107,7 +140,15 @@ async fn proofs_events_history_and_blocks() {
     assert_eq!(status, 404);
 
     // Metrics count what happened.
-    let text = node.http.get(format!("{}/metrics", node.rpc)).send().await.expect("metrics").text().await.expect("text");
+    let text = node
+        .http
+        .get(format!("{}/metrics", node.rpc))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(text.contains("corridor_txs_finalized_total 5"), "{text}");
     assert!(text.contains(&format!("corridor_height {}", node.status().await.height)));
 }
@@ -119,7 +160,9 @@ struct DevNodeProbe {
 
 impl DevNodeProbe {
     async fn first_event(&self, from_height: u64) -> corridor_sdk::Hash {
-        let response = reqwest::get(format!("{}/v1/events?from_height={from_height}", self.rpc)).await.expect("events");
+        let response = reqwest::get(format!("{}/v1/events?from_height={from_height}", self.rpc))
+            .await
+            .expect("events");
         let mut stream = response.bytes_stream();
         let mut buffer = String::new();
         loop {

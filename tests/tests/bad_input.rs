@@ -7,11 +7,19 @@ use corridor_sdk::{Amount, CurrencyCode, Operation, PrivateKey, Scheme, Signatur
 use corridor_tests::{DevNode, far_expiry, id};
 
 fn cny(amount: &str) -> (CurrencyCode, Amount) {
-    (CurrencyCode::new("CNY").expect("code"), Amount::parse(amount).expect("amount"))
+    (
+        CurrencyCode::new("CNY").expect("code"),
+        Amount::parse(amount).expect("amount"),
+    )
 }
 
 fn pay(to: &str, currency: &str, amount: &str) -> Operation {
-    Operation::transfer(id(to), CurrencyCode::new(currency).expect("code"), Amount::parse(amount).expect("amount"), None)
+    Operation::transfer(
+        id(to),
+        CurrencyCode::new(currency).expect("code"),
+        Amount::parse(amount).expect("amount"),
+        None,
+    )
 }
 
 fn corrupt_signature(mut signed: corridor_sdk::SignedTransaction) -> corridor_sdk::SignedTransaction {
@@ -30,7 +38,12 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
     let node = DevNode::start(&dir.path().join("chain")).await;
 
     // Setup that must succeed: a frozen account, and one transaction to replay later.
-    node.execute(&node.sign("regulator", Operation::freeze(id("gulf-trade@enbd-ae"))).await).await;
+    node.execute(
+        &node
+            .sign("regulator", Operation::freeze(id("gulf-trade@enbd-ae")))
+            .await,
+    )
+    .await;
     let first = node.sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "1.50")).await;
     node.execute(&first).await;
 
@@ -42,14 +55,27 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
     let valid = node.sign_with_nonce("acme@icbc-cn", acme_nonce, pay("harbour@boc-hk", "CNY", "1"));
     let valid_bytes = valid.to_bytes();
     let mut cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
-        ("truncated bytes", valid_bytes[..valid_bytes.len() - 7].to_vec(), ErrorCode::Malformed),
-        ("trailing bytes", [valid_bytes.as_slice(), &[0]].concat(), ErrorCode::TrailingBytes),
+        (
+            "truncated bytes",
+            valid_bytes[..valid_bytes.len() - 7].to_vec(),
+            ErrorCode::Malformed,
+        ),
+        (
+            "trailing bytes",
+            [valid_bytes.as_slice(), &[0]].concat(),
+            ErrorCode::TrailingBytes,
+        ),
         ("garbage bytes", vec![0xff; 64], ErrorCode::Malformed),
         ("over TX_BYTES_MAX", vec![0; TX_BYTES_MAX + 1], ErrorCode::TooLarge),
     ];
     let long_memo = "m".repeat(MEMO_BYTES_MAX);
     let big_batch: Vec<TransferLeg> = (0..BATCH_LEGS_MAX)
-        .map(|_| TransferLeg { to: id("harbour@boc-hk"), currency: cny("1").0, amount: cny("1").1, memo: Some(long_memo.clone()) })
+        .map(|_| TransferLeg {
+            to: id("harbour@boc-hk"),
+            currency: cny("1").0,
+            amount: cny("1").1,
+            memo: Some(long_memo.clone()),
+        })
         .collect();
     let oversized = node.sign_with_nonce("acme@icbc-cn", acme_nonce, Operation::batch_transfer(big_batch.clone()));
     let mut padded = oversized.to_bytes();
@@ -61,80 +87,210 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         leg.memo = None;
     }
     let batch_over_limit = node.sign_with_nonce("acme@icbc-cn", acme_nonce, Operation::batch_transfer(over_limit));
-    cases.push(("batch over its leg limit", batch_over_limit.to_bytes(), ErrorCode::BatchTooLarge));
-    let other_chain = Transaction::new("other-chain", id("acme@icbc-cn"), acme_nonce, far_expiry(), pay("harbour@boc-hk", "CNY", "1"))
-        .sign(&node.key("acme@icbc-cn"));
+    cases.push((
+        "batch over its leg limit",
+        batch_over_limit.to_bytes(),
+        ErrorCode::BatchTooLarge,
+    ));
+    let other_chain = Transaction::new(
+        "other-chain",
+        id("acme@icbc-cn"),
+        acme_nonce,
+        far_expiry(),
+        pay("harbour@boc-hk", "CNY", "1"),
+    )
+    .sign(&node.key("acme@icbc-cn"));
     cases.push(("wrong chain id", other_chain.to_bytes(), ErrorCode::WrongChain));
-    cases.push(("bad SM2 signature", corrupt_signature(valid.clone()).to_bytes(), ErrorCode::BadSignature));
+    cases.push((
+        "bad SM2 signature",
+        corrupt_signature(valid.clone()).to_bytes(),
+        ErrorCode::BadSignature,
+    ));
     let harbour_tx = node.sign("harbour@boc-hk", pay("acme@icbc-cn", "HKD", "1")).await;
-    cases.push(("bad Ed25519 signature", corrupt_signature(harbour_tx).to_bytes(), ErrorCode::BadSignature));
+    cases.push((
+        "bad Ed25519 signature",
+        corrupt_signature(harbour_tx).to_bytes(),
+        ErrorCode::BadSignature,
+    ));
     cases.push(("replayed transaction", first.to_bytes(), ErrorCode::Duplicate));
     let replayed_nonce = node.sign_with_nonce("acme@icbc-cn", acme_nonce - 1, pay("harbour@boc-hk", "CNY", "2"));
     cases.push(("replayed nonce", replayed_nonce.to_bytes(), ErrorCode::NonceTooLow));
-    let expired = Transaction::new("corridor-dev", id("acme@icbc-cn"), acme_nonce, 1_000, pay("harbour@boc-hk", "CNY", "1"))
-        .sign(&node.key("acme@icbc-cn"));
+    let expired = Transaction::new(
+        "corridor-dev",
+        id("acme@icbc-cn"),
+        acme_nonce,
+        1_000,
+        pay("harbour@boc-hk", "CNY", "1"),
+    )
+    .sign(&node.key("acme@icbc-cn"));
     cases.push(("expired transaction", expired.to_bytes(), ErrorCode::Expired));
-    let sign = |sender: &str, operation: Operation, nonce: u64| node.sign_with_nonce(sender, nonce, operation).to_bytes();
-    cases.push(("too many decimal places", sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "0.001"), acme_nonce), ErrorCode::AmountScale));
-    cases.push(("zero amount", sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "0"), acme_nonce), ErrorCode::AmountNotPositive));
-    cases.push(("negative amount", sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "-5"), acme_nonce), ErrorCode::AmountNotPositive));
-    cases.push(("overdraft", sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "5000000"), acme_nonce), ErrorCode::InsufficientFunds));
-    cases.push(("over the single-transfer limit", sign("icbc-cn", pay("acme@icbc-cn", "CNY", "100000000.01"), node.next_nonce("icbc-cn").await), ErrorCode::LimitExceeded));
-    cases.push(("unknown payee", sign("acme@icbc-cn", pay("nobody@icbc-cn", "CNY", "1"), acme_nonce), ErrorCode::UnknownAccount));
-    let ghost = Transaction::new("corridor-dev", id("ghost@icbc-cn"), 0, far_expiry(), pay("acme@icbc-cn", "CNY", "1"))
-        .sign(&PrivateKey::generate(Scheme::Ed25519).expect("key"));
+    let sign =
+        |sender: &str, operation: Operation, nonce: u64| node.sign_with_nonce(sender, nonce, operation).to_bytes();
+    cases.push((
+        "too many decimal places",
+        sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "0.001"), acme_nonce),
+        ErrorCode::AmountScale,
+    ));
+    cases.push((
+        "zero amount",
+        sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "0"), acme_nonce),
+        ErrorCode::AmountNotPositive,
+    ));
+    cases.push((
+        "negative amount",
+        sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "-5"), acme_nonce),
+        ErrorCode::AmountNotPositive,
+    ));
+    cases.push((
+        "overdraft",
+        sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "5000000"), acme_nonce),
+        ErrorCode::InsufficientFunds,
+    ));
+    cases.push((
+        "over the single-transfer limit",
+        sign(
+            "icbc-cn",
+            pay("acme@icbc-cn", "CNY", "100000000.01"),
+            node.next_nonce("icbc-cn").await,
+        ),
+        ErrorCode::LimitExceeded,
+    ));
+    cases.push((
+        "unknown payee",
+        sign("acme@icbc-cn", pay("nobody@icbc-cn", "CNY", "1"), acme_nonce),
+        ErrorCode::UnknownAccount,
+    ));
+    let ghost = Transaction::new(
+        "corridor-dev",
+        id("ghost@icbc-cn"),
+        0,
+        far_expiry(),
+        pay("acme@icbc-cn", "CNY", "1"),
+    )
+    .sign(&PrivateKey::generate(Scheme::Ed25519).expect("key"));
     cases.push(("unknown sender", ghost.to_bytes(), ErrorCode::UnknownAccount));
-    cases.push(("unknown currency", sign("acme@icbc-cn", pay("harbour@boc-hk", "XYZ", "1"), acme_nonce), ErrorCode::UnknownCurrency));
+    cases.push((
+        "unknown currency",
+        sign("acme@icbc-cn", pay("harbour@boc-hk", "XYZ", "1"), acme_nonce),
+        ErrorCode::UnknownCurrency,
+    ));
     let icbc_nonce = node.next_nonce("icbc-cn").await;
     let mint = Operation::mint(id("acme@icbc-cn"), cny("1").0, cny("100").1);
-    cases.push(("mint by a non-issuer", sign("icbc-cn", mint, icbc_nonce), ErrorCode::NotIssuer));
+    cases.push((
+        "mint by a non-issuer",
+        sign("icbc-cn", mint, icbc_nonce),
+        ErrorCode::NotIssuer,
+    ));
     let gulf_nonce = node.next_nonce("gulf-trade@enbd-ae").await;
-    cases.push(("transfer from a frozen account", sign("gulf-trade@enbd-ae", pay("enbd-ae", "AED", "1"), gulf_nonce), ErrorCode::Frozen));
-    cases.push(("transfer to a frozen account", sign("acme@icbc-cn", pay("gulf-trade@enbd-ae", "CNY", "1"), acme_nonce), ErrorCode::Frozen));
-    let foreign = Operation::register_account(id("intruder@icbc-cn"), PrivateKey::generate(Scheme::Ed25519).expect("key").public_key());
-    cases.push(("register under another bank's domain", sign("boc-hk", foreign, node.next_nonce("boc-hk").await), ErrorCode::NotSponsor));
-    cases.push(("signed with someone else's key", {
-        let mut stolen = valid.clone();
-        stolen.public_key = node.key("harbour@boc-hk").public_key();
-        stolen.signature = node.key("harbour@boc-hk").sign(&stolen.tx.signing_bytes());
-        stolen.to_bytes()
-    }, ErrorCode::KeyMismatch));
+    cases.push((
+        "transfer from a frozen account",
+        sign("gulf-trade@enbd-ae", pay("enbd-ae", "AED", "1"), gulf_nonce),
+        ErrorCode::Frozen,
+    ));
+    cases.push((
+        "transfer to a frozen account",
+        sign("acme@icbc-cn", pay("gulf-trade@enbd-ae", "CNY", "1"), acme_nonce),
+        ErrorCode::Frozen,
+    ));
+    let foreign = Operation::register_account(
+        id("intruder@icbc-cn"),
+        PrivateKey::generate(Scheme::Ed25519).expect("key").public_key(),
+    );
+    cases.push((
+        "register under another bank's domain",
+        sign("boc-hk", foreign, node.next_nonce("boc-hk").await),
+        ErrorCode::NotSponsor,
+    ));
+    cases.push((
+        "signed with someone else's key",
+        {
+            let mut stolen = valid.clone();
+            stolen.public_key = node.key("harbour@boc-hk").public_key();
+            stolen.signature = node.key("harbour@boc-hk").sign(&stolen.tx.signing_bytes());
+            stolen.to_bytes()
+        },
+        ErrorCode::KeyMismatch,
+    ));
 
     for (name, bytes, expected) in &cases {
         let refused = node.submit_bytes(bytes).await;
         assert_eq!(refused, Err((expected.http_status(), *expected)), "{name}");
     }
     // Malformed envelopes around the bytes.
-    let (status, body) = node.post("/v1/transactions", &serde_json::json!({ "tx": "not hex!" })).await;
-    assert_eq!((status, corridor_tests::error_code(&body)), (400, ErrorCode::BadHex), "malformed hex");
-    let (status, body) = node.post("/v1/transactions", &serde_json::json!({ "transaction": "00" })).await;
-    assert_eq!((status, corridor_tests::error_code(&body)), (400, ErrorCode::BadRequest), "wrong JSON shape");
+    let (status, body) = node
+        .post("/v1/transactions", &serde_json::json!({ "tx": "not hex!" }))
+        .await;
+    assert_eq!(
+        (status, corridor_tests::error_code(&body)),
+        (400, ErrorCode::BadHex),
+        "malformed hex"
+    );
+    let (status, body) = node
+        .post("/v1/transactions", &serde_json::json!({ "transaction": "00" }))
+        .await;
+    assert_eq!(
+        (status, corridor_tests::error_code(&body)),
+        (400, ErrorCode::BadRequest),
+        "wrong JSON shape"
+    );
     let (status, body) = node.get("/v1/transactions/xyz").await;
-    assert_eq!((status, corridor_tests::error_code(&body)), (400, ErrorCode::Malformed), "bad hash");
+    assert_eq!(
+        (status, corridor_tests::error_code(&body)),
+        (400, ErrorCode::Malformed),
+        "bad hash"
+    );
     let (status, body) = node.get("/v1/accounts/NOT%20AN%20ID").await;
-    assert_eq!((status, corridor_tests::error_code(&body)), (400, ErrorCode::BadAccountId), "bad account id");
+    assert_eq!(
+        (status, corridor_tests::error_code(&body)),
+        (400, ErrorCode::BadAccountId),
+        "bad account id"
+    );
     let (status, body) = node.get("/v1/blocks/999999").await;
-    assert_eq!((status, corridor_tests::error_code(&body)), (404, ErrorCode::NotFound), "missing block");
+    assert_eq!(
+        (status, corridor_tests::error_code(&body)),
+        (404, ErrorCode::NotFound),
+        "missing block"
+    );
 
     // In a batch, each bad transaction gets its own code and the good one still goes through.
     let good = node.sign_with_nonce("acme@icbc-cn", acme_nonce, pay("harbour@boc-hk", "CNY", "3"));
-    let response = node.submit_batch(&[corrupt_signature(good.clone()), good.clone()]).await;
-    assert_eq!(response.results[0].error.as_ref().map(|e| e.code), Some(ErrorCode::BadSignature));
+    let response = node
+        .submit_batch(&[corrupt_signature(good.clone()), good.clone()])
+        .await;
+    assert_eq!(
+        response.results[0].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::BadSignature)
+    );
     let good_hash = response.results[1].tx_hash.expect("the good transaction is admitted");
 
     // Nothing changed but what the one good transaction did; the node still serves.
     let view = node.wait(&good_hash).await;
     assert_eq!(view.receipt.map(|r| r.outcome), Some(corridor_sdk::Outcome::Success));
     let after = node.status().await;
-    assert_eq!(after.height, before.height + 1, "exactly one block, for the good transaction");
+    assert_eq!(
+        after.height,
+        before.height + 1,
+        "exactly one block, for the good transaction"
+    );
     let acme_after = node.account("acme@icbc-cn").await;
     assert_eq!(acme_after.next_nonce, acme_nonce + 1);
     assert_eq!(corridor_tests::balance(&acme_after, "CNY"), "999995.5");
-    assert_eq!(corridor_tests::balance(&node.account("harbour@boc-hk").await, "CNY"), "4.5");
+    assert_eq!(
+        corridor_tests::balance(&node.account("harbour@boc-hk").await, "CNY"),
+        "4.5"
+    );
     assert_eq!(corridor_tests::balance(&harbour_before, "CNY"), "1.5");
-    let metrics = node.http.get(format!("{}/metrics", node.rpc)).send().await.expect("metrics");
+    let metrics = node
+        .http
+        .get(format!("{}/metrics", node.rpc))
+        .send()
+        .await
+        .expect("metrics");
     let text = metrics.text().await.expect("metrics text");
-    assert!(text.contains("corridor_txs_rejected_total{code=\"bad_signature\"} 3"), "{text}");
+    assert!(
+        text.contains("corridor_txs_rejected_total{code=\"bad_signature\"} 3"),
+        "{text}"
+    );
 }
 
 /// The state is untouched by refusals: compare state roots around a burst of bad input.

@@ -46,7 +46,10 @@ async fn load(node: Arc<DevNode>, flow: usize, stop: Arc<AtomicBool>, finalized:
             match node.submit(&signed).await {
                 Ok(hash) => {
                     in_flight.push_back(submitted.len());
-                    submitted.push(Submitted { hash, reported_final: false });
+                    submitted.push(Submitted {
+                        hash,
+                        reported_final: false,
+                    });
                     nonce += 1;
                 }
                 Err(_) => return submitted, // the node is gone
@@ -55,8 +58,12 @@ async fn load(node: Arc<DevNode>, flow: usize, stop: Arc<AtomicBool>, finalized:
         let Some(oldest) = in_flight.pop_front() else { break };
         let hash = submitted[oldest].hash;
         let url = format!("{}/v1/transactions/{hash}?wait_ms=2000", node.rpc);
-        let Ok(response) = node.http.get(url).send().await else { return submitted };
-        let Ok(view) = response.json::<corridor_sdk::api::TxView>().await else { return submitted };
+        let Ok(response) = node.http.get(url).send().await else {
+            return submitted;
+        };
+        let Ok(view) = response.json::<corridor_sdk::api::TxView>().await else {
+            return submitted;
+        };
         if view.status == TxStatus::Finalized {
             submitted[oldest].reported_final = true;
             finalized.fetch_add(1, Ordering::Relaxed);
@@ -75,7 +82,13 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
     let mut before: BTreeMap<(String, String), Decimal> = BTreeMap::new();
     for (sender, _, currency) in FLOWS {
         let view = node.account(sender).await;
-        before.insert((sender.to_string(), currency.to_string()), view.balances.get(&CurrencyCode::new(currency).expect("code")).map(|a| a.decimal()).unwrap_or_default());
+        before.insert(
+            (sender.to_string(), currency.to_string()),
+            view.balances
+                .get(&CurrencyCode::new(currency).expect("code"))
+                .map(|a| a.decimal())
+                .unwrap_or_default(),
+        );
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -85,7 +98,10 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
         .collect();
     let started = Instant::now();
     while finalized.load(Ordering::Relaxed) < FINALIZED_BEFORE_KILL {
-        assert!(started.elapsed() < LOAD_TIMEOUT, "load did not finalize {FINALIZED_BEFORE_KILL} transactions");
+        assert!(
+            started.elapsed() < LOAD_TIMEOUT,
+            "load did not finalize {FINALIZED_BEFORE_KILL} transactions"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // SIGKILL while the load is still submitting and waiting.
@@ -101,7 +117,11 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
 
     let node = DevNode::start(&data_dir).await;
     let status = node.status().await;
-    assert!(status.height >= height_before_kill, "height went back from {height_before_kill} to {}", status.height);
+    assert!(
+        status.height >= height_before_kill,
+        "height went back from {height_before_kill} to {}",
+        status.height
+    );
 
     // Every transaction reported finalized is finalized, with its receipt; the others are
     // finalized or were lost with the mempool, never half-applied.
@@ -127,8 +147,16 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
     }
     for ((account, currency), start) in &before {
         let view = node.account(account).await;
-        let now = view.balances.get(&CurrencyCode::new(currency).expect("code")).map(|a| a.decimal()).unwrap_or_default();
-        let expected = start + delta.get(&(account.clone(), currency.clone())).copied().unwrap_or_default();
+        let now = view
+            .balances
+            .get(&CurrencyCode::new(currency).expect("code"))
+            .map(|a| a.decimal())
+            .unwrap_or_default();
+        let expected = start
+            + delta
+                .get(&(account.clone(), currency.clone()))
+                .copied()
+                .unwrap_or_default();
         assert_eq!(now, expected, "{account} {currency}");
     }
 
@@ -146,12 +174,21 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
     for currency in currencies.as_array().expect("currencies") {
         let code = currency["code"].as_str().expect("code");
         let supply: Decimal = currency["supply"].as_str().expect("supply").parse().expect("decimal");
-        assert_eq!(totals.get(code).copied().unwrap_or_default(), supply, "{code} is not conserved");
+        assert_eq!(
+            totals.get(code).copied().unwrap_or_default(),
+            supply,
+            "{code} is not conserved"
+        );
     }
 
     // The chain goes on from where it was.
     let nonce = node.next_nonce("acme@icbc-cn").await;
-    let op = Operation::transfer(id("icbc-cn"), CurrencyCode::new("CNY").expect("code"), Amount::from(1), None);
+    let op = Operation::transfer(
+        id("icbc-cn"),
+        CurrencyCode::new("CNY").expect("code"),
+        Amount::from(1),
+        None,
+    );
     let view = node.execute(&node.sign_with_nonce("acme@icbc-cn", nonce, op)).await;
     assert!(view.receipt.expect("receipt").height > status.height.saturating_sub(1));
 }

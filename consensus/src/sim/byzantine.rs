@@ -107,12 +107,7 @@ impl Adversary {
     }
 
     /// Rewrites an equivocator's outgoing broadcast.
-    pub(crate) fn equivocate(
-        &mut self,
-        bytes: Vec<u8>,
-        peers: &[ValidatorIndex],
-        rng: &mut Rng,
-    ) -> Outgoing {
+    pub(crate) fn equivocate(&mut self, bytes: Vec<u8>, peers: &[ValidatorIndex], rng: &mut Rng) -> Outgoing {
         let Ok(message) = decode(&bytes, MESSAGE_BYTES_MAX) else {
             return vec![(None, bytes)];
         };
@@ -144,10 +139,7 @@ impl Adversary {
                 payload,
             };
             let (digest, bytes) = self.propose(fork);
-            return vec![
-                (None, bytes),
-                (None, self.vote(VoteKind::Notarize, view, digest)),
-            ];
+            return vec![(None, bytes), (None, self.vote(VoteKind::Notarize, view, digest))];
         }
         let other = Block { payload, ..block };
         let (digest, bytes) = self.propose(other);
@@ -167,9 +159,7 @@ impl Adversary {
     /// A vote-for-everything validator's answer to what it hears.
     pub(crate) fn vote_all(&mut self, message: &Message) -> Outgoing {
         let (view, digest) = match message {
-            Message::Proposal(proposal) => {
-                (proposal.block.view, proposal.block.digest(&TestHasher))
-            }
+            Message::Proposal(proposal) => (proposal.block.view, proposal.block.digest(&TestHasher)),
             Message::Vote(vote) if vote.kind != VoteKind::Nullify => (vote.view, vote.digest),
             Message::Vote(vote) => (vote.view, Digest::default()),
             _ => return Vec::new(),
@@ -192,9 +182,7 @@ pub(crate) fn garbage(received: &[u8], rng: &mut Rng) -> Vec<u8> {
     match rng.below(5) {
         0 => {
             let length = rng.below(300);
-            (0..length)
-                .map(|_| rng.next_u64().to_le_bytes()[0])
-                .collect()
+            (0..length).map(|_| rng.next_u64().to_le_bytes()[0]).collect()
         }
         1 => {
             for _ in 0..rng.range(1, 4) {
@@ -206,11 +194,7 @@ pub(crate) fn garbage(received: &[u8], rng: &mut Rng) -> Vec<u8> {
             bytes
         }
         2 => {
-            let keep = if bytes.is_empty() {
-                0
-            } else {
-                rng.index(bytes.len())
-            };
+            let keep = if bytes.is_empty() { 0 } else { rng.index(bytes.len()) };
             bytes.truncate(keep);
             bytes
         }

@@ -29,11 +29,7 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
-    pub(crate) fn new(
-        chain_id: Vec<u8>,
-        validators: ValidatorSet,
-        verifier: TestVerifier,
-    ) -> Checker {
+    pub(crate) fn new(chain_id: Vec<u8>, validators: ValidatorSet, verifier: TestVerifier) -> Checker {
         Checker {
             chain_id,
             validators,
@@ -53,16 +49,12 @@ impl Checker {
     /// Records what an honest validator signed in a message it sent.
     pub(crate) fn observe_sent(&mut self, sender: ValidatorIndex, bytes: &[u8], now_ms: u64) {
         let Ok(message) = decode(bytes, MESSAGE_BYTES_MAX) else {
-            return self.violation(format!(
-                "t={now_ms}ms: honest {sender} sent undecodable bytes"
-            ));
+            return self.violation(format!("t={now_ms}ms: honest {sender} sent undecodable bytes"));
         };
         let hasher = TestHasher;
         let (view, tag, digest) = match message {
             Message::Proposal(proposal) => (proposal.block.view, 0, proposal.block.digest(&hasher)),
-            Message::Vote(vote) if vote.signer == sender => {
-                (vote.view, vote.kind.tag(), vote.digest)
-            }
+            Message::Vote(vote) if vote.signer == sender => (vote.view, vote.kind.tag(), vote.digest),
             _ => return,
         };
         self.record_signed(sender, view, tag, digest, now_ms);
@@ -78,14 +70,7 @@ impl Checker {
         }
     }
 
-    fn record_signed(
-        &mut self,
-        sender: ValidatorIndex,
-        view: View,
-        tag: u8,
-        digest: Digest,
-        now_ms: u64,
-    ) {
+    fn record_signed(&mut self, sender: ValidatorIndex, view: View, tag: u8, digest: Digest, now_ms: u64) {
         match self.signed.get(&(sender, view, tag)) {
             Some(known) if *known != digest => self.violation(format!(
                 "t={now_ms}ms: honest validator {sender} double-signed kind {tag} in view {view}: {known:?} and {digest:?}"
@@ -106,13 +91,7 @@ impl Checker {
         chain: &FinalizedChain,
         now_ms: u64,
     ) -> Option<Anchor> {
-        let verified = chain.verify(
-            tip,
-            &self.chain_id,
-            &self.validators,
-            &self.verifier,
-            &TestHasher,
-        );
+        let verified = chain.verify(tip, &self.chain_id, &self.validators, &self.verifier, &TestHasher);
         let new_tip = match verified {
             Ok(new_tip) => new_tip,
             Err(error) => {

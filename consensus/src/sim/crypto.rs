@@ -110,17 +110,11 @@ mod tests {
         let verifier = TestVerifier::new(secrets.clone());
         let signature = TestSigner::new(secrets[2]).sign(b"vote");
         assert!(verifier.verify(2, b"vote", &signature));
-        assert!(
-            !verifier.verify(1, b"vote", &signature),
-            "another validator's key"
-        );
+        assert!(!verifier.verify(1, b"vote", &signature), "another validator's key");
         assert!(!verifier.verify(2, b"vote!", &signature), "another message");
         let forged = TestSigner::new(secrets[2] ^ 2).sign(b"vote");
         assert!(!verifier.verify(2, b"vote", &forged), "a guessed key");
-        assert!(
-            !verifier.verify(9, b"vote", &signature),
-            "unknown validator"
-        );
+        assert!(!verifier.verify(9, b"vote", &signature), "unknown validator");
     }
 
     #[test]

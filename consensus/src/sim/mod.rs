@@ -241,8 +241,7 @@ struct Simulation {
 
 impl Simulation {
     fn new(config: &SimConfig) -> Simulation {
-        let validators =
-            ValidatorSet::new(config.validators).expect("simulated validator count in range");
+        let validators = ValidatorSet::new(config.validators).expect("simulated validator count in range");
         let mut rng = Rng::new(config.seed);
         let secrets = Rc::new(secrets(config.seed, config.validators));
         let verifier = TestVerifier::new(secrets.clone());
@@ -396,9 +395,7 @@ impl Simulation {
         let count = self.validators.count();
         if self.rng.percent(30) {
             let isolated = self.rng.index(count);
-            return (0..count)
-                .map(|index| u8::from(index == isolated))
-                .collect();
+            return (0..count).map(|index| u8::from(index == isolated)).collect();
         }
         (0..count).map(|_| u8::from(self.rng.percent(50))).collect()
     }
@@ -421,10 +418,8 @@ impl Simulation {
             }
             events += 1;
             if events > EVENTS_MAX {
-                self.checker.violation(format!(
-                    "event budget of {EVENTS_MAX} exhausted at t={}ms",
-                    self.now_ms
-                ));
+                self.checker
+                    .violation(format!("event budget of {EVENTS_MAX} exhausted at t={}ms", self.now_ms));
                 break;
             }
             self.now_ms = event.time_ms;
@@ -434,11 +429,7 @@ impl Simulation {
     }
 
     fn finish(mut self) -> Outcome {
-        let honest: Vec<&Slot> = self
-            .slots
-            .iter()
-            .filter(|slot| slot.behaviour.is_honest())
-            .collect();
+        let honest: Vec<&Slot> = self.slots.iter().filter(|slot| slot.behaviour.is_honest()).collect();
         let heights: Vec<Height> = honest.iter().map(|slot| slot.tip.height).collect();
         self.outcome.height_min = heights.iter().copied().min().unwrap_or(0);
         self.outcome.height_max = heights.iter().copied().max().unwrap_or(0);
@@ -527,12 +518,7 @@ impl Simulation {
                 certificate: state.durable_certificate.clone(),
                 anchor: state.tip,
                 blocks: state.durable_blocks.values().flatten().cloned().collect(),
-                certificates: state
-                    .durable_certificates
-                    .values()
-                    .flatten()
-                    .cloned()
-                    .collect(),
+                certificates: state.durable_certificates.values().flatten().cloned().collect(),
                 finalization: state.certificates.get(&state.tip.height).cloned(),
             };
             let replica = Replica::new(config, signer, verifier, TestHasher, durable);
@@ -561,11 +547,7 @@ impl Simulation {
     }
 
     fn check_liveness(&mut self) {
-        if self.healed
-            && self
-                .honest_heights()
-                .all(|height| height > self.heal_height)
-        {
+        if self.healed && self.honest_heights().all(|height| height > self.heal_height) {
             self.done = true;
         }
     }
@@ -620,8 +602,7 @@ impl Simulation {
     fn random_peer(&mut self, me: ValidatorIndex) -> ValidatorIndex {
         let count = self.validators.count();
         loop {
-            let peer =
-                ValidatorIndex::try_from(self.rng.index(count)).expect("below the validator count");
+            let peer = ValidatorIndex::try_from(self.rng.index(count)).expect("below the validator count");
             if peer != me || count == 1 {
                 return peer;
             }
@@ -681,8 +662,7 @@ impl Simulation {
                 state,
                 certificate,
             } => {
-                let ready_ms =
-                    self.slots[slot].persist_free_ms.max(self.now_ms) + self.rng.range(0, 2);
+                let ready_ms = self.slots[slot].persist_free_ms.max(self.now_ms) + self.rng.range(0, 2);
                 self.slots[slot].persist_free_ms = ready_ms;
                 let kind = EventKind::Persisted {
                     slot,
@@ -734,15 +714,11 @@ impl Simulation {
         let state = &self.slots[slot];
         let who = format!("validator {} ({})", state.index, state.behaviour.name());
         let new_tip = if state.behaviour.is_honest() {
-            self.checker
-                .on_finalized(&who, &state.tip, &chain, self.now_ms)
+            self.checker.on_finalized(&who, &state.tip, &chain, self.now_ms)
         } else {
             Some(Anchor {
                 view: chain.finalization.view,
-                height: chain
-                    .blocks
-                    .last()
-                    .map_or(state.tip.height, |block| block.height),
+                height: chain.blocks.last().map_or(state.tip.height, |block| block.height),
                 digest: chain.finalization.digest,
             })
         };
@@ -751,9 +727,7 @@ impl Simulation {
         };
         let state = &mut self.slots[slot];
         state.log.extend(chain.blocks);
-        state
-            .certificates
-            .insert(new_tip.height, chain.finalization);
+        state.certificates.insert(new_tip.height, chain.finalization);
         state.tip = new_tip;
         state.durable_blocks = state.durable_blocks.split_off(&(new_tip.height + 1));
         state.durable_certificates = state.durable_certificates.split_off(&(new_tip.view + 1));
@@ -775,10 +749,7 @@ impl Simulation {
         }
         let source = &self.slots[peer];
         let limit = after_height + CATCH_UP_BLOCKS_MAX as u64;
-        let end = source
-            .certificates
-            .range(after_height + 1..=limit)
-            .next_back();
+        let end = source.certificates.range(after_height + 1..=limit).next_back();
         let Some((end_height, finalization)) = end else {
             return;
         };
@@ -808,11 +779,7 @@ impl Simulation {
         }
         let outgoing = if state.behaviour == Behaviour::Equivocator && to.is_none() {
             let me = state.index;
-            let peers: Vec<ValidatorIndex> = self
-                .validators
-                .indices()
-                .filter(|peer| *peer != me)
-                .collect();
+            let peers: Vec<ValidatorIndex> = self.validators.indices().filter(|peer| *peer != me).collect();
             let adversary = self.slots[slot]
                 .adversary
                 .as_mut()
@@ -943,11 +910,7 @@ fn describe_bytes(bytes: &[u8]) -> String {
 fn describe_input(input: &Input) -> String {
     match input {
         Input::Message { from, bytes } => format!("from {from}: {}", describe_bytes(bytes)),
-        Input::CatchUp(chain) => format!(
-            "CatchUp({} blocks to v{})",
-            chain.blocks.len(),
-            chain.finalization.view
-        ),
+        Input::CatchUp(chain) => format!("CatchUp({} blocks to v{})", chain.blocks.len(), chain.finalization.view),
         other => format!("{other:?}").chars().take(160).collect(),
     }
 }

@@ -38,7 +38,10 @@ pub(crate) fn check_movement(movement: &Movement<'_>) -> Result<(), Error> {
     {
         return Err(Error::new(
             ErrorCode::LimitExceeded,
-            format!("{} {code} exceeds the single-transfer limit of {limit} {code}", movement.amount),
+            format!(
+                "{} {code} exceeds the single-transfer limit of {limit} {code}",
+                movement.amount
+            ),
         ));
     }
     Ok(())

@@ -90,7 +90,13 @@ struct TxContext<'a> {
 
 impl<'a> TxContext<'a> {
     fn new(reader: &'a dyn StateReader, block: &'a Changes, config: &'a ChainConfig) -> TxContext<'a> {
-        TxContext { reader, block, config, changes: Changes::default(), events: Vec::new() }
+        TxContext {
+            reader,
+            block,
+            config,
+            changes: Changes::default(),
+            events: Vec::new(),
+        }
     }
 
     fn account(&self, id: &AccountId) -> Option<AccountRecord> {
@@ -101,7 +107,8 @@ impl<'a> TxContext<'a> {
     }
 
     fn require_account(&self, id: &AccountId) -> Result<AccountRecord, Error> {
-        self.account(id).ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
+        self.account(id)
+            .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
     }
 
     fn put_account(&mut self, id: &AccountId, record: AccountRecord) {
@@ -109,7 +116,12 @@ impl<'a> TxContext<'a> {
     }
 
     fn currency(&self, code: &CurrencyCode) -> Result<CurrencyRecord, Error> {
-        let record = match self.changes.currencies.get(code).or_else(|| self.block.currencies.get(code)) {
+        let record = match self
+            .changes
+            .currencies
+            .get(code)
+            .or_else(|| self.block.currencies.get(code))
+        {
             Some(record) => record.clone(),
             None => read_record(self.reader, &StateKey::Currency(code.clone())),
         };
@@ -121,7 +133,12 @@ impl<'a> TxContext<'a> {
     }
 
     fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {
-        if let Some(owner) = self.changes.key_owners.get(key).or_else(|| self.block.key_owners.get(key)) {
+        if let Some(owner) = self
+            .changes
+            .key_owners
+            .get(key)
+            .or_else(|| self.block.key_owners.get(key))
+        {
             return owner.clone();
         }
         read_record(self.reader, &StateKey::KeyOwner(key.clone()))
@@ -129,7 +146,10 @@ impl<'a> TxContext<'a> {
 
     fn claim_key(&mut self, key: &PublicKey, owner: &AccountId) -> Result<(), Error> {
         if let Some(holder) = self.key_owner(key) {
-            return Err(Error::new(ErrorCode::KeyInUse, format!("public key already belongs to {holder}")));
+            return Err(Error::new(
+                ErrorCode::KeyInUse,
+                format!("public key already belongs to {holder}"),
+            ));
         }
         self.changes.key_owners.insert(key.clone(), Some(owner.clone()));
         Ok(())
@@ -140,11 +160,17 @@ fn check_scale(code: &CurrencyCode, currency: &CurrencyRecord, amount: Amount) -
     if !amount.fits_scale(currency.scale) {
         return Err(Error::new(
             ErrorCode::AmountScale,
-            format!("{amount} has more than the {} decimal places {code} allows", currency.scale),
+            format!(
+                "{amount} has more than the {} decimal places {code} allows",
+                currency.scale
+            ),
         ));
     }
     if !amount.is_positive() {
-        return Err(Error::new(ErrorCode::AmountNotPositive, format!("amount {amount} must be positive")));
+        return Err(Error::new(
+            ErrorCode::AmountNotPositive,
+            format!("amount {amount} must be positive"),
+        ));
     }
     Ok(())
 }
@@ -155,14 +181,20 @@ fn overflow(code: &CurrencyCode) -> Error {
 
 fn require_issuer(sender: &AccountId, code: &CurrencyCode, currency: &CurrencyRecord) -> Result<(), Error> {
     if &currency.issuer != sender {
-        return Err(Error::new(ErrorCode::NotIssuer, format!("only {} may mint or burn {code}", currency.issuer)));
+        return Err(Error::new(
+            ErrorCode::NotIssuer,
+            format!("only {} may mint or burn {code}", currency.issuer),
+        ));
     }
     Ok(())
 }
 
 fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
     if from == &leg.to {
-        return Err(Error::new(ErrorCode::SelfTransfer, "sender and receiver are the same account"));
+        return Err(Error::new(
+            ErrorCode::SelfTransfer,
+            "sender and receiver are the same account",
+        ));
     }
     let currency = ctx.currency(&leg.currency)?;
     check_scale(&leg.currency, &currency, leg.amount)?;
@@ -176,14 +208,19 @@ fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Res
         amount: leg.amount,
     })?;
     let balance = sender.balance(&leg.currency);
-    let remaining = balance.checked_sub(leg.amount).filter(|left| !left.decimal().is_sign_negative());
+    let remaining = balance
+        .checked_sub(leg.amount)
+        .filter(|left| !left.decimal().is_sign_negative());
     let Some(remaining) = remaining else {
         return Err(Error::new(
             ErrorCode::InsufficientFunds,
             format!("{from} holds {balance} {}, needs {}", leg.currency, leg.amount),
         ));
     };
-    let received = receiver.balance(&leg.currency).checked_add(leg.amount).ok_or_else(|| overflow(&leg.currency))?;
+    let received = receiver
+        .balance(&leg.currency)
+        .checked_add(leg.amount)
+        .ok_or_else(|| overflow(&leg.currency))?;
     sender.set_balance(&leg.currency, remaining);
     receiver.set_balance(&leg.currency, received);
     ctx.put_account(from, sender);
@@ -198,10 +235,18 @@ fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Res
     Ok(())
 }
 
-fn register_account(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, key: &PublicKey) -> Result<(), Error> {
+fn register_account(
+    ctx: &mut TxContext<'_>,
+    sender: &AccountId,
+    account: &AccountId,
+    key: &PublicKey,
+) -> Result<(), Error> {
     match account.sponsor() {
         Some(sponsor) if &sponsor != sender => {
-            return Err(Error::new(ErrorCode::NotSponsor, format!("only {sponsor} may register {account}")));
+            return Err(Error::new(
+                ErrorCode::NotSponsor,
+                format!("only {sponsor} may register {account}"),
+            ));
         }
         None if !ctx.config.is_authority(sender) => {
             return Err(Error::new(
@@ -212,11 +257,17 @@ fn register_account(ctx: &mut TxContext<'_>, sender: &AccountId, account: &Accou
         _ => {}
     }
     if ctx.account(account).is_some() {
-        return Err(Error::new(ErrorCode::AccountExists, format!("account {account} exists")));
+        return Err(Error::new(
+            ErrorCode::AccountExists,
+            format!("account {account} exists"),
+        ));
     }
     ctx.claim_key(key, account)?;
     ctx.put_account(account, AccountRecord::new(key.clone()));
-    ctx.events.push(Event::AccountRegistered { account: account.clone(), public_key: key.clone() });
+    ctx.events.push(Event::AccountRegistered {
+        account: account.clone(),
+        public_key: key.clone(),
+    });
     Ok(())
 }
 
@@ -226,11 +277,20 @@ fn rotate_key(ctx: &mut TxContext<'_>, sender: &AccountId, key: &PublicKey) -> R
     ctx.changes.key_owners.insert(record.public_key.clone(), None);
     record.public_key = key.clone();
     ctx.put_account(sender, record);
-    ctx.events.push(Event::KeyRotated { account: sender.clone(), public_key: key.clone() });
+    ctx.events.push(Event::KeyRotated {
+        account: sender.clone(),
+        public_key: key.clone(),
+    });
     Ok(())
 }
 
-fn mint(ctx: &mut TxContext<'_>, sender: &AccountId, to: &AccountId, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+fn mint(
+    ctx: &mut TxContext<'_>,
+    sender: &AccountId,
+    to: &AccountId,
+    code: &CurrencyCode,
+    amount: Amount,
+) -> Result<(), Error> {
     let mut currency = ctx.currency(code)?;
     require_issuer(sender, code, &currency)?;
     check_scale(code, &currency, amount)?;
@@ -243,11 +303,18 @@ fn mint(ctx: &mut TxContext<'_>, sender: &AccountId, to: &AccountId, code: &Curr
         amount,
     })?;
     currency.supply = currency.supply.checked_add(amount).ok_or_else(|| overflow(code))?;
-    let balance = receiver.balance(code).checked_add(amount).ok_or_else(|| overflow(code))?;
+    let balance = receiver
+        .balance(code)
+        .checked_add(amount)
+        .ok_or_else(|| overflow(code))?;
     receiver.set_balance(code, balance);
     ctx.put_currency(code, currency);
     ctx.put_account(to, receiver);
-    ctx.events.push(Event::Minted { to: to.clone(), currency: code.clone(), amount });
+    ctx.events.push(Event::Minted {
+        to: to.clone(),
+        currency: code.clone(),
+        amount,
+    });
     Ok(())
 }
 
@@ -264,26 +331,43 @@ fn burn(ctx: &mut TxContext<'_>, sender: &AccountId, code: &CurrencyCode, amount
         amount,
     })?;
     let balance = issuer.balance(code);
-    let Some(remaining) = balance.checked_sub(amount).filter(|left| !left.decimal().is_sign_negative()) else {
-        return Err(Error::new(ErrorCode::InsufficientFunds, format!("{sender} holds {balance} {code}, burns {amount}")));
+    let Some(remaining) = balance
+        .checked_sub(amount)
+        .filter(|left| !left.decimal().is_sign_negative())
+    else {
+        return Err(Error::new(
+            ErrorCode::InsufficientFunds,
+            format!("{sender} holds {balance} {code}, burns {amount}"),
+        ));
     };
     issuer.set_balance(code, remaining);
     currency.supply = currency.supply.checked_sub(amount).ok_or_else(|| overflow(code))?;
     ctx.put_currency(code, currency);
     ctx.put_account(sender, issuer);
-    ctx.events.push(Event::Burned { from: sender.clone(), currency: code.clone(), amount });
+    ctx.events.push(Event::Burned {
+        from: sender.clone(),
+        currency: code.clone(),
+        amount,
+    });
     Ok(())
 }
 
 fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, frozen: bool) -> Result<(), Error> {
     if !ctx.config.is_authority(sender) {
-        return Err(Error::new(ErrorCode::NotAuthorized, "only a regulator or central bank may freeze or unfreeze"));
+        return Err(Error::new(
+            ErrorCode::NotAuthorized,
+            "only a regulator or central bank may freeze or unfreeze",
+        ));
     }
     let mut record = ctx.require_account(account)?;
     record.frozen = frozen;
     ctx.put_account(account, record);
     let (account, by) = (account.clone(), sender.clone());
-    ctx.events.push(if frozen { Event::Frozen { account, by } } else { Event::Unfrozen { account, by } });
+    ctx.events.push(if frozen {
+        Event::Frozen { account, by }
+    } else {
+        Event::Unfrozen { account, by }
+    });
     Ok(())
 }
 
@@ -295,7 +379,8 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
         Operation::Burn { currency, amount } => burn(ctx, sender, currency, *amount),
         Operation::Transfer(leg) => transfer(ctx, sender, leg),
         Operation::BatchTransfer { legs } => legs.iter().enumerate().try_for_each(|(index, leg)| {
-            transfer(ctx, sender, leg).map_err(|error| Error::new(error.code, format!("leg {index}: {}", error.message)))
+            transfer(ctx, sender, leg)
+                .map_err(|error| Error::new(error.code, format!("leg {index}: {}", error.message)))
         }),
         Operation::Freeze { account } => set_frozen(ctx, sender, account, true),
         Operation::Unfreeze { account } => set_frozen(ctx, sender, account, false),
@@ -311,20 +396,35 @@ fn check_envelope(
 ) -> Result<AccountRecord, Error> {
     let tx = &signed.tx;
     if tx.chain_id != ctx.config.chain_id {
-        return Err(Error::new(ErrorCode::WrongChain, format!("transaction is for chain {}", tx.chain_id)));
+        return Err(Error::new(
+            ErrorCode::WrongChain,
+            format!("transaction is for chain {}", tx.chain_id),
+        ));
     }
     let sender = ctx.require_account(&tx.sender)?;
     if sender.public_key != signed.public_key {
-        return Err(Error::new(ErrorCode::KeyMismatch, format!("{} is not {}'s current key", signed.public_key, tx.sender)));
+        return Err(Error::new(
+            ErrorCode::KeyMismatch,
+            format!("{} is not {}'s current key", signed.public_key, tx.sender),
+        ));
     }
     if tx.nonce < sender.next_nonce {
-        return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce)));
+        return Err(Error::new(
+            ErrorCode::NonceTooLow,
+            format!("nonce {} is used; next is {}", tx.nonce, sender.next_nonce),
+        ));
     }
     if tx.nonce > sender.next_nonce {
-        return Err(Error::new(ErrorCode::NonceTooHigh, format!("nonce {} is ahead of {}", tx.nonce, sender.next_nonce)));
+        return Err(Error::new(
+            ErrorCode::NonceTooHigh,
+            format!("nonce {} is ahead of {}", tx.nonce, sender.next_nonce),
+        ));
     }
     if block_time_ms > tx.expires_at_ms {
-        return Err(Error::new(ErrorCode::Expired, format!("expired at {} ms", tx.expires_at_ms)));
+        return Err(Error::new(
+            ErrorCode::Expired,
+            format!("expired at {} ms", tx.expires_at_ms),
+        ));
     }
     if !signature_verified {
         signed.verify_signature()?;
@@ -366,19 +466,37 @@ pub(crate) fn execute_block(
         let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
         let sender = &signed.tx.sender;
         let ctx = TxContext::new(reader, &changes, config);
-        let (outcome, tx_changes, events, consumes_nonce) =
-            match check_envelope(&ctx, block.header.timestamp_ms, signed, signature_verified(index as usize)) {
-                Err(error) => (Outcome::Failed { code: error.code, message: error.message }, Changes::default(), vec![], false),
-                Ok(_) => {
-                    let mut ctx = ctx;
-                    match apply_operation(&mut ctx, sender, &signed.tx.operation) {
-                        Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
-                        Err(error) => {
-                            (Outcome::Failed { code: error.code, message: error.message }, Changes::default(), vec![], true)
-                        }
-                    }
+        let (outcome, tx_changes, events, consumes_nonce) = match check_envelope(
+            &ctx,
+            block.header.timestamp_ms,
+            signed,
+            signature_verified(index as usize),
+        ) {
+            Err(error) => (
+                Outcome::Failed {
+                    code: error.code,
+                    message: error.message,
+                },
+                Changes::default(),
+                vec![],
+                false,
+            ),
+            Ok(_) => {
+                let mut ctx = ctx;
+                match apply_operation(&mut ctx, sender, &signed.tx.operation) {
+                    Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
+                    Err(error) => (
+                        Outcome::Failed {
+                            code: error.code,
+                            message: error.message,
+                        },
+                        Changes::default(),
+                        vec![],
+                        true,
+                    ),
                 }
-            };
+            }
+        };
         changes.merge(tx_changes);
         if consumes_nonce {
             let ctx = TxContext::new(reader, &changes, config);
@@ -391,16 +509,32 @@ pub(crate) fn execute_block(
         for (event_index, event) in events.iter().enumerate() {
             let event_index = u32::try_from(event_index).expect("events per transaction are bounded");
             let sequence = history_sequence(height, index, event_index);
-            let record = EventRecord { height, tx_hash, tx_index: index, event: event.clone() };
+            let record = EventRecord {
+                height,
+                tx_hash,
+                tx_index: index,
+                event: event.clone(),
+            };
             let accounts: BTreeSet<&AccountId> = event.accounts().into_iter().collect();
             for account in accounts {
                 history.push((account.clone(), sequence, record.clone()));
             }
         }
-        receipts.push(Receipt { tx_hash, height, index, sender: sender.clone(), outcome, events });
+        receipts.push(Receipt {
+            tx_hash,
+            height,
+            index,
+            sender: sender.clone(),
+            outcome,
+            events,
+        });
     }
     assert_conservation(reader, &changes);
-    BlockOutput { receipts, writes: encode_writes(changes), history }
+    BlockOutput {
+        receipts,
+        writes: encode_writes(changes),
+        history,
+    }
 }
 
 /// For each currency: the change in supply equals the change in the sum of all balances.
@@ -411,9 +545,14 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
         let before: Option<AccountRecord> = read_record(reader, &StateKey::Account(id.clone()));
         let mut add = |balances: &BTreeMap<CurrencyCode, Amount>, sign: Decimal| {
             for (code, amount) in balances {
-                assert!(!amount.decimal().is_sign_negative(), "negative balance of {code} in {id}");
+                assert!(
+                    !amount.decimal().is_sign_negative(),
+                    "negative balance of {code} in {id}"
+                );
                 let entry = balance_delta.entry(code.clone()).or_default();
-                *entry = entry.checked_add(amount.decimal() * sign).expect("balance delta in range");
+                *entry = entry
+                    .checked_add(amount.decimal() * sign)
+                    .expect("balance delta in range");
             }
         };
         if let Some(before) = &before {
@@ -434,7 +573,10 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
     for code in currencies {
         let balances = balance_delta.get(code).copied().unwrap_or_default();
         let supply = supply_delta.get(code).copied().unwrap_or_default();
-        assert_eq!(balances, supply, "conservation broken for {code}: balances moved {balances}, supply {supply}");
+        assert_eq!(
+            balances, supply,
+            "conservation broken for {code}: balances moved {balances}, supply {supply}"
+        );
     }
 }
 
@@ -451,7 +593,10 @@ fn encode_writes(changes: Changes) -> StateWrites {
     }
     writes.sort_by(|a, b| a.0.cmp(&b.0));
     for (_, value) in &writes {
-        assert!(value.as_ref().is_none_or(|v| v.len() <= STATE_VALUE_BYTES_MAX), "state value over its limit");
+        assert!(
+            value.as_ref().is_none_or(|v| v.len() <= STATE_VALUE_BYTES_MAX),
+            "state value over its limit"
+        );
     }
     writes
 }

@@ -16,8 +16,16 @@ const PARALLEL_CHANGES_MIN: usize = 2_048;
 enum Node {
     #[default]
     Empty,
-    Leaf { key: Hash, value: Hash, hash: Hash },
-    Internal { left: Box<Node>, right: Box<Node>, hash: Hash },
+    Leaf {
+        key: Hash,
+        value: Hash,
+        hash: Hash,
+    },
+    Internal {
+        left: Box<Node>,
+        right: Box<Node>,
+        hash: Hash,
+    },
 }
 
 impl Node {
@@ -37,7 +45,10 @@ pub(crate) struct SparseMerkleTree {
 /// Sibling hashes from the root down to where the key's path ends, and what sits there.
 impl SparseMerkleTree {
     pub fn new(algorithm: HashAlgorithm) -> SparseMerkleTree {
-        SparseMerkleTree { algorithm, root: Node::Empty }
+        SparseMerkleTree {
+            algorithm,
+            root: Node::Empty,
+        }
     }
 
     pub fn root(&self) -> Hash {
@@ -81,7 +92,12 @@ impl SparseMerkleTree {
         loop {
             match node {
                 Node::Empty => return StateProof { siblings, leaf: None },
-                Node::Leaf { key, value, .. } => return StateProof { siblings, leaf: Some((*key, *value)) },
+                Node::Leaf { key, value, .. } => {
+                    return StateProof {
+                        siblings,
+                        leaf: Some((*key, *value)),
+                    };
+                }
                 Node::Internal { left, right, .. } => {
                     let (next, other) = if bit(key, depth) { (right, left) } else { (left, right) };
                     siblings.push(other.hash());
@@ -128,8 +144,10 @@ fn apply(algorithm: HashAlgorithm, node: &mut Node, depth: usize, changes: &[(Ha
             *node = combine(algorithm, *left, *right);
         }
         Node::Empty | Node::Leaf { .. } => {
-            let mut entries: Vec<(Hash, Hash)> =
-                changes.iter().filter_map(|(key, value)| value.map(|value| (*key, value))).collect();
+            let mut entries: Vec<(Hash, Hash)> = changes
+                .iter()
+                .filter_map(|(key, value)| value.map(|value| (*key, value)))
+                .collect();
             if let Node::Leaf { key, value, .. } = node
                 && changes.binary_search_by(|(changed, _)| changed.cmp(key)).is_err()
             {
@@ -145,7 +163,11 @@ fn apply(algorithm: HashAlgorithm, node: &mut Node, depth: usize, changes: &[(Ha
 fn build(algorithm: HashAlgorithm, depth: usize, entries: &[(Hash, Hash)]) -> Node {
     match entries {
         [] => Node::Empty,
-        [(key, value)] => Node::Leaf { key: *key, value: *value, hash: leaf_hash(algorithm, key, value) },
+        [(key, value)] => Node::Leaf {
+            key: *key,
+            value: *value,
+            hash: leaf_hash(algorithm, key, value),
+        },
         _ => {
             assert!(depth < 256, "two distinct keys share all 256 bits");
             let split = entries.partition_point(|(key, _)| !bit(key, depth));
@@ -155,7 +177,10 @@ fn build(algorithm: HashAlgorithm, depth: usize, entries: &[(Hash, Hash)]) -> No
                     || build(algorithm, depth + 1, &entries[split..]),
                 )
             } else {
-                (build(algorithm, depth + 1, &entries[..split]), build(algorithm, depth + 1, &entries[split..]))
+                (
+                    build(algorithm, depth + 1, &entries[..split]),
+                    build(algorithm, depth + 1, &entries[split..]),
+                )
             };
             combine(algorithm, left, right)
         }
@@ -169,7 +194,11 @@ fn combine(algorithm: HashAlgorithm, left: Node, right: Node) -> Node {
         (leaf @ Node::Leaf { .. }, Node::Empty) | (Node::Empty, leaf @ Node::Leaf { .. }) => leaf,
         (left, right) => {
             let hash = internal_hash(algorithm, &left.hash(), &right.hash());
-            Node::Internal { left: Box::new(left), right: Box::new(right), hash }
+            Node::Internal {
+                left: Box::new(left),
+                right: Box::new(right),
+                hash,
+            }
         }
     }
 }
@@ -191,7 +220,12 @@ mod tests {
 
     fn tree_of(pairs: &[(u64, u64)]) -> SparseMerkleTree {
         let mut tree = SparseMerkleTree::new(ALGORITHM);
-        tree.update(pairs.iter().map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v))))).collect());
+        tree.update(
+            pairs
+                .iter()
+                .map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v)))))
+                .collect(),
+        );
         tree
     }
 
@@ -230,7 +264,12 @@ mod tests {
         let parallel = tree_of(&pairs);
         let mut sequential = SparseMerkleTree::new(ALGORITHM);
         for chunk in pairs.chunks(100) {
-            sequential.update(chunk.iter().map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v))))).collect());
+            sequential.update(
+                chunk
+                    .iter()
+                    .map(|(k, v)| (h(*k), Some(ALGORITHM.digest(&value(*v)))))
+                    .collect(),
+            );
         }
         assert_eq!(parallel.root(), sequential.root());
     }
@@ -243,7 +282,10 @@ mod tests {
             let key = k.to_le_bytes();
             let proof = tree.prove(&h(k));
             assert!(proof.verify(ALGORITHM, &root, &key, Some(&value(k))));
-            assert!(!proof.verify(ALGORITHM, &root, &key, Some(&value(k + 1))), "wrong value");
+            assert!(
+                !proof.verify(ALGORITHM, &root, &key, Some(&value(k + 1))),
+                "wrong value"
+            );
             assert!(!proof.verify(ALGORITHM, &root, &key, None), "present key proven absent");
         }
         for k in [300u64, 12345] {
