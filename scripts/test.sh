@@ -5,7 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p corridor-consensus --all-targets --features mutation-skip-nullification-check -- -D warnings
 # The end-to-end tests start the binaries built here.
 cargo build --workspace --bins
-cargo test --workspace --all-features
+# Default features everywhere: the consensus simulation runs its >= 4,000 seeds with every
+# safety rule on and must find no violation.
+cargo test --workspace
+# Mutation check: with one safety rule off, the same simulator must find a violation.
+cargo test -p corridor-consensus --features mutation-skip-nullification-check --test simulation
