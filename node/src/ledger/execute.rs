@@ -600,3 +600,262 @@ fn encode_writes(changes: Changes) -> StateWrites {
     }
     writes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisValidator};
+    use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
+    use corridor_sdk::{HashAlgorithm, PrivateKey, Scheme, Transaction};
+
+    const CHAIN: &str = "test-chain";
+    const BLOCK_TIME_MS: u64 = 1_000;
+
+    fn id(text: &str) -> AccountId {
+        AccountId::new(text).expect("valid id")
+    }
+
+    fn key(name: &str) -> PrivateKey {
+        let mut seed = [7u8; 32];
+        seed[..name.len().min(32)].copy_from_slice(&name.as_bytes()[..name.len().min(32)]);
+        PrivateKey::from_seed(Scheme::Ed25519, seed).expect("seed")
+    }
+
+    fn cny() -> CurrencyCode {
+        CurrencyCode::new("CNY").expect("code")
+    }
+
+    /// pboc issues CNY; bank-a holds 100; alice@bank-a holds 10; bob@bank-a holds nothing.
+    fn state() -> (BTreeMap<Vec<u8>, Vec<u8>>, ChainConfig) {
+        let account = |name: &str, cny_units: u64| GenesisAccount {
+            id: id(name),
+            public_key: key(name).public_key(),
+            balances: if cny_units > 0 {
+                BTreeMap::from([(cny(), Amount::from(cny_units))])
+            } else {
+                BTreeMap::new()
+            },
+        };
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            hash_algorithm: HashAlgorithm::Sha256,
+            genesis_time_ms: 0,
+            validators: vec![GenesisValidator {
+                id: id("v"),
+                public_key: key("v").public_key(),
+            }],
+            regulators: BTreeSet::from([id("regulator")]),
+            currencies: vec![GenesisCurrency {
+                code: cny(),
+                scale: 2,
+                issuer: id("pboc"),
+                transfer_limit: None,
+            }],
+            accounts: vec![
+                account("pboc", 0),
+                account("bank-a", 100),
+                account("alice@bank-a", 10),
+                account("bob@bank-a", 0),
+                account("regulator", 0),
+            ],
+        };
+        genesis.validate().expect("valid genesis");
+        let writes = genesis.state().expect("state");
+        (
+            writes
+                .into_iter()
+                .map(|(k, v)| (k, v.expect("genesis writes values")))
+                .collect(),
+            genesis.config(),
+        )
+    }
+
+    fn tx(sender: &str, nonce: u64, operation: Operation) -> SignedTransaction {
+        Transaction::new(CHAIN, id(sender), nonce, 10_000, operation).sign(&key(sender))
+    }
+
+    fn pay(to: &str, amount: &str) -> TransferLeg {
+        TransferLeg {
+            to: id(to),
+            currency: cny(),
+            amount: Amount::parse(amount).expect("amount"),
+            memo: None,
+        }
+    }
+
+    /// Execute `txs` as one block and apply its writes to `state`.
+    fn run(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, config: &ChainConfig, txs: Vec<SignedTransaction>) -> Vec<Outcome> {
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: CHAIN.into(),
+            height: 1,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: BLOCK_TIME_MS,
+            proposer: id("v"),
+            tx_count: txs.len() as u32,
+            txs_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        };
+        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
+        let block = Block { header, txs };
+        let output = execute_block(state, config, &block, &hashes, &|_| false);
+        for (key, value) in output.writes {
+            match value {
+                Some(value) => state.insert(key, value),
+                None => state.remove(&key),
+            };
+        }
+        output.receipts.into_iter().map(|r| r.outcome).collect()
+    }
+
+    fn account(state: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> AccountRecord {
+        read_record(state, &StateKey::Account(id(name))).expect("account exists")
+    }
+
+    fn code(outcome: &Outcome) -> Option<ErrorCode> {
+        match outcome {
+            Outcome::Success => None,
+            Outcome::Failed { code, .. } => Some(*code),
+        }
+    }
+
+    #[test]
+    fn a_batch_whose_later_leg_fails_at_execution_moves_nothing_but_uses_its_nonce() {
+        let (mut state, config) = state();
+        // The first transaction drains bank-a below what the batch's second leg needs.
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx(
+                    "bank-a",
+                    0,
+                    Operation::transfer(id("bob@bank-a"), cny(), Amount::from(95), None),
+                ),
+                tx(
+                    "bank-a",
+                    1,
+                    Operation::batch_transfer(vec![pay("alice@bank-a", "1"), pay("bob@bank-a", "10")]),
+                ),
+            ],
+        );
+        assert_eq!(code(&outcomes[0]), None);
+        assert_eq!(code(&outcomes[1]), Some(ErrorCode::InsufficientFunds));
+        let bank = account(&state, "bank-a");
+        assert_eq!(bank.balance(&cny()), Amount::from(5), "the first leg did not stick");
+        assert_eq!(account(&state, "alice@bank-a").balance(&cny()), Amount::from(10));
+        assert_eq!(bank.next_nonce, 2, "the failed batch consumed its nonce");
+    }
+
+    #[test]
+    fn envelope_failures_change_nothing_at_all() {
+        let (mut state, config) = state();
+        let before = state.clone();
+        let mut forged = tx("alice@bank-a", 0, Operation::Transfer(pay("bob@bank-a", "1")));
+        forged.tx.nonce = 0;
+        forged.signature = key("bob@bank-a").sign(&forged.tx.signing_bytes());
+        let mut expired = tx("alice@bank-a", 0, Operation::Transfer(pay("bob@bank-a", "1")));
+        expired.tx.expires_at_ms = BLOCK_TIME_MS - 1;
+        expired.signature = key("alice@bank-a").sign(&expired.tx.signing_bytes());
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                forged,
+                expired,
+                tx("alice@bank-a", 5, Operation::Transfer(pay("bob@bank-a", "1"))),
+                Transaction::new(
+                    "other",
+                    id("alice@bank-a"),
+                    0,
+                    10_000,
+                    Operation::Transfer(pay("bob@bank-a", "1")),
+                )
+                .sign(&key("alice@bank-a")),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                Some(ErrorCode::BadSignature),
+                Some(ErrorCode::Expired),
+                Some(ErrorCode::NonceTooHigh),
+                Some(ErrorCode::WrongChain)
+            ]
+        );
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn replay_in_the_same_block_fails_and_transfers_once() {
+        let (mut state, config) = state();
+        let payment = tx("alice@bank-a", 0, Operation::Transfer(pay("bob@bank-a", "2.5")));
+        let outcomes = run(&mut state, &config, vec![payment.clone(), payment]);
+        assert_eq!(code(&outcomes[1]), Some(ErrorCode::NonceTooLow));
+        assert_eq!(
+            account(&state, "bob@bank-a").balance(&cny()),
+            Amount::parse("2.5").expect("amount")
+        );
+    }
+
+    #[test]
+    fn mint_burn_freeze_and_registration_rules() {
+        let (mut state, config) = state();
+        let newcomer = key("carol@bank-a").public_key();
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx("pboc", 0, Operation::mint(id("alice@bank-a"), cny(), Amount::from(40))),
+                tx("bank-a", 0, Operation::mint(id("alice@bank-a"), cny(), Amount::from(1))),
+                tx("pboc", 1, Operation::burn(cny(), Amount::from(1))),
+                tx("regulator", 0, Operation::freeze(id("bob@bank-a"))),
+                tx("alice@bank-a", 0, Operation::Transfer(pay("bob@bank-a", "1"))),
+                tx(
+                    "bank-a",
+                    1,
+                    Operation::register_account(id("carol@bank-a"), newcomer.clone()),
+                ),
+                tx(
+                    "regulator",
+                    1,
+                    Operation::register_account(id("dave@bank-a"), key("dave@bank-a").public_key()),
+                ),
+                tx("bank-a", 2, Operation::register_account(id("erin@bank-a"), newcomer)),
+                tx("regulator", 2, Operation::unfreeze(id("bob@bank-a"))),
+                tx("alice@bank-a", 1, Operation::Transfer(pay("bob@bank-a", "1"))),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                None,
+                Some(ErrorCode::NotIssuer),
+                Some(ErrorCode::InsufficientFunds), // pboc holds no CNY to burn
+                None,
+                Some(ErrorCode::Frozen),
+                None,
+                Some(ErrorCode::NotSponsor),
+                Some(ErrorCode::KeyInUse),
+                None,
+                None,
+            ]
+        );
+        let supply: CurrencyRecord = read_record(&state, &StateKey::Currency(cny())).expect("currency");
+        assert_eq!(supply.supply, Amount::from(150));
+        assert_eq!(account(&state, "alice@bank-a").balance(&cny()), Amount::from(49));
+    }
+
+    #[test]
+    #[should_panic(expected = "conservation broken")]
+    fn conservation_is_asserted() {
+        let (state, _) = state();
+        let mut changes = Changes::default();
+        let mut alice = account(&state, "alice@bank-a");
+        alice.set_balance(&cny(), Amount::from(11)); // one unit from nowhere
+        changes.accounts.insert(id("alice@bank-a"), Some(alice));
+        assert_conservation(&state, &changes);
+    }
+}
