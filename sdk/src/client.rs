@@ -9,8 +9,8 @@
 //! Server-Sent Events, parsed here by `SseParser` over the response's byte stream.
 
 use crate::api::{
-    AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody, EventRecord, HistoryPage,
-    KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
+    AccountProof, AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody,
+    EventRecord, HistoryPage, KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
 };
 use crate::crypto::PublicKey;
 use crate::error::{Error, ErrorCode};
@@ -262,6 +262,12 @@ impl Client {
 
     pub async fn account(&self, id: &AccountId) -> Result<AccountView> {
         self.get(&format!("/v1/accounts/{id}")).await
+    }
+
+    /// The account's record with a proof against the state root (verify it with
+    /// `AccountProof::verify`).
+    pub async fn account_proof(&self, id: &AccountId) -> Result<AccountProof> {
+        self.get(&format!("/v1/accounts/{id}/proof")).await
     }
 
     /// The nonce the account's next transaction must carry.

@@ -210,6 +210,13 @@ async fn onboard_issue_pay_and_batch_payroll() {
     );
     let events = ok(&node.cli(&["--json", "events", "--from", "0", "--count", "3"]));
     assert_eq!(events.lines().count(), 3);
+
+    // A regulator checks a balance with a proof, verified on its side of the wire.
+    let proven: serde_json::Value = json(&node.cli(&["--json", "proof", "staff-7@icbc-cn"]));
+    assert_eq!(proven["verified"], true);
+    assert_eq!(proven["state"]["balances"]["CNY"], "107.07");
+    let human = ok(&node.cli(&["proof", "nobody@icbc-cn"]));
+    assert!(human.contains("absent (proven)"), "{human}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

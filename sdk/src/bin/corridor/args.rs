@@ -47,6 +47,9 @@ pub enum Command {
     Balance { account: AccountId },
     /// The currencies of the chain.
     Currencies,
+    /// Fetch an account's record with its proof, verify the proof here against the state
+    /// root, and check that root against the next block's header when that block exists.
+    Proof { account: AccountId },
     /// Transfer money from the signer's account.
     Transfer {
         #[command(flatten)]
