@@ -4,7 +4,7 @@
 //! message}}` with the code's HTTP status. No business rule lives here.
 
 use crate::chain::Chain;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -24,6 +24,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A single submission: one hex-encoded transaction and its JSON wrapping.
+const SUBMIT_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 1024;
 /// The longest a `GET /v1/transactions/{hash}?wait_ms=` request is held.
 pub(crate) const TX_WAIT_MS_MAX: u64 = 30_000;
 const HISTORY_PAGE_ENTRIES_DEFAULT: usize = 100;
@@ -43,6 +45,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError(Error::new(ErrorCode::BadRequest, rejection.body_text()))
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ErrorCode::TooLarge
@@ -57,7 +63,10 @@ type ApiResult<T> = Result<T, ApiError>;
 pub(crate) fn router(chain: Arc<Chain>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
-        .route("/v1/transactions", post(submit))
+        .route(
+            "/v1/transactions",
+            post(submit).layer(DefaultBodyLimit::max(SUBMIT_BODY_BYTES_MAX)),
+        )
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{hash}", get(transaction))
         .route("/v1/accounts/{id}", get(account))
@@ -69,6 +78,12 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
+        .method_not_allowed_fallback(|| async {
+            ApiError(Error::new(
+                ErrorCode::MethodNotAllowed,
+                "this endpoint does not take that method",
+            ))
+        })
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(chain)
 }
@@ -147,8 +162,9 @@ struct WaitQuery {
 async fn transaction(
     State(chain): State<Arc<Chain>>,
     Path(hash): Path<String>,
-    Query(query): Query<WaitQuery>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let Query(query) = query.map_err(query_rejection)?;
     let hash = Hash::from_hex(&hash)?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
     let deadline = tokio::time::Instant::now() + wait;
@@ -197,8 +213,9 @@ struct HistoryQuery {
 async fn history(
     State(chain): State<Arc<Chain>>,
     Path(id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let Query(query) = query.map_err(query_rejection)?;
     let id = parse_account(&id)?;
     let limit = query.limit.unwrap_or(HISTORY_PAGE_ENTRIES_DEFAULT);
     if limit == 0 || limit > HISTORY_PAGE_ENTRIES_MAX {
@@ -242,32 +259,57 @@ async fn block(State(chain): State<Arc<Chain>>, Path(height): Path<String>) -> A
 #[derive(Deserialize)]
 struct EventsQuery {
     from_height: Option<u64>,
+    /// An `EventRecord::id()`: resume with the event after it.
+    after: Option<String>,
 }
 
 struct EventCursor {
     chain: Arc<Chain>,
     next_height: u64,
+    /// Skip events at or before this (height, tx_index, event_index).
+    after: Option<(u64, u32, u32)>,
     buffered: VecDeque<EventRecord>,
     heights: tokio::sync::watch::Receiver<u64>,
 }
 
-/// Server-Sent Events from `from_height` on: stored blocks first, then live ones. A client
-/// that reconnects with the last height it saw + 1 misses nothing.
+/// Server-Sent Events from `from_height` on, or after the event `after` (or the standard
+/// `Last-Event-ID` header): stored blocks first, then live ones. A client that reconnects
+/// with the last id it saw misses nothing and sees nothing twice.
 async fn events(
     State(chain): State<Arc<Chain>>,
-    Query(query): Query<EventsQuery>,
-) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    headers: axum::http::HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> ApiResult<Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
+    let Query(query) = query.map_err(query_rejection)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let after = match query.after.or(last_event_id) {
+        Some(id) => Some(EventRecord::parse_id(&id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::BadRequest,
+                format!("event id `{id}` is not height:tx_index:event_index"),
+            )
+        })?),
+        None => None,
+    };
     let cursor = EventCursor {
         heights: chain.subscribe_height(),
         chain,
-        next_height: query.from_height.unwrap_or(0),
+        next_height: after.map_or(query.from_height.unwrap_or(0), |(height, _, _)| height),
+        after,
         buffered: VecDeque::new(),
     };
     let stream = futures::stream::unfold(cursor, |mut cursor| async move {
         loop {
             if let Some(record) = cursor.buffered.pop_front() {
+                let position = (record.height, record.tx_index, record.event_index);
+                if cursor.after.is_some_and(|after| position <= after) {
+                    continue;
+                }
                 let data = serde_json::to_string(&record).expect("event records serialize");
-                let event = SseEvent::default().id(record.height.to_string()).data(data);
+                let event = SseEvent::default().id(record.id()).data(data);
                 return Some((Ok(event), cursor));
             }
             let head = *cursor.heights.borrow_and_update();
@@ -284,7 +326,7 @@ async fn events(
             cursor.heights.changed().await.ok()?;
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 async fn metrics(State(chain): State<Arc<Chain>>) -> Response {

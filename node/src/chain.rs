@@ -8,7 +8,7 @@
 use crate::genesis::Genesis;
 use crate::ledger::merkle::SparseMerkleTree;
 use crate::ledger::{
-    AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateReader, check_transaction, execute_block,
+    AccountRecord, ChainConfig, CurrencyRecord, Precheck, StateKey, StateReader, check_transaction, execute_block,
 };
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
@@ -185,6 +185,7 @@ impl Chain {
         let commit = BlockCommit {
             stored: &stored,
             tx_hashes: &[],
+            indexed: &[],
             receipts: &[],
             writes: &writes,
             history: &[],
@@ -287,8 +288,15 @@ impl Chain {
         if tx.nonce == sender.next_nonce && !self.mempool.has_sender(&tx.sender) {
             check_transaction(&self.storage, &self.config, &signed, now)?;
         }
+        let sender_id = signed.tx.sender.clone();
         self.mempool
             .insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
+        // A block may have committed since the read above; see `observe_committed_nonce`.
+        if let Some(now) = self.account_record(&sender_id)
+            && now.next_nonce > sender.next_nonce
+        {
+            self.mempool.observe_committed_nonce(&sender_id, now.next_nonce);
+        }
         Ok(hash)
     }
 
@@ -332,6 +340,37 @@ impl Chain {
             .collect()
     }
 
+    /// A certificate finalizes `block_hash` at `height` if a quorum (n − f of the n genesis
+    /// validators, each counted once) signed it.
+    fn verify_certificate(&self, height: u64, block_hash: &Hash, certificate: &Certificate) -> Result<(), Error> {
+        let refuse = |why: String| {
+            Err(Error::new(
+                ErrorCode::BadSignature,
+                format!("certificate for {height}: {why}"),
+            ))
+        };
+        if certificate.height != height || &certificate.block_hash != block_hash {
+            return refuse("it is for another block".into());
+        }
+        let validators = &self.config.validators;
+        let quorum = validators.len() - (validators.len() - 1) / 3;
+        let message = Certificate::signing_bytes(&self.config.chain_id, height, block_hash);
+        let mut signers = std::collections::BTreeSet::new();
+        for signature in &certificate.signatures {
+            let Some(validator) = validators.iter().find(|v| v.id == signature.validator) else {
+                return refuse(format!("{} is not a validator", signature.validator));
+            };
+            if validator.public_key.verify(&message, &signature.signature).is_err() {
+                return refuse(format!("{}'s signature does not verify", signature.validator));
+            }
+            signers.insert(&validator.id);
+        }
+        if signers.len() < quorum {
+            return refuse(format!("{} of the {quorum} signatures a quorum needs", signers.len()));
+        }
+        Ok(())
+    }
+
     // --- queries --------------------------------------------------------------------------
 
     pub fn status(&self) -> Status {
@@ -353,9 +392,10 @@ impl Chain {
         let record = self.account_record(id)?;
         Some(AccountView {
             id: id.clone(),
+            frozen: record.is_frozen(),
+            frozen_by: record.frozen_by,
             public_key: record.public_key,
             next_nonce: record.next_nonce,
-            frozen: record.frozen,
             sponsor: id.sponsor(),
             balances: record.balances,
         })
@@ -465,12 +505,17 @@ impl Chain {
             .into_iter()
             .flat_map(|receipt| {
                 let (height, tx_hash, tx_index) = (receipt.height, receipt.tx_hash, receipt.index);
-                receipt.events.into_iter().map(move |event| EventRecord {
-                    height,
-                    tx_hash,
-                    tx_index,
-                    event,
-                })
+                receipt
+                    .events
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(event_index, event)| EventRecord {
+                        height,
+                        tx_hash,
+                        tx_index,
+                        event_index: u32::try_from(event_index).expect("events per transaction are bounded"),
+                        event,
+                    })
             })
             .collect()
     }
@@ -557,7 +602,17 @@ impl Application for Chain {
         if block.txs.len() > BLOCK_TXS_MAX || header.tx_count as usize != block.txs.len() {
             return refuse("transaction count".into());
         }
+        if let Some(error) = block.txs.iter().find_map(|tx| tx.tx.check_shape().err()) {
+            return refuse(format!("a transaction is malformed: {error}"));
+        }
         let hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
+        let unique: std::collections::HashSet<&Hash> = hashes.iter().collect();
+        if unique.len() != hashes.len() || hashes.iter().any(|hash| self.storage.tx_location(hash).is_some()) {
+            return refuse("a transaction appears twice or was already committed".into());
+        }
+        if codec::encode(block).len() > BLOCK_BYTES_MAX {
+            return refuse(format!("over {BLOCK_BYTES_MAX} bytes"));
+        }
         if merkle_root(algorithm, &hashes) != header.txs_root {
             return refuse("transactions root".into());
         }
@@ -602,10 +657,20 @@ impl Application for Chain {
             header.height
         );
         let block_hash = header.hash(algorithm);
-        assert_eq!(certificate.block_hash, block_hash, "certificate is for another block");
+        self.verify_certificate(header.height, &block_hash, &certificate)?;
         let tx_hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
-        let cached: Vec<bool> = tx_hashes.iter().map(|hash| self.mempool.contains(hash)).collect();
-        let output = execute_block(&self.storage, &self.config, &block, &tx_hashes, &|i| cached[i]);
+        let verified = self.mempool.contains_all(&tx_hashes);
+        let mut seen = std::collections::HashSet::with_capacity(tx_hashes.len());
+        let prechecks: Vec<Precheck> = tx_hashes
+            .iter()
+            .zip(verified)
+            .map(|(hash, signature_verified)| Precheck {
+                signature_verified,
+                duplicate: !seen.insert(*hash) || self.storage.tx_location(hash).is_some(),
+            })
+            .collect();
+        let indexed: Vec<bool> = prechecks.iter().map(|p| !p.duplicate).collect();
+        let output = execute_block(&self.storage, &self.config, &block, &tx_hashes, &prechecks);
         let state_root = {
             let mut tree = self.tree.lock();
             let changes: Vec<(Hash, Option<Hash>)> = output
@@ -626,6 +691,7 @@ impl Application for Chain {
         self.storage.commit_block(&BlockCommit {
             stored: &stored,
             tx_hashes: &tx_hashes,
+            indexed: &indexed,
             receipts: &output.receipts,
             writes: &output.writes,
             history: &output.history,

@@ -122,6 +122,15 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
     let genesis_path = data_dir.join("genesis.json");
     let genesis = if genesis_path.exists() {
         Genesis::read(&genesis_path)?
+    } else if data_dir.join("db").exists() || keys_dir.exists() {
+        // A chain or keys without their genesis: never generate new keys over them.
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!(
+                "{} has a chain or keys but no genesis.json; restore it or use a new --data-dir",
+                data_dir.display()
+            ),
+        ));
     } else {
         std::fs::create_dir_all(&keys_dir).map_err(|error| io_error("cannot create", &keys_dir, error))?;
         let genesis = dev_genesis(&keys_dir, now_ms())?;
@@ -153,8 +162,19 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes).map_err(|error| io_error("cannot write", &temporary, error))?;
-    std::fs::rename(&temporary, path).map_err(|error| io_error("cannot rename to", path, error))
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        // The rename is durable once the directory is.
+        let directory = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(directory)?.sync_all()
+    };
+    write().map_err(|error| io_error("cannot write", path, error))
 }
 
 fn init(

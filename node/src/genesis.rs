@@ -13,6 +13,7 @@ use std::path::Path;
 pub const GENESIS_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenesisCurrency {
     pub code: CurrencyCode,
     pub scale: u32,
@@ -21,6 +22,7 @@ pub struct GenesisCurrency {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenesisAccount {
     pub id: AccountId,
     pub public_key: PublicKey,
@@ -29,12 +31,14 @@ pub struct GenesisAccount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenesisValidator {
     pub id: AccountId,
     pub public_key: PublicKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Genesis {
     pub chain_id: String,
     pub hash_algorithm: HashAlgorithm,
@@ -186,6 +190,10 @@ impl Genesis {
                 supply: supplies.get(&currency.code).copied().unwrap_or_default(),
                 transfer_limit: currency.transfer_limit,
             };
+            if record.supply > Amount::supply_max(record.scale) {
+                let cap = Amount::supply_max(record.scale);
+                return Err(invalid(format!("{} supply exceeds its cap of {cap}", currency.code)));
+            }
             writes.insert(
                 StateKey::Currency(currency.code.clone()).to_bytes(),
                 codec::encode(&record),

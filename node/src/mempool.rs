@@ -16,6 +16,9 @@ use std::sync::Arc;
 pub(crate) const MEMPOOL_TXS_MAX: usize = 200_000;
 /// Canonical bytes held at once.
 pub(crate) const MEMPOOL_BYTES_MAX: usize = 512 * 1024 * 1024;
+/// Canonical bytes one sender may hold in the pool, so a few accounts parking transactions
+/// behind a nonce gap cannot fill it for everyone.
+pub(crate) const MEMPOOL_SENDER_BYTES_MAX: usize = 1024 * 1024;
 /// Refused-after-acceptance transactions remembered for status queries.
 pub(crate) const REJECTED_REMEMBERED_MAX: usize = 100_000;
 
@@ -39,6 +42,7 @@ struct Entry {
 struct SenderQueue {
     /// The sender's next nonce in committed state, as last seen.
     committed_next: u64,
+    bytes: usize,
     pending: BTreeMap<u64, Hash>,
 }
 
@@ -79,6 +83,43 @@ impl Inner {
         }
     }
 
+    /// Move the sender's queue up to committed nonce `next`: transactions below it can never
+    /// execute. After a commit (`requeue_proposed`), the sender's proposed-but-uncommitted
+    /// transactions wait to be proposed again; at any other time they belong to a block in
+    /// flight and stay where they are.
+    fn advance(&mut self, sender: &AccountId, next: u64, requeue_proposed: bool) {
+        let stale: Vec<Hash> = match self.senders.get_mut(sender) {
+            Some(queue) if queue.committed_next <= next => {
+                queue.committed_next = next;
+                queue.pending.range(..next).map(|(_, hash)| *hash).collect()
+            }
+            _ => return,
+        };
+        for hash in stale {
+            self.remove(&hash);
+            self.reject(
+                hash,
+                Error::new(ErrorCode::NonceTooLow, "another transaction used this nonce"),
+            );
+        }
+        let hashes: Vec<Hash> = match requeue_proposed {
+            true => self
+                .senders
+                .get(sender)
+                .map(|q| q.pending.values().copied().collect())
+                .unwrap_or_default(),
+            false => Vec::new(),
+        };
+        for hash in hashes {
+            if let Some(entry) = self.entries.get_mut(&hash)
+                && entry.stage == Stage::Proposed
+            {
+                entry.stage = Stage::Waiting;
+            }
+        }
+        self.promote(sender);
+    }
+
     fn remove(&mut self, hash: &Hash) -> Option<Entry> {
         let entry = self.entries.remove(hash)?;
         self.bytes -= entry.bytes;
@@ -86,6 +127,7 @@ impl Inner {
         if let Some(queue) = self.senders.get_mut(&tx.sender) {
             if queue.pending.get(&tx.nonce) == Some(hash) {
                 queue.pending.remove(&tx.nonce);
+                queue.bytes -= entry.bytes;
             }
             if queue.pending.is_empty() {
                 self.senders.remove(&tx.sender);
@@ -111,6 +153,12 @@ impl Mempool {
 
     pub fn contains(&self, hash: &Hash) -> bool {
         self.inner.lock().entries.contains_key(hash)
+    }
+
+    /// `contains` for many, under one lock.
+    pub fn contains_all(&self, hashes: &[Hash]) -> Vec<bool> {
+        let inner = self.inner.lock();
+        hashes.iter().map(|hash| inner.entries.contains_key(hash)).collect()
     }
 
     /// Why a transaction accepted earlier was dropped without being ordered.
@@ -144,6 +192,12 @@ impl Mempool {
         let sender = signed.tx.sender.clone();
         let nonce = signed.tx.nonce;
         let queue = inner.senders.entry(sender.clone()).or_default();
+        if queue.bytes + bytes > MEMPOOL_SENDER_BYTES_MAX {
+            return Err(Error::new(
+                ErrorCode::MempoolFull,
+                format!("{sender} has {MEMPOOL_SENDER_BYTES_MAX} bytes pending; wait for some to finalize"),
+            ));
+        }
         queue.committed_next = queue.committed_next.max(committed_next);
         if nonce < queue.committed_next {
             return Err(Error::new(ErrorCode::NonceTooLow, format!("nonce {nonce} is used")));
@@ -155,6 +209,7 @@ impl Mempool {
             ));
         }
         queue.pending.insert(nonce, hash);
+        queue.bytes += bytes;
         inner.entries.insert(
             hash,
             Entry {
@@ -204,36 +259,15 @@ impl Mempool {
             inner.remove(hash);
         }
         for (sender, next) in next_nonces {
-            let stale: Vec<Hash> = match inner.senders.get_mut(sender) {
-                Some(queue) => {
-                    queue.committed_next = *next;
-                    queue.pending.range(..*next).map(|(_, hash)| *hash).collect()
-                }
-                None => continue,
-            };
-            for hash in stale {
-                inner.remove(&hash);
-                inner.reject(
-                    hash,
-                    Error::new(ErrorCode::NonceTooLow, "another transaction used this nonce"),
-                );
-            }
-            // Proposed-but-not-committed transactions of this sender return to waiting, so
-            // the run from the committed nonce can be proposed again.
-            let hashes: Vec<Hash> = inner
-                .senders
-                .get(sender)
-                .map(|q| q.pending.values().copied().collect())
-                .unwrap_or_default();
-            for hash in hashes {
-                if let Some(entry) = inner.entries.get_mut(&hash)
-                    && entry.stage == Stage::Proposed
-                {
-                    entry.stage = Stage::Waiting;
-                }
-            }
-            inner.promote(sender);
+            inner.advance(sender, *next, true);
         }
+    }
+
+    /// The sender's committed nonce is at least `next`. Admission calls this after inserting,
+    /// with a fresh read of committed state, so a block that committed between its first read
+    /// and its insert cannot leave the new transaction waiting for a nonce already used.
+    pub fn observe_committed_nonce(&self, sender: &AccountId, next: u64) {
+        self.inner.lock().advance(sender, next, false);
     }
 
     /// Drop transactions that expired before `now_ms`, wherever they wait.
@@ -301,6 +335,42 @@ mod tests {
         assert_eq!(
             pool.insert(hash, signed, 100, 5).map_err(|e| e.code),
             Err(ErrorCode::NonceTooLow)
+        );
+    }
+
+    /// A block commits the sender's nonce 0 (emptying its queue) between admission's read of
+    /// the committed nonce and its insert of nonce 1: the insert carries the stale nonce 0.
+    #[test]
+    fn a_commit_racing_admission_does_not_strand_the_next_transaction() {
+        let pool = Mempool::default();
+        let sender = AccountId::new("a@bank").expect("id");
+        let (h0, s0) = tx(0, 100);
+        pool.insert(h0, s0, 100, 0).expect("admitted");
+        assert_eq!(nonces(&pool.take_ready(10, usize::MAX, 0)), vec![0]);
+        pool.committed(&[h0], &BTreeMap::from([(sender.clone(), 1)]));
+        let (h1, s1) = tx(1, 100);
+        pool.insert(h1, s1, 100, 0)
+            .expect("admitted with a stale committed nonce");
+        assert!(
+            pool.take_ready(10, usize::MAX, 0).is_empty(),
+            "stranded without the re-check"
+        );
+        pool.observe_committed_nonce(&sender, 1);
+        assert_eq!(nonces(&pool.take_ready(10, usize::MAX, 0)), vec![1]);
+    }
+
+    /// Admission's re-check must not put a block's in-flight transactions back in line.
+    #[test]
+    fn observing_the_committed_nonce_leaves_proposed_transactions_alone() {
+        let pool = Mempool::default();
+        let sender = AccountId::new("a@bank").expect("id");
+        let (h0, s0) = tx(0, 100);
+        pool.insert(h0, s0, 100, 0).expect("admitted");
+        assert_eq!(nonces(&pool.take_ready(10, usize::MAX, 0)), vec![0]);
+        pool.observe_committed_nonce(&sender, 0);
+        assert!(
+            pool.take_ready(10, usize::MAX, 0).is_empty(),
+            "nonce 0 is in flight, not ready"
         );
     }
 

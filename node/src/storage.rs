@@ -56,6 +56,9 @@ pub(crate) struct Head {
 pub(crate) struct BlockCommit<'a> {
     pub stored: &'a StoredBlock,
     pub tx_hashes: &'a [Hash],
+    /// Which transactions get a `txs` index entry: not a duplicate, whose hash already points
+    /// at the committed original.
+    pub indexed: &'a [bool],
     pub receipts: &'a [Receipt],
     pub writes: &'a StateWrites,
     pub history: &'a [(AccountId, u64, EventRecord)],
@@ -139,15 +142,22 @@ impl Storage {
 
     /// Commit one block: block, transaction index, receipts, state, history and head.
     pub fn commit_block(&self, commit: &BlockCommit<'_>) {
+        self.write(self.block_batch(commit));
+    }
+
+    fn block_batch(&self, commit: &BlockCommit<'_>) -> WriteBatch {
         let height = commit.stored.block.header.height;
         assert_eq!(commit.head.height, height);
         assert_eq!(commit.tx_hashes.len(), commit.receipts.len());
+        assert_eq!(commit.tx_hashes.len(), commit.indexed.len());
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BLOCKS), height.to_be_bytes(), codec::encode(commit.stored));
         for (index, (hash, receipt)) in commit.tx_hashes.iter().zip(commit.receipts).enumerate() {
             let index = u32::try_from(index).expect("block transaction count fits u32");
             assert_eq!(&receipt.tx_hash, hash);
-            batch.put_cf(self.cf(CF_TXS), hash.0, codec::encode(&TxLocation { height, index }));
+            if commit.indexed[index as usize] {
+                batch.put_cf(self.cf(CF_TXS), hash.0, codec::encode(&TxLocation { height, index }));
+            }
             batch.put_cf(self.cf(CF_RECEIPTS), receipt_key(height, index), codec::encode(receipt));
         }
         for (key, value) in commit.writes {
@@ -164,14 +174,14 @@ impl Storage {
             );
         }
         batch.put_cf(self.cf(CF_META), META_HEAD, codec::encode(commit.head));
-        self.write(batch);
+        batch
     }
 
-    /// Write the genesis: its state, block 0 and head, with the genesis file itself.
+    /// Write the genesis: its state, block 0 and head, with the genesis file itself, in one
+    /// batch (a crash leaves either no chain or a whole one).
     pub fn commit_genesis(&self, genesis_json: &[u8], commit: &BlockCommit<'_>) {
         assert!(self.head().is_none(), "genesis over an existing chain");
-        self.commit_block(commit);
-        let mut batch = WriteBatch::default();
+        let mut batch = self.block_batch(commit);
         batch.put_cf(self.cf(CF_META), META_GENESIS, genesis_json);
         self.write(batch);
     }

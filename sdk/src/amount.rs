@@ -32,8 +32,16 @@ impl Amount {
                 format!("amount `{text}` is not a decimal number"),
             ));
         }
-        let value = Decimal::from_str_exact(trimmed)
-            .map_err(|error| Error::new(ErrorCode::AmountOverflow, format!("amount `{text}`: {error}")))?;
+        let value = Decimal::from_str_exact(trimmed).map_err(|error| {
+            let code = match error {
+                rust_decimal::Error::ExceedsMaximumPossibleValue
+                | rust_decimal::Error::LessThanMinimumPossibleValue
+                | rust_decimal::Error::Underflow
+                | rust_decimal::Error::ScaleExceedsMaximumPrecision(_) => ErrorCode::AmountOverflow,
+                _ => ErrorCode::Malformed,
+            };
+            Error::new(code, format!("amount `{text}`: {error}"))
+        })?;
         Ok(Amount::new(value))
     }
 
@@ -58,13 +66,32 @@ impl Amount {
         self.0.scale() <= scale
     }
 
+    /// Exact addition, or `None`. (`Decimal` would round a result that needs more than 96
+    /// bits of mantissa; money must not.)
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
-        self.0.checked_add(other.0).map(Amount::new)
+        exact_add(self.0, other.0).map(Amount::new)
     }
 
+    /// Exact subtraction, or `None`.
     pub fn checked_sub(self, other: Amount) -> Option<Amount> {
-        self.0.checked_sub(other.0).map(Amount::new)
+        exact_add(self.0, -other.0).map(Amount::new)
     }
+
+    /// The largest supply a currency of `scale` may reach. Every balance, and every sum of
+    /// balances and differences the ledger forms (with headroom of 4x), then stays exact.
+    pub fn supply_max(scale: u32) -> Amount {
+        assert!(scale <= crate::limits::CURRENCY_SCALE_MAX);
+        let mantissa_max: u128 = (1u128 << 96) - 1;
+        let units = mantissa_max / 10u128.pow(scale) / 4;
+        Amount(Decimal::from_i128_with_scale(units as i128, 0))
+    }
+}
+
+/// `a + b` if it is exact: `Decimal` signals rounding only by returning fewer decimal places
+/// than its operands had.
+pub fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let sum = a.checked_add(b)?;
+    (sum.scale() >= a.scale().max(b.scale())).then_some(sum)
 }
 
 impl From<u64> for Amount {
@@ -136,6 +163,38 @@ mod tests {
             assert!(Amount::parse(bad).is_err(), "{bad}");
         }
         assert!(!Amount::parse("-1").expect("valid").is_positive());
+    }
+
+    #[test]
+    fn arithmetic_never_rounds() {
+        // 1e11 at scale 18 needs more than 96 bits: Decimal rounds 1e11 - 1e-18 back to 1e11.
+        let whale = Amount::parse("100000000000").expect("valid");
+        let dust = Amount::parse("0.000000000000000001").expect("valid");
+        assert_eq!(
+            whale.decimal().checked_sub(dust.decimal()),
+            Some(whale.decimal()),
+            "Decimal rounds"
+        );
+        assert_eq!(whale.checked_sub(dust), None, "Amount refuses instead");
+        assert_eq!(whale.checked_add(dust), None);
+        for bad in ["1.2.3", "."] {
+            assert_eq!(
+                Amount::parse(bad).map_err(|e| e.code),
+                Err(ErrorCode::Malformed),
+                "{bad}"
+            );
+        }
+        // At the supply cap, sums of balances stay exact.
+        let cap = Amount::supply_max(18);
+        let smallest = Amount::parse("0.000000000000000001").expect("valid");
+        let almost = cap.checked_sub(smallest).expect("exact below the cap");
+        assert_eq!(almost.checked_add(smallest), Some(cap));
+        assert_eq!(
+            cap.checked_add(cap)
+                .and_then(|twice| twice.checked_sub(smallest))
+                .map(|x| x.scale()),
+            Some(18)
+        );
     }
 
     #[test]

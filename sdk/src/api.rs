@@ -12,7 +12,7 @@
 //! | `GET /v1/keys/{scheme:hex}` | | `KeyOwner` (the account that holds a public key) |
 //! | `GET /v1/currencies` | | `Vec<CurrencyView>` |
 //! | `GET /v1/blocks/{height}` | | `BlockView` |
-//! | `GET /v1/events` | `?from_height=H` | Server-Sent Events, each `data:` an `EventRecord`, `id:` its height |
+//! | `GET /v1/events` | `?from_height=H`, or `?after=ID` / `Last-Event-ID: ID` | Server-Sent Events, each `data:` an `EventRecord`, `id:` its `EventRecord::id()` |
 //! | `GET /metrics` | | Prometheus text |
 //!
 //! Errors are 4xx/5xx with `ErrorBody`: `{"error": {"code", "message"}}`.
@@ -101,6 +101,9 @@ pub struct AccountView {
     /// The nonce the account's next transaction must carry.
     pub next_nonce: u64,
     pub frozen: bool,
+    /// The authority that froze the account, while it is frozen.
+    #[serde(default)]
+    pub frozen_by: Option<AccountId>,
     pub sponsor: Option<AccountId>,
     pub balances: BTreeMap<CurrencyCode, Amount>,
 }
@@ -161,13 +164,32 @@ pub struct CurrencyView {
     pub transfer_limit: Option<Amount>,
 }
 
-/// One event with where it happened. `sequence` orders an account's history.
+/// One event with where it happened: block height, transaction index in the block, event
+/// index in the transaction. `id()` is its position in the event stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
     pub height: u64,
     pub tx_hash: Hash,
     pub tx_index: u32,
+    pub event_index: u32,
     pub event: Event,
+}
+
+impl EventRecord {
+    /// `height:tx_index:event_index`, the SSE `id:`; resume after it with `?after=` or the
+    /// `Last-Event-ID` header.
+    pub fn id(&self) -> String {
+        format!("{}:{}:{}", self.height, self.tx_index, self.event_index)
+    }
+
+    /// Parse an `id()` back into (height, tx_index, event_index).
+    pub fn parse_id(text: &str) -> Option<(u64, u32, u32)> {
+        let mut parts = text.trim().splitn(3, ':');
+        let height = parts.next()?.parse().ok()?;
+        let tx_index = parts.next()?.parse().ok()?;
+        let event_index = parts.next()?.parse().ok()?;
+        Some((height, tx_index, event_index))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

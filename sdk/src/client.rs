@@ -621,7 +621,7 @@ mod tests {
 
     #[test]
     fn event_record_decodes_from_data() {
-        let data = r#"{"height":5,"tx_hash":"0000000000000000000000000000000000000000000000000000000000000000","tx_index":0,"event":{"minted":{"to":"acme@icbc-cn","currency":"CNY","amount":"10.5"}}}"#;
+        let data = r#"{"height":5,"tx_hash":"0000000000000000000000000000000000000000000000000000000000000000","tx_index":0,"event_index":0,"event":{"minted":{"to":"acme@icbc-cn","currency":"CNY","amount":"10.5"}}}"#;
         let record: EventRecord = serde_json::from_str(data).expect("decodes");
         assert_eq!(record.height, 5);
     }
@@ -689,7 +689,7 @@ mod tests {
         (url, requests)
     }
 
-    const RECORD: &str = r#"{"height":5,"tx_hash":"0101010101010101010101010101010101010101010101010101010101010101","tx_index":2,"event":{"frozen":{"account":"acme@icbc-cn","by":"pboc"}}}"#;
+    const RECORD: &str = r#"{"height":5,"tx_hash":"0101010101010101010101010101010101010101010101010101010101010101","tx_index":2,"event_index":1,"event":{"frozen":{"account":"acme@icbc-cn","by":"pboc"}}}"#;
 
     #[tokio::test]
     async fn events_stream_over_http() {

@@ -424,17 +424,20 @@ impl PrivateKey {
         PrivateKey::from_pem(&text)
     }
 
-    /// Write the key as PEM, readable by its owner only.
+    /// Write the key as PEM to a new file, readable by its owner only, and sync it. An
+    /// existing file is never overwritten (`AlreadyExists`): a lost key is lost money.
     pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
         let pem = self.to_pem().map_err(std::io::Error::other)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        std::io::Write::write_all(&mut options.open(path)?, pem.as_bytes())
+        let mut file = options.open(path)?;
+        std::io::Write::write_all(&mut file, pem.as_bytes())?;
+        file.sync_all()
     }
 }
 

@@ -43,6 +43,7 @@ error_codes! {
     BadHex => "bad_hex", 400;
     BadRequest => "bad_request", 400;
     NotFound => "not_found", 404;
+    MethodNotAllowed => "method_not_allowed", 405;
     // Transaction envelope.
     WrongChain => "wrong_chain", 400;
     BadSignature => "bad_signature", 400;

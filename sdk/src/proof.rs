@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 pub struct AccountState {
     pub public_key: PublicKey,
     pub next_nonce: u64,
-    pub frozen: bool,
+    /// The authority that froze the account; a frozen account neither sends nor receives,
+    /// and only a regulator or this authority may unfreeze it.
+    pub frozen_by: Option<AccountId>,
     /// Zero balances are absent, so one state has one encoding.
     pub balances: BTreeMap<CurrencyCode, Amount>,
 }
@@ -27,9 +29,13 @@ impl AccountState {
         AccountState {
             public_key,
             next_nonce: 0,
-            frozen: false,
+            frozen_by: None,
             balances: BTreeMap::new(),
         }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen_by.is_some()
     }
 
     pub fn balance(&self, currency: &CurrencyCode) -> Amount {

@@ -18,9 +18,19 @@ fn pay(to: &str, currency: &str, amount: &str) -> Operation {
 
 /// Read `count` SSE events from `/v1/events?from_height=H`.
 async fn read_events(node: &DevNode, from_height: u64, count: usize) -> Vec<(u64, EventRecord)> {
+    read_stream(node, &format!("from_height={from_height}"), count).await
+}
+
+/// Read `count` SSE events after the event `id`.
+async fn read_events_after(node: &DevNode, id: &str, count: usize) -> (String, Vec<EventRecord>) {
+    let events = read_stream(node, &format!("after={id}"), count).await;
+    (id.to_owned(), events.into_iter().map(|(_, record)| record).collect())
+}
+
+async fn read_stream(node: &DevNode, query: &str, count: usize) -> Vec<(u64, EventRecord)> {
     let response = node
         .http
-        .get(format!("{}/v1/events?from_height={from_height}", node.rpc))
+        .get(format!("{}/v1/events?{query}", node.rpc))
         .send()
         .await
         .expect("events");
@@ -35,7 +45,7 @@ async fn read_events(node: &DevNode, from_height: u64, count: usize) -> Vec<(u64
                 let line: String = buffer.drain(..=end).collect();
                 let line = line.trim_end();
                 if let Some(id) = line.strip_prefix("id:") {
-                    last_id = id.trim().parse().expect("height id");
+                    last_id = EventRecord::parse_id(id).expect("height:tx:event id").0;
                 } else if let Some(data) = line.strip_prefix("data:") {
                     events.push((last_id, serde_json::from_str(data.trim()).expect("event JSON")));
                 }
@@ -151,6 +161,40 @@ async fn proofs_events_history_and_blocks() {
         .expect("text");
     assert!(text.contains("corridor_txs_finalized_total 5"), "{text}");
     assert!(text.contains(&format!("corridor_height {}", node.status().await.height)));
+
+    // Three events in one block: resuming after the first gives exactly the other two.
+    let legs = ["boc-hk", "acme@icbc-cn", "siam-rice@kbank-th"]
+        .iter()
+        .map(|to| corridor_sdk::TransferLeg {
+            to: id(to),
+            currency: CurrencyCode::new("HKD").expect("code"),
+            amount: Amount::from(1),
+            memo: None,
+        })
+        .collect();
+    let batch = node
+        .execute(&node.sign("harbour@boc-hk", Operation::batch_transfer(legs)).await)
+        .await;
+    let height = batch.receipt.as_ref().expect("receipt").height;
+    let block_events = read_events(&node, height, 3).await;
+    assert!(block_events.iter().all(|(_, r)| r.height == height));
+    let first_id = block_events[0].1.id();
+    let response = node
+        .http
+        .get(format!("{}/v1/events", node.rpc))
+        .header("Last-Event-ID", &first_id)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(response.status(), 200);
+    drop(response);
+    let (_, after_first) = read_events_after(&node, &first_id, 2).await;
+    assert_eq!(
+        after_first,
+        block_events[1..].iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()
+    );
+    let (status, _) = node.get("/v1/events?after=garbage").await;
+    assert_eq!(status, 400);
 }
 
 /// A second client that only reads the stream.

@@ -251,6 +251,37 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         (404, ErrorCode::NotFound),
         "missing block"
     );
+    let refusals = [
+        (
+            "bad query",
+            node.get("/v1/accounts/acme@icbc-cn/history?limit=abc").await,
+            400,
+            ErrorCode::BadRequest,
+        ),
+        (
+            "wrong method",
+            node.post("/v1/status", &serde_json::json!({})).await,
+            405,
+            ErrorCode::MethodNotAllowed,
+        ),
+        (
+            "oversized body",
+            node.post(
+                "/v1/transactions",
+                &serde_json::json!({ "tx": "00".repeat(3 * TX_BYTES_MAX) }),
+            )
+            .await,
+            413,
+            ErrorCode::TooLarge,
+        ),
+    ];
+    for (name, (status, body), expected_status, expected_code) in refusals {
+        assert_eq!(
+            (status, corridor_tests::error_code(&body)),
+            (expected_status, expected_code),
+            "{name}"
+        );
+    }
 
     // In a batch, each bad transaction gets its own code and the good one still goes through.
     let good = node.sign_with_nonce("acme@icbc-cn", acme_nonce, pay("harbour@boc-hk", "CNY", "3"));

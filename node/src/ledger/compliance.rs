@@ -27,7 +27,7 @@ pub(crate) struct Movement<'a> {
 
 pub(crate) fn check_movement(movement: &Movement<'_>) -> Result<(), Error> {
     for (id, account) in [movement.from, movement.to].into_iter().flatten() {
-        if account.frozen {
+        if account.is_frozen() {
             return Err(Error::new(ErrorCode::Frozen, format!("account {id} is frozen")));
         }
     }

@@ -303,6 +303,15 @@ fn mint(
         amount,
     })?;
     currency.supply = currency.supply.checked_add(amount).ok_or_else(|| overflow(code))?;
+    if currency.supply > Amount::supply_max(currency.scale) {
+        return Err(Error::new(
+            ErrorCode::AmountOverflow,
+            format!(
+                "{code} supply would exceed its cap of {}",
+                Amount::supply_max(currency.scale)
+            ),
+        ));
+    }
     let balance = receiver
         .balance(code)
         .checked_add(amount)
@@ -360,7 +369,18 @@ fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, 
         ));
     }
     let mut record = ctx.require_account(account)?;
-    record.frozen = frozen;
+    match (&record.frozen_by, frozen) {
+        (None, true) => record.frozen_by = Some(sender.clone()),
+        (Some(by), false) if by == sender || ctx.config.regulators.contains(sender) => record.frozen_by = None,
+        (Some(by), false) => {
+            return Err(Error::new(
+                ErrorCode::NotAuthorized,
+                format!("{account} was frozen by {by}; only {by} or a regulator may unfreeze it"),
+            ));
+        }
+        // Freezing a frozen account keeps who froze it; unfreezing an open one is a no-op.
+        (Some(_), true) | (None, false) => {}
+    }
     ctx.put_account(account, record);
     let (account, by) = (account.clone(), sender.clone());
     ctx.events.push(if frozen {
@@ -372,6 +392,10 @@ fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, 
 }
 
 fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Operation) -> Result<(), Error> {
+    // A frozen account does nothing at all: no payments, and no use of any authority it holds.
+    if ctx.require_account(sender)?.is_frozen() {
+        return Err(Error::new(ErrorCode::Frozen, format!("account {sender} is frozen")));
+    }
     match operation {
         Operation::RegisterAccount { account, public_key } => register_account(ctx, sender, account, public_key),
         Operation::RotateKey { public_key } => rotate_key(ctx, sender, public_key),
@@ -392,9 +416,14 @@ fn check_envelope(
     ctx: &TxContext<'_>,
     block_time_ms: u64,
     signed: &SignedTransaction,
-    signature_verified: bool,
+    precheck: Precheck,
 ) -> Result<AccountRecord, Error> {
+    if precheck.duplicate {
+        return Err(Error::new(ErrorCode::Duplicate, "transaction was already committed"));
+    }
     let tx = &signed.tx;
+    // Proposals are checked, but execution must be total over anything that decodes.
+    tx.check_shape()?;
     if tx.chain_id != ctx.config.chain_id {
         return Err(Error::new(
             ErrorCode::WrongChain,
@@ -426,7 +455,7 @@ fn check_envelope(
             format!("expired at {} ms", tx.expires_at_ms),
         ));
     }
-    if !signature_verified {
+    if !precheck.signature_verified {
         signed.verify_signature()?;
     }
     Ok(sender)
@@ -443,20 +472,39 @@ pub(crate) fn check_transaction(
 ) -> Result<(), Error> {
     let changes = Changes::default();
     let mut ctx = TxContext::new(reader, &changes, config);
-    check_envelope(&ctx, block_time_ms, signed, true)?;
+    check_envelope(
+        &ctx,
+        block_time_ms,
+        signed,
+        Precheck {
+            signature_verified: true,
+            duplicate: false,
+        },
+    )?;
     apply_operation(&mut ctx, &signed.tx.sender, &signed.tx.operation)
 }
 
-/// Execute `block`. `tx_hashes[i]` is the hash of `block.txs[i]`; `signature_verified(i)`
-/// says whether its signature was already verified (the cache), else it is verified here.
+/// What the caller knows of a transaction before execution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Precheck {
+    /// Its signature was verified (the cache); otherwise it is verified here.
+    pub signature_verified: bool,
+    /// Its hash was committed before, or appears earlier in this block: it fails with
+    /// `duplicate` and changes nothing.
+    pub duplicate: bool,
+}
+
+/// Execute `block`. `tx_hashes[i]` is the hash of `block.txs[i]`, `prechecks[i]` what is
+/// known of it.
 pub(crate) fn execute_block(
     reader: &dyn StateReader,
     config: &ChainConfig,
     block: &Block,
     tx_hashes: &[Hash],
-    signature_verified: &dyn Fn(usize) -> bool,
+    prechecks: &[Precheck],
 ) -> BlockOutput {
     assert_eq!(block.txs.len(), tx_hashes.len());
+    assert_eq!(block.txs.len(), prechecks.len());
     assert!(block.txs.len() <= BLOCK_TXS_MAX);
     let height = block.header.height;
     let mut changes = Changes::default();
@@ -466,37 +514,33 @@ pub(crate) fn execute_block(
         let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
         let sender = &signed.tx.sender;
         let ctx = TxContext::new(reader, &changes, config);
-        let (outcome, tx_changes, events, consumes_nonce) = match check_envelope(
-            &ctx,
-            block.header.timestamp_ms,
-            signed,
-            signature_verified(index as usize),
-        ) {
-            Err(error) => (
-                Outcome::Failed {
-                    code: error.code,
-                    message: error.message,
-                },
-                Changes::default(),
-                vec![],
-                false,
-            ),
-            Ok(_) => {
-                let mut ctx = ctx;
-                match apply_operation(&mut ctx, sender, &signed.tx.operation) {
-                    Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
-                    Err(error) => (
-                        Outcome::Failed {
-                            code: error.code,
-                            message: error.message,
-                        },
-                        Changes::default(),
-                        vec![],
-                        true,
-                    ),
+        let (outcome, tx_changes, events, consumes_nonce) =
+            match check_envelope(&ctx, block.header.timestamp_ms, signed, prechecks[index as usize]) {
+                Err(error) => (
+                    Outcome::Failed {
+                        code: error.code,
+                        message: error.message,
+                    },
+                    Changes::default(),
+                    vec![],
+                    false,
+                ),
+                Ok(_) => {
+                    let mut ctx = ctx;
+                    match apply_operation(&mut ctx, sender, &signed.tx.operation) {
+                        Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
+                        Err(error) => (
+                            Outcome::Failed {
+                                code: error.code,
+                                message: error.message,
+                            },
+                            Changes::default(),
+                            vec![],
+                            true,
+                        ),
+                    }
                 }
-            }
-        };
+            };
         changes.merge(tx_changes);
         if consumes_nonce {
             let ctx = TxContext::new(reader, &changes, config);
@@ -513,6 +557,7 @@ pub(crate) fn execute_block(
                 height,
                 tx_hash,
                 tx_index: index,
+                event_index,
                 event: event.clone(),
             };
             let accounts: BTreeSet<&AccountId> = event.accounts().into_iter().collect();
@@ -550,9 +595,8 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
                     "negative balance of {code} in {id}"
                 );
                 let entry = balance_delta.entry(code.clone()).or_default();
-                *entry = entry
-                    .checked_add(amount.decimal() * sign)
-                    .expect("balance delta in range");
+                *entry = corridor_sdk::amount::exact_add(*entry, amount.decimal() * sign)
+                    .expect("balance deltas stay exact under the supply cap");
             }
         };
         if let Some(before) = &before {
@@ -567,7 +611,8 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
         let before: Option<CurrencyRecord> = read_record(reader, &StateKey::Currency(code.clone()));
         let before = before.map(|c| c.supply.decimal()).unwrap_or_default();
         let after = record.as_ref().map(|c| c.supply.decimal()).unwrap_or_default();
-        supply_delta.insert(code.clone(), after - before);
+        let delta = corridor_sdk::amount::exact_add(after, -before).expect("supplies stay exact under the cap");
+        supply_delta.insert(code.clone(), delta);
     }
     let currencies: BTreeSet<&CurrencyCode> = balance_delta.keys().chain(supply_delta.keys()).collect();
     for code in currencies {
@@ -698,7 +743,7 @@ mod tests {
         };
         let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
         let block = Block { header, txs };
-        let output = execute_block(state, config, &block, &hashes, &|_| false);
+        let output = execute_block(state, config, &block, &hashes, &vec![Precheck::default(); hashes.len()]);
         for (key, value) in output.writes {
             match value {
                 Some(value) => state.insert(key, value),
@@ -846,6 +891,74 @@ mod tests {
         let supply: CurrencyRecord = read_record(&state, &StateKey::Currency(cny())).expect("currency");
         assert_eq!(supply.supply, Amount::from(150));
         assert_eq!(account(&state, "alice@bank-a").balance(&cny()), Amount::from(49));
+    }
+
+    #[test]
+    fn frozen_accounts_use_no_authority_and_only_the_freezer_or_a_regulator_unfreezes() {
+        let (mut state, config) = state();
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx("regulator", 0, Operation::freeze(id("pboc"))),
+                tx("pboc", 0, Operation::unfreeze(id("pboc"))),
+                tx("pboc", 1, Operation::mint(id("alice@bank-a"), cny(), Amount::from(1))),
+                tx("bank-a", 0, Operation::freeze(id("alice@bank-a"))),
+                tx("regulator", 1, Operation::unfreeze(id("pboc"))),
+                tx("pboc", 2, Operation::freeze(id("alice@bank-a"))),
+                tx("pboc", 3, Operation::unfreeze(id("alice@bank-a"))),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                None,
+                Some(ErrorCode::Frozen),        // a frozen central bank cannot unfreeze itself
+                Some(ErrorCode::Frozen),        // nor issue money
+                Some(ErrorCode::NotAuthorized), // a commercial bank is not an authority
+                None,
+                None,
+                None, // the authority that froze it may unfreeze it
+            ]
+        );
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx("regulator", 2, Operation::freeze(id("bob@bank-a"))),
+                tx("pboc", 4, Operation::unfreeze(id("bob@bank-a"))),
+            ],
+        );
+        assert_eq!(
+            code(&outcomes[1]),
+            Some(ErrorCode::NotAuthorized),
+            "pboc did not freeze bob"
+        );
+        assert_eq!(account(&state, "bob@bank-a").frozen_by, Some(id("regulator")));
+    }
+
+    #[test]
+    fn supply_cap_keeps_arithmetic_exact() {
+        let (mut state, config) = state();
+        let cap = Amount::supply_max(2);
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![tx("pboc", 0, Operation::mint(id("alice@bank-a"), cny(), cap))],
+        );
+        assert_eq!(
+            code(&outcomes[0]),
+            Some(ErrorCode::AmountOverflow),
+            "genesis supply plus the cap is over it"
+        );
+        let room = cap.checked_sub(Amount::from(110)).expect("exact");
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![tx("pboc", 1, Operation::mint(id("alice@bank-a"), cny(), room))],
+        );
+        assert_eq!(code(&outcomes[0]), None);
     }
 
     #[test]

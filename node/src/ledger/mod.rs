@@ -9,5 +9,5 @@ pub(crate) mod execute;
 pub(crate) mod merkle;
 pub(crate) mod records;
 
-pub(crate) use execute::{StateReader, StateWrites, check_transaction, execute_block};
+pub(crate) use execute::{Precheck, StateReader, StateWrites, check_transaction, execute_block};
 pub(crate) use records::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};

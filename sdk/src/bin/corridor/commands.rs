@@ -147,7 +147,7 @@ impl Context {
         match &state {
             None => rows.push(("record", "absent (proven)".to_string())),
             Some(state) => {
-                rows.push(("frozen", state.frozen.to_string()));
+                rows.push(("frozen", state.is_frozen().to_string()));
                 rows.push(("next_nonce", state.next_nonce.to_string()));
                 for (currency, amount) in &state.balances {
                     rows.push(("balance", format!("{amount} {currency}")));
@@ -178,6 +178,14 @@ impl Context {
                         ErrorCode::BadRequest,
                         format!("{} exists; pass --force to overwrite it", path.display()),
                     )));
+                }
+                if args.force && path.exists() {
+                    std::fs::remove_file(path).map_err(|error| {
+                        Failure::input(Error::new(
+                            ErrorCode::BadRequest,
+                            format!("cannot replace {}: {error}", path.display()),
+                        ))
+                    })?;
                 }
                 key.write_file(path).map_err(|error| {
                     Failure::input(Error::new(

@@ -285,7 +285,7 @@ mod tests {
         for expected in [
             "4 bad row(s)",
             "line 2: bad_account_id",
-            "line 3: amount_overflow",
+            "line 3: malformed",
             "line 4: amount_not_positive",
             "line 5: unknown_currency",
         ] {
