@@ -87,11 +87,14 @@ impl Amount {
     }
 }
 
-/// `a + b` if it is exact: `Decimal` signals rounding only by returning fewer decimal places
-/// than its operands had.
+/// `a + b` computed exactly on i128 mantissas at the larger scale, or `None` when the result
+/// (or an intermediate) leaves `Decimal`'s range. `Decimal::checked_add` instead rounds a result
+/// that needs more than 96 bits of mantissa, which money must never do.
 pub fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
-    let sum = a.checked_add(b)?;
-    (sum.scale() >= a.scale().max(b.scale())).then_some(sum)
+    let scale = a.scale().max(b.scale());
+    let widen = |d: Decimal| d.mantissa().checked_mul(10i128.checked_pow(scale - d.scale())?);
+    let mantissa = widen(a)?.checked_add(widen(b)?)?;
+    Decimal::try_from_i128_with_scale(mantissa, scale).ok()
 }
 
 impl From<u64> for Amount {
@@ -163,6 +166,20 @@ mod tests {
             assert!(Amount::parse(bad).is_err(), "{bad}");
         }
         assert!(!Amount::parse("-1").expect("valid").is_positive());
+    }
+
+    #[test]
+    fn exact_add_is_exact_including_zero_and_sign_changes() {
+        let d = |text: &str| Decimal::from_str_exact(text).expect("decimal");
+        assert_eq!(exact_add(d("0.01"), d("-0.01")), Some(Decimal::ZERO));
+        // Decimal returns the other operand unchanged when one is zero, whatever the scales.
+        let scaled_zero = d("0.00");
+        assert_eq!(scaled_zero.scale(), 2);
+        assert_eq!(exact_add(scaled_zero, d("-5")), Some(d("-5")));
+        assert_eq!(exact_add(d("999.99"), d("-1000")), Some(d("-0.01")));
+        assert_eq!(exact_add(d("1.5"), d("2.25")), Some(d("3.75")));
+        assert_eq!(exact_add(Decimal::MAX, d("1")), None);
+        assert_eq!(exact_add(Decimal::MAX, d("-1")), Some(Decimal::MAX - Decimal::ONE));
     }
 
     #[test]

@@ -832,6 +832,37 @@ mod tests {
         assert_eq!(state, before);
     }
 
+    /// Regression (found by the benchmark, which aborted the node): the conservation check's
+    /// running sum reached 0.00 (scale 2), and `Decimal` returns `0.00 + -5` as `-5` at scale
+    /// 0, which a scale-based exactness test mistook for rounding.
+    #[test]
+    fn a_running_sum_through_scaled_zero_conserves() {
+        let (mut state, config) = state();
+        let first = run(
+            &mut state,
+            &config,
+            vec![
+                tx("bank-a", 0, Operation::Transfer(pay("bob@bank-a", "5"))),
+                tx("alice@bank-a", 0, Operation::Transfer(pay("bank-a", "0.01"))),
+            ],
+        );
+        // Accounts in key order: alice (+0.01), bank-a (-0.01: the sum passes 0.00), bob (-1).
+        let second = run(
+            &mut state,
+            &config,
+            vec![
+                tx("bank-a", 1, Operation::Transfer(pay("alice@bank-a", "0.01"))),
+                tx("bob@bank-a", 0, Operation::Transfer(pay("regulator", "1"))),
+            ],
+        );
+        assert!(
+            first.iter().chain(&second).all(|o| *o == Outcome::Success),
+            "{second:?}"
+        );
+        assert_eq!(account(&state, "alice@bank-a").balance(&cny()), Amount::from(10));
+        assert_eq!(account(&state, "bob@bank-a").balance(&cny()), Amount::from(4));
+    }
+
     #[test]
     fn replay_in_the_same_block_fails_and_transfers_once() {
         let (mut state, config) = state();
