@@ -698,16 +698,7 @@ impl Application for Chain {
             head: &new_head,
         });
         *self.head.write() = new_head.clone();
-        let mut next_nonces = BTreeMap::new();
-        for signed in &stored.block.txs {
-            let sender = &signed.tx.sender;
-            if !next_nonces.contains_key(sender)
-                && let Some(record) = self.account_record(sender)
-            {
-                next_nonces.insert(sender.clone(), record.next_nonce);
-            }
-        }
-        self.mempool.committed(&tx_hashes, &next_nonces);
+        self.mempool.committed(&tx_hashes, &output.next_nonces);
         let failed = output
             .receipts
             .iter()

@@ -18,6 +18,7 @@ use corridor_sdk::{
 };
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Read access to committed state. A read that fails is a broken node, not bad input: the
@@ -53,6 +54,8 @@ pub(crate) struct BlockOutput {
     pub writes: StateWrites,
     /// (account, sequence, record) for each account an event belongs to.
     pub history: Vec<(AccountId, u64, EventRecord)>,
+    /// Each sender's next nonce after the block, for the mempool.
+    pub next_nonces: BTreeMap<AccountId, u64>,
 }
 
 /// State changes not yet committed: a block's, or one transaction's on top of its block's.
@@ -79,9 +82,50 @@ fn read_record<T: DeserializeOwned>(reader: &dyn StateReader, key: &StateKey) ->
     }
 }
 
+/// Committed state as of the block's start, each record decoded at most once per block.
+/// Decoding an account validates its public key (a curve point), so re-reading the same
+/// record for the envelope, the operation and the conservation check was most of execution.
+struct Committed<'r> {
+    reader: &'r dyn StateReader,
+    accounts: RefCell<BTreeMap<AccountId, Option<AccountRecord>>>,
+    currencies: RefCell<BTreeMap<CurrencyCode, Option<CurrencyRecord>>>,
+}
+
+impl<'r> Committed<'r> {
+    fn new(reader: &'r dyn StateReader) -> Committed<'r> {
+        Committed {
+            reader,
+            accounts: RefCell::default(),
+            currencies: RefCell::default(),
+        }
+    }
+
+    fn account(&self, id: &AccountId) -> Option<AccountRecord> {
+        if let Some(record) = self.accounts.borrow().get(id) {
+            return record.clone();
+        }
+        let record: Option<AccountRecord> = read_record(self.reader, &StateKey::Account(id.clone()));
+        self.accounts.borrow_mut().insert(id.clone(), record.clone());
+        record
+    }
+
+    fn currency(&self, code: &CurrencyCode) -> Option<CurrencyRecord> {
+        if let Some(record) = self.currencies.borrow().get(code) {
+            return record.clone();
+        }
+        let record: Option<CurrencyRecord> = read_record(self.reader, &StateKey::Currency(code.clone()));
+        self.currencies.borrow_mut().insert(code.clone(), record.clone());
+        record
+    }
+
+    fn key_owner(&self, key: &PublicKey) -> Option<AccountId> {
+        read_record(self.reader, &StateKey::KeyOwner(key.clone()))
+    }
+}
+
 /// One transaction's view: its own changes over its block's over committed state.
 struct TxContext<'a> {
-    reader: &'a dyn StateReader,
+    committed: &'a Committed<'a>,
     block: &'a Changes,
     config: &'a ChainConfig,
     changes: Changes,
@@ -89,9 +133,9 @@ struct TxContext<'a> {
 }
 
 impl<'a> TxContext<'a> {
-    fn new(reader: &'a dyn StateReader, block: &'a Changes, config: &'a ChainConfig) -> TxContext<'a> {
+    fn new(committed: &'a Committed<'a>, block: &'a Changes, config: &'a ChainConfig) -> TxContext<'a> {
         TxContext {
-            reader,
+            committed,
             block,
             config,
             changes: Changes::default(),
@@ -103,7 +147,7 @@ impl<'a> TxContext<'a> {
         if let Some(record) = self.changes.accounts.get(id).or_else(|| self.block.accounts.get(id)) {
             return record.clone();
         }
-        read_record(self.reader, &StateKey::Account(id.clone()))
+        self.committed.account(id)
     }
 
     fn require_account(&self, id: &AccountId) -> Result<AccountRecord, Error> {
@@ -123,7 +167,7 @@ impl<'a> TxContext<'a> {
             .or_else(|| self.block.currencies.get(code))
         {
             Some(record) => record.clone(),
-            None => read_record(self.reader, &StateKey::Currency(code.clone())),
+            None => self.committed.currency(code),
         };
         record.ok_or_else(|| Error::new(ErrorCode::UnknownCurrency, format!("no currency {code}")))
     }
@@ -141,7 +185,7 @@ impl<'a> TxContext<'a> {
         {
             return owner.clone();
         }
-        read_record(self.reader, &StateKey::KeyOwner(key.clone()))
+        self.committed.key_owner(key)
     }
 
     fn claim_key(&mut self, key: &PublicKey, owner: &AccountId) -> Result<(), Error> {
@@ -471,7 +515,8 @@ pub(crate) fn check_transaction(
     block_time_ms: u64,
 ) -> Result<(), Error> {
     let changes = Changes::default();
-    let mut ctx = TxContext::new(reader, &changes, config);
+    let committed = Committed::new(reader);
+    let mut ctx = TxContext::new(&committed, &changes, config);
     check_envelope(
         &ctx,
         block_time_ms,
@@ -507,13 +552,14 @@ pub(crate) fn execute_block(
     assert_eq!(block.txs.len(), prechecks.len());
     assert!(block.txs.len() <= BLOCK_TXS_MAX);
     let height = block.header.height;
+    let committed = Committed::new(reader);
     let mut changes = Changes::default();
     let mut receipts = Vec::with_capacity(block.txs.len());
     let mut history = Vec::new();
     for (index, signed) in block.txs.iter().enumerate() {
         let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
         let sender = &signed.tx.sender;
-        let ctx = TxContext::new(reader, &changes, config);
+        let ctx = TxContext::new(&committed, &changes, config);
         let (outcome, tx_changes, events, consumes_nonce) =
             match check_envelope(&ctx, block.header.timestamp_ms, signed, prechecks[index as usize]) {
                 Err(error) => (
@@ -543,7 +589,7 @@ pub(crate) fn execute_block(
             };
         changes.merge(tx_changes);
         if consumes_nonce {
-            let ctx = TxContext::new(reader, &changes, config);
+            let ctx = TxContext::new(&committed, &changes, config);
             let mut record = ctx.require_account(sender).expect("the envelope found the sender");
             assert_eq!(record.next_nonce, signed.tx.nonce, "nonce checked in the envelope");
             record.next_nonce += 1;
@@ -574,20 +620,36 @@ pub(crate) fn execute_block(
             events,
         });
     }
-    assert_conservation(reader, &changes);
+    assert_conservation(&committed, &changes);
+    let mut next_nonces = BTreeMap::new();
+    for signed in &block.txs {
+        let sender = &signed.tx.sender;
+        if !next_nonces.contains_key(sender) {
+            let record = changes
+                .accounts
+                .get(sender)
+                .cloned()
+                .flatten()
+                .or_else(|| committed.account(sender));
+            if let Some(record) = record {
+                next_nonces.insert(sender.clone(), record.next_nonce);
+            }
+        }
+    }
     BlockOutput {
         receipts,
         writes: encode_writes(changes),
         history,
+        next_nonces,
     }
 }
 
 /// For each currency: the change in supply equals the change in the sum of all balances.
 /// Balances only change through accounts in `changes`, so this is O(changed accounts).
-fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
+fn assert_conservation(committed: &Committed<'_>, changes: &Changes) {
     let mut balance_delta: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
     for (id, record) in &changes.accounts {
-        let before: Option<AccountRecord> = read_record(reader, &StateKey::Account(id.clone()));
+        let before = committed.account(id);
         let mut add = |balances: &BTreeMap<CurrencyCode, Amount>, sign: Decimal| {
             for (code, amount) in balances {
                 assert!(
@@ -608,7 +670,7 @@ fn assert_conservation(reader: &dyn StateReader, changes: &Changes) {
     }
     let mut supply_delta: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
     for (code, record) in &changes.currencies {
-        let before: Option<CurrencyRecord> = read_record(reader, &StateKey::Currency(code.clone()));
+        let before = committed.currency(code);
         let before = before.map(|c| c.supply.decimal()).unwrap_or_default();
         let after = record.as_ref().map(|c| c.supply.decimal()).unwrap_or_default();
         let delta = corridor_sdk::amount::exact_add(after, -before).expect("supplies stay exact under the cap");
@@ -1000,6 +1062,6 @@ mod tests {
         let mut alice = account(&state, "alice@bank-a");
         alice.set_balance(&cny(), Amount::from(11)); // one unit from nowhere
         changes.accounts.insert(id("alice@bank-a"), Some(alice));
-        assert_conservation(&state, &changes);
+        assert_conservation(&Committed::new(&state), &changes);
     }
 }
