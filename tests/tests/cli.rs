@@ -34,6 +34,23 @@ fn openssl(args: &[&str]) -> Output {
         .expect("openssl on PATH (scripts/setup.sh installs it)")
 }
 
+/// `corridor --json --key <sender's key> transfer ...`
+fn transfer(node: &DevNode, sender: &str, to: &str, amount: &str, currency: &str) -> Output {
+    let key = key(node, sender);
+    node.cli(&[
+        "--json",
+        "--key",
+        &key,
+        "transfer",
+        "--to",
+        to,
+        "--amount",
+        amount,
+        "--currency",
+        currency,
+    ])
+}
+
 fn finalized_ok(view: &TxView) {
     assert_eq!(
         view.receipt.as_ref().map(|r| &r.outcome),
@@ -238,58 +255,26 @@ async fn sm2_and_ed25519_corporates_pay_each_other() {
             .to_text()
             .starts_with("ed25519:")
     );
-    finalized_ok(&json(&node.cli(&[
-        "--json",
-        "--key",
-        &key(&node, "acme@icbc-cn"),
-        "transfer",
-        "--to",
+    finalized_ok(&json(&transfer(
+        &node,
+        "acme@icbc-cn",
         "harbour@boc-hk",
-        "--amount",
         "300.25",
-        "--currency",
         "CNY",
-    ])));
-    finalized_ok(&json(&node.cli(&[
-        "--json",
-        "--key",
-        &key(&node, "harbour@boc-hk"),
-        "transfer",
-        "--to",
+    )));
+    finalized_ok(&json(&transfer(
+        &node,
+        "harbour@boc-hk",
         "acme@icbc-cn",
-        "--amount",
         "100.25",
-        "--currency",
         "CNY",
-    ])));
-    finalized_ok(&json(&node.cli(&[
-        "--json",
-        "--key",
-        &key(&node, "harbour@boc-hk"),
-        "transfer",
-        "--to",
-        "acme@icbc-cn",
-        "--amount",
-        "88",
-        "--currency",
-        "HKD",
-    ])));
+    )));
+    finalized_ok(&json(&transfer(&node, "harbour@boc-hk", "acme@icbc-cn", "88", "HKD")));
     assert_eq!(balance(&node.account("acme@icbc-cn").await, "CNY"), "999800");
     assert_eq!(balance(&node.account("harbour@boc-hk").await, "CNY"), "200");
     assert_eq!(balance(&node.account("acme@icbc-cn").await, "HKD"), "88");
     // Over the balance: refused with its code, exit 1.
-    let overdraft = node.cli(&[
-        "--json",
-        "--key",
-        &key(&node, "harbour@boc-hk"),
-        "transfer",
-        "--to",
-        "acme@icbc-cn",
-        "--amount",
-        "201",
-        "--currency",
-        "CNY",
-    ]);
+    let overdraft = transfer(&node, "harbour@boc-hk", "acme@icbc-cn", "201", "CNY");
     assert_eq!(overdraft.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&overdraft.stdout).contains("insufficient_funds"));
 }

@@ -223,6 +223,29 @@ fn overflow(code: &CurrencyCode) -> Error {
     Error::new(ErrorCode::AmountOverflow, format!("{code} amount out of range"))
 }
 
+/// Take `amount` of `code` from `id`'s balance, or refuse with `insufficient_funds`.
+fn debit(id: &AccountId, record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+    let balance = record.balance(code);
+    let remaining = balance
+        .checked_sub(amount)
+        .filter(|left| !left.decimal().is_sign_negative());
+    let Some(remaining) = remaining else {
+        return Err(Error::new(
+            ErrorCode::InsufficientFunds,
+            format!("{id} holds {balance} {code}, needs {amount}"),
+        ));
+    };
+    record.set_balance(code, remaining);
+    Ok(())
+}
+
+/// Add `amount` of `code` to a balance, or refuse with `amount_overflow`.
+fn credit(record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+    let balance = record.balance(code).checked_add(amount).ok_or_else(|| overflow(code))?;
+    record.set_balance(code, balance);
+    Ok(())
+}
+
 fn require_issuer(sender: &AccountId, code: &CurrencyCode, currency: &CurrencyRecord) -> Result<(), Error> {
     if &currency.issuer != sender {
         return Err(Error::new(
@@ -251,22 +274,8 @@ fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Res
         currency: (&leg.currency, &currency),
         amount: leg.amount,
     })?;
-    let balance = sender.balance(&leg.currency);
-    let remaining = balance
-        .checked_sub(leg.amount)
-        .filter(|left| !left.decimal().is_sign_negative());
-    let Some(remaining) = remaining else {
-        return Err(Error::new(
-            ErrorCode::InsufficientFunds,
-            format!("{from} holds {balance} {}, needs {}", leg.currency, leg.amount),
-        ));
-    };
-    let received = receiver
-        .balance(&leg.currency)
-        .checked_add(leg.amount)
-        .ok_or_else(|| overflow(&leg.currency))?;
-    sender.set_balance(&leg.currency, remaining);
-    receiver.set_balance(&leg.currency, received);
+    debit(from, &mut sender, &leg.currency, leg.amount)?;
+    credit(&mut receiver, &leg.currency, leg.amount)?;
     ctx.put_account(from, sender);
     ctx.put_account(&leg.to, receiver);
     ctx.events.push(Event::Transferred {
@@ -356,11 +365,7 @@ fn mint(
             ),
         ));
     }
-    let balance = receiver
-        .balance(code)
-        .checked_add(amount)
-        .ok_or_else(|| overflow(code))?;
-    receiver.set_balance(code, balance);
+    credit(&mut receiver, code, amount)?;
     ctx.put_currency(code, currency);
     ctx.put_account(to, receiver);
     ctx.events.push(Event::Minted {
@@ -383,17 +388,7 @@ fn burn(ctx: &mut TxContext<'_>, sender: &AccountId, code: &CurrencyCode, amount
         currency: (code, &currency),
         amount,
     })?;
-    let balance = issuer.balance(code);
-    let Some(remaining) = balance
-        .checked_sub(amount)
-        .filter(|left| !left.decimal().is_sign_negative())
-    else {
-        return Err(Error::new(
-            ErrorCode::InsufficientFunds,
-            format!("{sender} holds {balance} {code}, burns {amount}"),
-        ));
-    };
-    issuer.set_balance(code, remaining);
+    debit(sender, &mut issuer, code, amount)?;
     currency.supply = currency.supply.checked_sub(amount).ok_or_else(|| overflow(code))?;
     ctx.put_currency(code, currency);
     ctx.put_account(sender, issuer);
