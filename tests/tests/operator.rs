@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn corridord(args: &[&str]) -> Output {
-    Command::new(bin("corridord")).args(args).output().expect("run corridord")
+    Command::new(bin("corridord"))
+        .args(args)
+        .output()
+        .expect("run corridord")
 }
 
 /// `corridord keygen --out FILE` writes a key and prints its public key.
@@ -54,19 +57,44 @@ async fn init_and_run_a_network_from_a_genesis_file() {
         ("harbour@boc-hk", customer.as_str(), Some("10")),
     ];
     let genesis_path = dir.path().join("genesis.json");
-    std::fs::write(&genesis_path, genesis(&[("validator-hk", &validator_public)], &accounts).to_string()).expect("genesis");
+    std::fs::write(
+        &genesis_path,
+        genesis(&[("validator-hk", &validator_public)], &accounts).to_string(),
+    )
+    .expect("genesis");
     let data = dir.path().join("node");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let rpc_addr = format!("127.0.0.1:{port}");
     let (genesis_arg, data_arg) = (genesis_path.display().to_string(), data.display().to_string());
-    let init_args = ["init", "--genesis", &genesis_arg, "--data-dir", &data_arg, "--validator-id", "validator-hk", "--validator-key", &validator_key, "--rpc-addr", &rpc_addr];
+    let init_args = [
+        "init",
+        "--genesis",
+        &genesis_arg,
+        "--data-dir",
+        &data_arg,
+        "--validator-id",
+        "validator-hk",
+        "--validator-key",
+        &validator_key,
+        "--rpc-addr",
+        &rpc_addr,
+    ];
     let init = corridord(&init_args);
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let config = data.join("config.toml").display().to_string();
     // init refuses to overwrite a configured node.
     assert!(!corridord(&init_args).status.success());
 
-    let mut node = Command::new(bin("corridord")).args(["run", "--config", &config]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run");
+    let mut node = Command::new(bin("corridord"))
+        .args(["run", "--config", &config])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -80,12 +108,31 @@ async fn init_and_run_a_network_from_a_genesis_file() {
     assert_eq!(status.hash_algorithm, corridor_sdk::HashAlgorithm::Sm3);
     // The bank pays its customer through the CLI; the SM3 chain finalizes it.
     let paid = Command::new(bin("corridor"))
-        .args(["--rpc", &format!("http://{rpc_addr}"), "--json", "--key", &bank_key, "transfer", "--to", "harbour@boc-hk", "--amount", "2.50", "--currency", "HKD"])
+        .args([
+            "--rpc",
+            &format!("http://{rpc_addr}"),
+            "--json",
+            "--key",
+            &bank_key,
+            "transfer",
+            "--to",
+            "harbour@boc-hk",
+            "--amount",
+            "2.50",
+            "--currency",
+            "HKD",
+        ])
         .output()
         .expect("corridor");
     assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stdout));
-    let account: corridor_sdk::api::AccountView =
-        http.get(format!("http://{rpc_addr}/v1/accounts/harbour@boc-hk")).send().await.expect("get").json().await.expect("json");
+    let account: corridor_sdk::api::AccountView = http
+        .get(format!("http://{rpc_addr}/v1/accounts/harbour@boc-hk"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(corridor_tests::balance(&account, "HKD"), "12.5");
     node.kill().expect("stop");
     node.wait().expect("reap");
@@ -94,16 +141,48 @@ async fn init_and_run_a_network_from_a_genesis_file() {
     // are refused with a message, not a crash.
     let (_, second) = keygen(dir.path(), "validator-2", "ed25519");
     let two = dir.path().join("two.json");
-    std::fs::write(&two, genesis(&[("validator-hk", &validator_public), ("validator-2", &second)], &accounts).to_string()).expect("genesis");
+    std::fs::write(
+        &two,
+        genesis(
+            &[("validator-hk", &validator_public), ("validator-2", &second)],
+            &accounts,
+        )
+        .to_string(),
+    )
+    .expect("genesis");
     let other = dir.path().join("other");
     let (two_arg, other_arg) = (two.display().to_string(), other.display().to_string());
-    assert!(corridord(&["init", "--genesis", &two_arg, "--data-dir", &other_arg, "--validator-id", "validator-hk", "--validator-key", &validator_key]).status.success());
+    assert!(
+        corridord(&[
+            "init",
+            "--genesis",
+            &two_arg,
+            "--data-dir",
+            &other_arg,
+            "--validator-id",
+            "validator-hk",
+            "--validator-key",
+            &validator_key
+        ])
+        .status
+        .success()
+    );
     let refused = corridord(&["run", "--config", &other.join("config.toml").display().to_string()]);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("2 validators"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("2 validators"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let bad_genesis = dir.path().join("bad.json");
     std::fs::write(&bad_genesis, r#"{"chain_id": "x", "regulator": []}"#).expect("write");
-    let refused = corridord(&["init", "--genesis", &bad_genesis.display().to_string(), "--data-dir", &dir.path().join("bad").display().to_string()]);
+    let refused = corridord(&[
+        "init",
+        "--genesis",
+        &bad_genesis.display().to_string(),
+        "--data-dir",
+        &dir.path().join("bad").display().to_string(),
+    ]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("genesis"));
 }
