@@ -216,42 +216,40 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         let refused = node.submit_bytes(bytes).await;
         assert_eq!(refused, Err((expected.http_status(), *expected)), "{name}");
     }
-    // Malformed envelopes around the bytes.
-    let (status, body) = node
-        .post("/v1/transactions", &serde_json::json!({ "tx": "not hex!" }))
-        .await;
-    assert_eq!(
-        (status, corridor_tests::error_code(&body)),
-        (400, ErrorCode::BadHex),
-        "malformed hex"
-    );
-    let (status, body) = node
-        .post("/v1/transactions", &serde_json::json!({ "transaction": "00" }))
-        .await;
-    assert_eq!(
-        (status, corridor_tests::error_code(&body)),
-        (400, ErrorCode::BadRequest),
-        "wrong JSON shape"
-    );
-    let (status, body) = node.get("/v1/transactions/xyz").await;
-    assert_eq!(
-        (status, corridor_tests::error_code(&body)),
-        (400, ErrorCode::Malformed),
-        "bad hash"
-    );
-    let (status, body) = node.get("/v1/accounts/NOT%20AN%20ID").await;
-    assert_eq!(
-        (status, corridor_tests::error_code(&body)),
-        (400, ErrorCode::BadAccountId),
-        "bad account id"
-    );
-    let (status, body) = node.get("/v1/blocks/999999").await;
-    assert_eq!(
-        (status, corridor_tests::error_code(&body)),
-        (404, ErrorCode::NotFound),
-        "missing block"
-    );
+    // Malformed envelopes around the bytes, bad paths and queries, wrong methods.
     let refusals = [
+        (
+            "malformed hex",
+            node.post("/v1/transactions", &serde_json::json!({ "tx": "not hex!" }))
+                .await,
+            400,
+            ErrorCode::BadHex,
+        ),
+        (
+            "wrong JSON shape",
+            node.post("/v1/transactions", &serde_json::json!({ "transaction": "00" }))
+                .await,
+            400,
+            ErrorCode::BadRequest,
+        ),
+        (
+            "bad hash",
+            node.get("/v1/transactions/xyz").await,
+            400,
+            ErrorCode::Malformed,
+        ),
+        (
+            "bad account id",
+            node.get("/v1/accounts/NOT%20AN%20ID").await,
+            400,
+            ErrorCode::BadAccountId,
+        ),
+        (
+            "missing block",
+            node.get("/v1/blocks/999999").await,
+            404,
+            ErrorCode::NotFound,
+        ),
         (
             "bad query",
             node.get("/v1/accounts/acme@icbc-cn/history?limit=abc").await,
