@@ -6,11 +6,15 @@ bash scripts/setup.sh
 source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p corridor-consensus --all-targets --features mutation-skip-nullification-check -- -D warnings
+cargo clippy -p corridor-consensus --all-targets --all-features -- -D warnings
 # The end-to-end tests start the binaries built here.
 cargo build --workspace --bins
 # Default features everywhere: the consensus simulation runs its >= 4,000 seeds with every
 # safety rule on and must find no violation.
 cargo test --workspace
-# Mutation check: with one safety rule off, the same simulator must find a violation.
-cargo test -p corridor-consensus --features mutation-skip-nullification-check --test simulation
+# Mutation suite: with any one safety or verification rule off, the same simulator must find a
+# violation within a fixed budget of runs (consensus/Cargo.toml lists the mutations).
+for mutation in $(grep -oE '^mutation-[a-z-]+' consensus/Cargo.toml); do
+  echo "mutation: $mutation"
+  cargo test -p corridor-consensus --features "$mutation" --test simulation
+done

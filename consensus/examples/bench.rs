@@ -14,16 +14,20 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use corridor_consensus::sim::crypto::{TestHasher, TestSigner, TestVerifier, secrets};
-use corridor_consensus::{Config, Digest, Durable, Effect, Input, Message, Replica, ValidatorSet, decode, limits};
+use corridor_consensus::{
+    Config, Digest, Durable, Effect, Input, Message, Replica, Timeouts, ValidatorSet, decode, limits,
+};
 
 type BenchReplica = Replica<TestSigner, TestVerifier, TestHasher>;
 
 fn replica(validators: ValidatorSet, me: u16, secrets: &Rc<Vec<u64>>) -> BenchReplica {
     let config = Config {
         chain_id: b"bench".to_vec(),
+        epoch: 0,
         validators,
         me,
-        timeout_base_ms: 1_000_000,
+        last_height: u64::MAX,
+        timeouts: Timeouts::from_base(1_000_000),
     };
     let signer = TestSigner::new(secrets[usize::from(me)]);
     Replica::new(
@@ -87,7 +91,7 @@ fn latency_run(count: usize, heights: u64) -> Run {
                     ));
                 }
                 Effect::Broadcast { bytes } => {
-                    if let Ok(Message::Proposal(proposal)) = decode(&bytes, limits::MESSAGE_BYTES_MAX) {
+                    if let Ok((_, Message::Proposal(proposal))) = decode(&bytes, limits::MESSAGE_BYTES_MAX) {
                         proposed_at.insert(proposal.block.digest(&TestHasher), time);
                     }
                     for to in 0..count {

@@ -1,7 +1,7 @@
 //! Runs the seeded consensus simulator over many seeds.
 //!
 //! cargo run -p corridor-consensus --release --example sim -- \
-//!     --seeds 100000 --seed-start 0 --validators 7 [--faults cycle|none|lossy|partition|crash|byzantine|all]
+//!     --seeds 100000 --seed-start 0 --validators 7 [--faults cycle|none|lossy|partition|crash|byzantine|all|slow|stall|long]
 //!
 //! Prints a summary and every failing seed with the command that replays it; exits non-zero on
 //! any violation. `--validators` takes one count or a comma-separated list (e.g. 1,4,7,10).
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     let mut runs = 0u64;
     let mut failures = 0u64;
     let mut blocks = 0u64;
-    let mut per_mix = [0u64; 6];
+    let mut per_mix = [0u64; FaultMix::EVERY.len()];
     for offset in 0..arguments.seeds {
         let seed = arguments.seed_start + offset;
         for validators in &arguments.validators {
@@ -117,16 +117,22 @@ fn main() -> ExitCode {
 
 fn print_outcome(outcome: &Outcome) {
     println!(
-        "seed={} n={} faults={} heights={}..{} delivered={} evidence={} rejected={} catch_ups={} restarts={} end={}ms byzantine={:?}",
+        "seed={} n={} faults={} epochs={:?} heights={}..{} views={} epoch_max={} stall_views={} learned={} delivered={} evidence={} rejected={} catch_ups={} tampered={} restarts={} end={}ms byzantine={:?}",
         outcome.config.seed,
         outcome.config.validators,
         outcome.config.faults.name(),
+        outcome.config.epoch_heights,
         outcome.height_min,
         outcome.height_max,
+        outcome.view_max,
+        outcome.epoch_max,
+        outcome.stall_views,
+        outcome.timeouts_learned,
         outcome.messages_delivered,
         outcome.evidence_records,
         outcome.messages_rejected,
         outcome.catch_ups,
+        outcome.tampered_catch_ups,
         outcome.restarts,
         outcome.end_ms,
         outcome.byzantine

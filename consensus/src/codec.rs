@@ -5,26 +5,28 @@
 //! panics, whatever the input.
 //!
 //! ```text
-//! message      = version:u8 (=1) tag:u8 body
+//! message      = version:u8 (=2) epoch:u64 tag:u8 body
 //! Proposal  1  = block signature
-//! Vote      2  = kind:u8 view:u64 digest:[32] signer:u16 signature
+//! Vote      2  = kind:u8 view:u64 digest:[32] signer:u16 [since:u64 if nullify] signature
 //! Cert      3  = certificate
 //! Request   4  = view:u64
 //! Notarized 5  = block certificate
 //! BlockReq  6  = digest:[32]
 //! Block     7  = block
-//! block        = view:u64 height:u64 parent_view:u64 parent:[32] payload_len:u32 payload
-//! certificate  = kind:u8 view:u64 digest:[32] count:u16 (signer:u16 signature)*count
+//! block        = epoch:u64 view:u64 height:u64 parent_view:u64 parent:[32] payload_len:u32 payload
+//! header       = epoch:u64 view:u64 height:u64 parent_view:u64 parent:[32] payload_digest:[32]
+//! certificate  = kind:u8 view:u64 digest:[32] count:u16 (signer:u16 [since:u64 if nullify] signature)*count
 //! signature    = len:u16 bytes        (len <= SIGNATURE_BYTES_MAX)
-//! safety state = version:u8 view:u64 flags:u8 proposed:[32] notarized:[32] finalized:[32]
+//! chain        = version:u8 count:u16 block*count headers:u32 header*headers certificate
+//! safety state = version:u8 epoch:u64 view:u64 flags:u8 proposed:[32] notarized:[32] finalized:[32]
 //! ```
 
 use crate::error::Error;
-use crate::limits::{PAYLOAD_BYTES_MAX, SIGNATURE_BYTES_MAX, VALIDATORS_MAX};
-use crate::message::{Certificate, Message, Proposal, Vote, VoteKind};
-use crate::types::{Block, Digest, Signature, View};
+use crate::limits::{CATCH_UP_BLOCKS_MAX, PAYLOAD_BYTES_MAX, PROOF_HEADERS_MAX, SIGNATURE_BYTES_MAX, VALIDATORS_MAX};
+use crate::message::{Certificate, Endorsement, FinalizedChain, Message, Proposal, Vote, VoteKind};
+use crate::types::{Block, BlockHeader, Digest, Epoch, Signature, View};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 const TAG_PROPOSAL: u8 = 1;
 const TAG_VOTE: u8 = 2;
@@ -72,6 +74,7 @@ impl Writer {
 
     fn block(&mut self, block: &Block) {
         assert!(block.payload.len() <= PAYLOAD_BYTES_MAX, "own payload over the limit");
+        self.u64(block.epoch);
         self.u64(block.view);
         self.u64(block.height);
         self.u64(block.parent_view);
@@ -80,18 +83,30 @@ impl Writer {
         self.bytes.extend_from_slice(&block.payload);
     }
 
+    fn header(&mut self, header: &BlockHeader) {
+        self.u64(header.epoch);
+        self.u64(header.view);
+        self.u64(header.height);
+        self.u64(header.parent_view);
+        self.digest(&header.parent);
+        self.digest(&header.payload_digest);
+    }
+
     fn certificate(&mut self, certificate: &Certificate) {
         assert!(
-            certificate.signatures.len() <= VALIDATORS_MAX,
+            certificate.endorsements.len() <= VALIDATORS_MAX,
             "certificate over the limit"
         );
         self.u8(certificate.kind.tag());
         self.u64(certificate.view);
         self.digest(&certificate.digest);
-        self.u16(u16::try_from(certificate.signatures.len()).expect("bounded by VALIDATORS_MAX"));
-        for (signer, signature) in &certificate.signatures {
-            self.u16(*signer);
-            self.signature(signature);
+        self.u16(u16::try_from(certificate.endorsements.len()).expect("bounded by VALIDATORS_MAX"));
+        for endorsement in &certificate.endorsements {
+            self.u16(endorsement.signer);
+            if certificate.kind == VoteKind::Nullify {
+                self.u64(endorsement.since);
+            }
+            self.signature(&endorsement.signature);
         }
     }
 
@@ -157,6 +172,7 @@ impl<'a> Reader<'a> {
     }
 
     fn block(&mut self) -> Result<Block, Error> {
+        let epoch = self.u64()?;
         let view = self.u64()?;
         let height = self.u64()?;
         let parent_view = self.u64()?;
@@ -167,6 +183,7 @@ impl<'a> Reader<'a> {
         }
         let payload = self.take(length)?.to_vec();
         Ok(Block {
+            epoch,
             view,
             height,
             parent_view,
@@ -183,16 +200,33 @@ impl<'a> Reader<'a> {
         if count > VALIDATORS_MAX {
             return Err(Error::LimitExceeded);
         }
-        let mut signatures = Vec::with_capacity(count);
+        let mut endorsements = Vec::with_capacity(count);
         for _ in 0..count {
             let signer = self.u16()?;
-            signatures.push((signer, self.signature()?));
+            let since = if kind == VoteKind::Nullify { self.u64()? } else { 0 };
+            let signature = self.signature()?;
+            endorsements.push(Endorsement {
+                signer,
+                since,
+                signature,
+            });
         }
         Ok(Certificate {
             kind,
             view,
             digest,
-            signatures,
+            endorsements,
+        })
+    }
+
+    fn header(&mut self) -> Result<BlockHeader, Error> {
+        Ok(BlockHeader {
+            epoch: self.u64()?,
+            view: self.u64()?,
+            height: self.u64()?,
+            parent_view: self.u64()?,
+            parent: self.digest()?,
+            payload_digest: self.digest()?,
         })
     }
 
@@ -205,18 +239,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The bytes a block digest is computed over.
-pub(crate) fn block_bytes(block: &Block) -> Vec<u8> {
+/// The bytes a block digest is computed over: the version and the header.
+pub(crate) fn header_bytes(header: &BlockHeader) -> Vec<u8> {
     let mut writer = Writer::new();
     writer.u8(VERSION);
-    writer.block(block);
+    writer.header(header);
     writer.finish()
 }
 
-/// Encodes a message for the wire.
-pub fn encode(message: &Message) -> Vec<u8> {
+/// Encodes a message of `epoch` for the wire.
+pub fn encode(epoch: Epoch, message: &Message) -> Vec<u8> {
     let mut writer = Writer::new();
     writer.u8(VERSION);
+    writer.u64(epoch);
     match message {
         Message::Proposal(proposal) => {
             writer.u8(TAG_PROPOSAL);
@@ -229,6 +264,9 @@ pub fn encode(message: &Message) -> Vec<u8> {
             writer.u64(vote.view);
             writer.digest(&vote.digest);
             writer.u16(vote.signer);
+            if vote.kind == VoteKind::Nullify {
+                writer.u64(vote.since);
+            }
             writer.signature(&vote.signature);
         }
         Message::Certificate(certificate) => {
@@ -256,12 +294,14 @@ pub fn encode(message: &Message) -> Vec<u8> {
     writer.finish()
 }
 
-/// Decodes a message of at most `limit_bytes` bytes; never panics.
-pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
+/// Decodes a message of at most `limit_bytes` bytes, with the epoch it was sent in; never
+/// panics.
+pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<(Epoch, Message), Error> {
     let mut reader = Reader::new(bytes, limit_bytes)?;
     if reader.u8()? != VERSION {
         return Err(Error::UnknownTag);
     }
+    let epoch = reader.u64()?;
     let message = match reader.u8()? {
         TAG_PROPOSAL => {
             let block = reader.block()?;
@@ -273,11 +313,13 @@ pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
             let view: View = reader.u64()?;
             let digest = reader.digest()?;
             let signer = reader.u16()?;
+            let since = if kind == VoteKind::Nullify { reader.u64()? } else { 0 };
             let signature = reader.signature()?;
             Message::Vote(Vote {
                 kind,
                 view,
                 digest,
+                since,
                 signer,
                 signature,
             })
@@ -296,5 +338,55 @@ pub fn decode(bytes: &[u8], limit_bytes: usize) -> Result<Message, Error> {
         _ => return Err(Error::UnknownTag),
     };
     reader.finish()?;
-    Ok(message)
+    Ok((epoch, message))
+}
+
+/// Encodes a finalized batch (what block sync sends).
+pub fn encode_chain(chain: &FinalizedChain) -> Vec<u8> {
+    assert!(chain.blocks.len() <= CATCH_UP_BLOCKS_MAX, "batch over the limit");
+    assert!(chain.headers.len() <= PROOF_HEADERS_MAX, "proof over the limit");
+    let mut writer = Writer::new();
+    writer.u8(VERSION);
+    writer.u16(u16::try_from(chain.blocks.len()).expect("bounded by CATCH_UP_BLOCKS_MAX"));
+    for block in &chain.blocks {
+        writer.block(block);
+    }
+    writer.u32(u32::try_from(chain.headers.len()).expect("bounded by PROOF_HEADERS_MAX"));
+    for header in &chain.headers {
+        writer.header(header);
+    }
+    writer.certificate(&chain.finalization);
+    writer.finish()
+}
+
+/// Decodes a finalized batch of at most `limit_bytes` bytes; never panics. The result still
+/// has to pass `FinalizedChain::verify`.
+pub fn decode_chain(bytes: &[u8], limit_bytes: usize) -> Result<FinalizedChain, Error> {
+    let mut reader = Reader::new(bytes, limit_bytes)?;
+    if reader.u8()? != VERSION {
+        return Err(Error::UnknownTag);
+    }
+    let count = usize::from(reader.u16()?);
+    if count > CATCH_UP_BLOCKS_MAX {
+        return Err(Error::LimitExceeded);
+    }
+    let mut blocks = Vec::with_capacity(count.min(16));
+    for _ in 0..count {
+        blocks.push(reader.block()?);
+    }
+    let headers_count = usize::try_from(reader.u32()?).map_err(|_| Error::LimitExceeded)?;
+    if headers_count > PROOF_HEADERS_MAX {
+        return Err(Error::LimitExceeded);
+    }
+    let mut headers = Vec::with_capacity(headers_count.min(1024));
+    for _ in 0..headers_count {
+        headers.push(reader.header()?);
+    }
+    let finalization = reader.certificate()?;
+    reader.finish()?;
+    Ok(FinalizedChain {
+        blocks,
+        headers,
+        finalization,
+    })
 }

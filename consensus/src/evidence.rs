@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::message::{Proposal, Vote, VoteKind};
-use crate::types::{Hasher, ValidatorIndex, ValidatorSet, Verifier, View};
+use crate::types::{Epoch, Hasher, ValidatorIndex, ValidatorSet, Verifier, View};
 
 /// Two signed messages from one validator that an honest validator never both signs.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -52,20 +52,21 @@ impl Evidence {
     pub fn verify(
         &self,
         chain_id: &[u8],
+        epoch: Epoch,
         validators: &ValidatorSet,
         verifier: &dyn Verifier,
         hasher: &dyn Hasher,
     ) -> Result<(), Error> {
         match self {
             Evidence::Proposals { first, second } => {
-                let first_digest = first.verify(chain_id, validators, verifier, hasher)?;
-                let second_digest = second.verify(chain_id, validators, verifier, hasher)?;
+                let first_digest = first.verify(chain_id, epoch, validators, verifier, hasher)?;
+                let second_digest = second.verify(chain_id, epoch, validators, verifier, hasher)?;
                 let conflict = first.block.view == second.block.view && first_digest != second_digest;
                 if conflict { Ok(()) } else { Err(Error::WrongCertificate) }
             }
             Evidence::Votes { first, second } => {
-                first.verify(chain_id, validators, verifier)?;
-                second.verify(chain_id, validators, verifier)?;
+                first.verify(chain_id, epoch, validators, verifier)?;
+                second.verify(chain_id, epoch, validators, verifier)?;
                 if votes_conflict(first, second) {
                     Ok(())
                 } else {

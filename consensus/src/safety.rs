@@ -4,7 +4,8 @@
 //! - at most one proposal (as leader) and at most one notarize vote;
 //! - no notarize vote after a nullify vote, no nullify vote after a finalize vote, and no
 //!   finalize vote after a nullify vote (a finalize vote promises "I never nullified this view");
-//! - never sign in a view below the highest view signed in.
+//! - never sign in a view below the highest view signed in (per epoch: a new epoch starts a
+//!   fresh record, and every signature names its epoch, so none conflicts across epochs).
 //!
 //! The replica records a signature here, persists the resulting `SafetyState` and only lets the
 //! signed message leave once the persistence is acknowledged, so a validator restarted from its
@@ -12,16 +13,17 @@
 
 use crate::codec::{Reader, Writer};
 use crate::error::Error;
-use crate::types::{Digest, View};
+use crate::types::{Digest, Epoch, View};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Encoded size of a `SafetyState`.
-pub const SAFETY_STATE_BYTES: usize = 1 + 8 + 1 + 3 * 32;
+pub const SAFETY_STATE_BYTES: usize = 1 + 8 + 8 + 1 + 3 * 32;
 
 /// What this validator signed in the highest view it signed in. Signing in a higher view
 /// replaces it: nothing is ever signed in a lower view.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct SafetyState {
+    pub epoch: Epoch,
     pub view: View,
     pub proposed: Option<Digest>,
     pub notarized: Option<Digest>,
@@ -35,6 +37,14 @@ impl SafetyState {
         SafetyState::default()
     }
 
+    /// The state of a validator that has signed nothing yet in `epoch`.
+    pub fn epoch_start(epoch: Epoch) -> SafetyState {
+        SafetyState {
+            epoch,
+            ..SafetyState::default()
+        }
+    }
+
     /// The record for `view`: this one if it is that view, else a fresh one.
     fn at(&self, view: View) -> Option<SafetyState> {
         if view < self.view {
@@ -42,6 +52,7 @@ impl SafetyState {
         }
         if view > self.view {
             return Some(SafetyState {
+                epoch: self.epoch,
                 view,
                 ..SafetyState::default()
             });
@@ -54,17 +65,19 @@ impl SafetyState {
     }
 
     pub fn may_notarize(&self, view: View) -> bool {
-        self.at(view)
-            .is_some_and(|state| state.notarized.is_none() && !state.nullified)
+        let once = |state: &SafetyState| cfg!(feature = "mutation-notarize-twice") || state.notarized.is_none();
+        self.at(view).is_some_and(|state| once(&state) && !state.nullified)
     }
 
     pub fn may_nullify(&self, view: View) -> bool {
+        let after_finalize = cfg!(feature = "mutation-nullify-after-finalize");
         self.at(view)
-            .is_some_and(|state| !state.nullified && state.finalized.is_none())
+            .is_some_and(|state| !state.nullified && (after_finalize || state.finalized.is_none()))
     }
 
     pub fn may_finalize(&self, view: View) -> bool {
-        let allowed = |state: SafetyState| !state.nullified && state.finalized.is_none();
+        let after_nullify = cfg!(feature = "mutation-finalize-after-nullify");
+        let allowed = |state: SafetyState| (after_nullify || !state.nullified) && state.finalized.is_none();
         self.at(view).is_some_and(allowed)
     }
 
@@ -101,6 +114,7 @@ impl SafetyState {
     pub fn encode(&self) -> Vec<u8> {
         let mut writer = Writer::new();
         writer.u8(VERSION);
+        writer.u64(self.epoch);
         writer.u64(self.view);
         let flags = u8::from(self.proposed.is_some())
             | u8::from(self.notarized.is_some()) << 1
@@ -120,6 +134,7 @@ impl SafetyState {
         if reader.u8()? != VERSION {
             return Err(Error::UnknownTag);
         }
+        let epoch = reader.u64()?;
         let view = reader.u64()?;
         let flags = reader.u8()?;
         if flags > 0b1111 {
@@ -131,6 +146,7 @@ impl SafetyState {
         reader.finish()?;
         let pick = |bit: u8, digest: Digest| (flags & bit != 0).then_some(digest);
         Ok(SafetyState {
+            epoch,
             view,
             proposed: pick(1, proposed),
             notarized: pick(2, notarized),

@@ -4,8 +4,8 @@
 //! network; an observer verifies every finalized chain on its own; forged votes fail.
 
 use corridor_consensus::{
-    Anchor, Certificate, Config, Digest, Durable, Effect, Hasher, Input, Replica, Signature, Signer, ValidatorSet,
-    Verifier,
+    Anchor, Certificate, Config, Digest, Durable, Effect, Endorsement, Hasher, Input, Replica, Signature, Signer,
+    Timeouts, ValidatorSet, Verifier,
 };
 use corridor_sdk::{HashAlgorithm, PrivateKey, PublicKey, Scheme};
 use std::collections::VecDeque;
@@ -68,8 +68,10 @@ fn mixed_ed25519_and_sm2_validators_finalize_with_sm3_and_observers_verify() {
             let config = Config {
                 chain_id: CHAIN.to_vec(),
                 validators,
+                epoch: 0,
                 me: me as u16,
-                timeout_base_ms: 1_000,
+                last_height: u64::MAX,
+                timeouts: Timeouts::from_base(1_000),
             };
             Replica::new(
                 config,
@@ -130,7 +132,7 @@ fn mixed_ed25519_and_sm2_validators_finalize_with_sm3_and_observers_verify() {
                     if to == 0 {
                         // The observer checks validator 0's output with real signatures only.
                         observer_anchor = chain
-                            .verify(&observer_anchor, CHAIN, &validators, &observer, &Sm3)
+                            .verify(&observer_anchor, CHAIN, 0, &validators, &observer, &Sm3)
                             .expect("an observer verifies every finalized chain");
                     }
                     finalized[to].extend(chain.blocks.iter().map(|block| (block.height, block.digest(&Sm3))));
@@ -139,7 +141,8 @@ fn mixed_ed25519_and_sm2_validators_finalize_with_sm3_and_observers_verify() {
                 | Effect::StoreBlock(_)
                 | Effect::StoreCertificate(_)
                 | Effect::RequestCatchUp { .. }
-                | Effect::Evidence(_) => {}
+                | Effect::Evidence(_)
+                | Effect::EpochEnded { .. } => {}
             }
         }
     }
@@ -171,7 +174,14 @@ fn a_vote_signed_with_the_wrong_scheme_or_key_does_not_verify() {
         kind: corridor_consensus::VoteKind::Finalize,
         view: 3,
         digest: Digest([1; 32]),
-        signatures: vec![(0, good.clone()), (1, good.clone()), (2, good)],
+        endorsements: [(0, good.clone()), (1, good.clone()), (2, good)]
+            .into_iter()
+            .map(|(signer, signature)| Endorsement {
+                signer,
+                since: 0,
+                signature,
+            })
+            .collect(),
     };
-    assert!(forged.verify(CHAIN, &validators, &verifier).is_err());
+    assert!(forged.verify(CHAIN, 0, &validators, &verifier).is_err());
 }

@@ -1,22 +1,13 @@
-//! The seeded simulator as CI runs it: `SEEDS_PER_SIZE` seeds for each of n = 1, 4, 7, 10,
-//! cycling through every fault mix, with every invariant checked on every step.
+//! The seeded simulator as CI runs it: `SEEDS_PER_SIZE` seeds for each of n = 1, 4, 7, 10 (and
+//! a few at n = 100), cycling through every fault mix, half of them with epochs whose validator
+//! set changes, with every invariant checked on every step; and the mutation suite: with any one
+//! safety or verification rule switched off (a test-only feature), the same simulator must find
+//! a violation within a fixed budget of runs.
 
-use corridor_consensus::sim::{FaultMix, Outcome, SimConfig, replay_command, run};
+use corridor_consensus::sim::{FaultMix, LONG_VIEWS_MIN, Outcome, STALL_VIEWS_MIN, SimConfig, replay_command, run};
 
-/// Seeds per validator count; 4 counts make the CI budget of at least 1,000 runs.
+/// Seeds per validator count; 4 counts make the CI budget of at least 4,000 runs.
 const SEEDS_PER_SIZE: u64 = 1000;
-
-#[cfg_attr(feature = "mutation-skip-nullification-check", allow(dead_code))]
-fn failures(validators: usize, seeds: std::ops::Range<u64>) -> Vec<String> {
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let outcome = run(&SimConfig::new(validators, seed, FaultMix::for_seed(seed)));
-        if !outcome.violations.is_empty() {
-            failures.push(describe(&outcome));
-        }
-    }
-    failures
-}
 
 fn describe(outcome: &Outcome) -> String {
     format!(
@@ -26,12 +17,30 @@ fn describe(outcome: &Outcome) -> String {
     )
 }
 
-#[cfg(not(feature = "mutation-skip-nullification-check"))]
-mod with_every_safety_rule {
+#[cfg(not(any(
+    feature = "mutation-skip-nullification-check",
+    feature = "mutation-skip-certificate-verification",
+    feature = "mutation-signer-membership",
+    feature = "mutation-quorum-size",
+    feature = "mutation-notarize-twice",
+    feature = "mutation-finalize-after-nullify",
+    feature = "mutation-nullify-after-finalize",
+)))]
+mod with_every_rule {
     use super::*;
 
-    fn assert_clean(validators: usize) {
-        let failures = failures(validators, 0..SEEDS_PER_SIZE);
+    fn outcomes(validators: usize, seeds: std::ops::Range<u64>) -> Vec<Outcome> {
+        seeds
+            .map(|seed| run(&SimConfig::new(validators, seed, FaultMix::for_seed(seed))))
+            .collect()
+    }
+
+    fn assert_clean(outcomes: &[Outcome]) {
+        let failures: Vec<String> = outcomes
+            .iter()
+            .filter(|outcome| !outcome.violations.is_empty())
+            .map(describe)
+            .collect();
         assert!(
             failures.is_empty(),
             "{} failing seeds:\n{}",
@@ -40,30 +49,70 @@ mod with_every_safety_rule {
         );
     }
 
+    /// Every mix and both epoch settings were exercised, and each did what it claims.
+    fn assert_exercised(outcomes: &[Outcome]) {
+        for mix in FaultMix::EVERY {
+            assert!(
+                outcomes.iter().any(|outcome| outcome.config.faults == mix),
+                "{mix:?} never ran"
+            );
+        }
+        assert!(
+            outcomes.iter().any(|outcome| outcome.epoch_max >= 2),
+            "no run crossed two epochs"
+        );
+        let stalls = outcomes
+            .iter()
+            .filter(|outcome| outcome.config.faults == FaultMix::Stall);
+        assert!(stalls.clone().all(|outcome| outcome.stall_views >= STALL_VIEWS_MIN));
+        let long = outcomes
+            .iter()
+            .filter(|outcome| outcome.config.faults == FaultMix::Long);
+        assert!(long.clone().all(|outcome| outcome.view_max >= LONG_VIEWS_MIN));
+    }
+
     #[test]
     fn one_validator_dev_chain_survives_every_fault_mix() {
-        assert_clean(1);
+        let outcomes = outcomes(1, 0..SEEDS_PER_SIZE);
+        assert_clean(&outcomes);
+        assert_exercised(&outcomes);
     }
 
     #[test]
     fn four_validators_survive_every_fault_mix() {
-        assert_clean(4);
+        let outcomes = outcomes(4, 0..SEEDS_PER_SIZE);
+        assert_clean(&outcomes);
+        assert_exercised(&outcomes);
+        let learned: u64 = outcomes.iter().map(|outcome| outcome.timeouts_learned).sum();
+        assert!(learned > 0, "no run learned longer timeouts");
+        let tampered: u64 = outcomes.iter().map(|outcome| outcome.tampered_catch_ups).sum();
+        assert!(tampered > 0, "no Byzantine peer served catch-up");
     }
 
     #[test]
     fn seven_validators_survive_every_fault_mix() {
-        assert_clean(7);
+        let outcomes = outcomes(7, 0..SEEDS_PER_SIZE);
+        assert_clean(&outcomes);
+        assert_exercised(&outcomes);
     }
 
     #[test]
     fn ten_validators_survive_every_fault_mix() {
-        assert_clean(10);
+        let outcomes = outcomes(10, 0..SEEDS_PER_SIZE);
+        assert_clean(&outcomes);
+        assert_exercised(&outcomes);
     }
 
     #[test]
     fn a_hundred_validators_survive_every_fault_mix() {
-        let failures = failures(100, 0..6);
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        // One seed of each time-bounded mix (the view-bounded Stall and Long runs take minutes
+        // at n = 100; they run at n <= 10 above).
+        let seeds = [0, 1, 2, 3, 4, 5, 6];
+        let outcomes: Vec<Outcome> = seeds
+            .iter()
+            .map(|seed| run(&SimConfig::new(100, *seed, FaultMix::for_seed(*seed))))
+            .collect();
+        assert_clean(&outcomes);
     }
 
     #[test]
@@ -85,11 +134,21 @@ mod with_every_safety_rule {
     }
 
     #[test]
-    fn byzantine_runs_record_equivocation_evidence() {
-        let evidence: u64 = (0..24)
-            .map(|seed| run(&SimConfig::new(4, seed, FaultMix::Byzantine)).evidence_records)
-            .sum();
+    fn byzantine_runs_record_equivocation_evidence_and_reject_forgeries() {
+        let outcomes: Vec<Outcome> = (0..40)
+            .map(|seed| run(&SimConfig::new(4, seed, FaultMix::Byzantine)))
+            .collect();
+        assert_clean(&outcomes);
+        let evidence: u64 = outcomes.iter().map(|outcome| outcome.evidence_records).sum();
         assert!(evidence > 0, "twins and equivocators must leave evidence");
+        let forgers = outcomes.iter().filter(|outcome| {
+            outcome
+                .byzantine
+                .iter()
+                .any(|(_, behaviour)| behaviour.name() == "forger")
+        });
+        let rejected: u64 = forgers.map(|outcome| outcome.messages_rejected).sum();
+        assert!(rejected > 0, "forged messages must be rejected");
     }
 }
 
@@ -104,6 +163,7 @@ fn a_run_reproduces_exactly_from_its_seed() {
                 outcome.violations.clone(),
                 outcome.height_min,
                 outcome.height_max,
+                outcome.view_max,
                 outcome.messages_delivered,
                 outcome.evidence_records,
                 outcome.end_ms,
@@ -113,26 +173,85 @@ fn a_run_reproduces_exactly_from_its_seed() {
     }
 }
 
-/// With the nullification check of the parent rule disabled, honest validators vote for a
-/// Byzantine leader's fork off its parent's parent, and the simulator must catch the resulting
-/// safety violation within the CI seed budget.
-#[cfg(feature = "mutation-skip-nullification-check")]
-#[test]
-fn the_simulator_catches_a_disabled_nullification_check() {
-    let mut seeds_run = 0u64;
-    for seed in 0..SEEDS_PER_SIZE * 4 {
+/// Runs at most this many simulations looking for the violation a mutation causes.
+#[allow(dead_code)]
+const MUTATION_RUNS_MAX: u64 = 4_000;
+
+/// With a rule switched off, the simulator must find a violation within `MUTATION_RUNS_MAX`
+/// runs over the mixes that hold adversaries, crashes and slow links, at n = 4 and n = 7.
+#[allow(dead_code)]
+fn find_violation(expected: &[&str]) -> String {
+    let mixes = [
+        FaultMix::Byzantine,
+        FaultMix::All,
+        FaultMix::Crash,
+        FaultMix::Slow,
+        FaultMix::Lossy,
+        FaultMix::Partition,
+    ];
+    let mut runs = 0;
+    for seed in 0.. {
         for validators in [4, 7] {
-            seeds_run += 1;
-            let outcome = run(&SimConfig::new(validators, seed, FaultMix::Byzantine));
-            if outcome
+            let faults = mixes[usize::try_from(seed % mixes.len() as u64).expect("small")];
+            runs += 1;
+            assert!(
+                runs <= MUTATION_RUNS_MAX,
+                "no violation in {MUTATION_RUNS_MAX} runs with the rule switched off"
+            );
+            let outcome = run(&SimConfig::new(validators, seed, faults));
+            let found = outcome
                 .violations
                 .iter()
-                .any(|violation| violation.contains("agreement"))
-            {
-                eprintln!("found after {seeds_run} runs: {}", describe(&outcome));
-                return;
+                .find(|violation| expected.iter().any(|kind| violation.contains(kind)));
+            if let Some(found) = found {
+                return format!(
+                    "after {runs} runs: {found}\n  replay: {}",
+                    replay_command(&outcome.config)
+                );
             }
         }
     }
-    panic!("no safety violation found in {seeds_run} runs with the nullification check disabled");
+    unreachable!("the loop ends by finding or by the assertion")
+}
+
+#[cfg(feature = "mutation-skip-nullification-check")]
+#[test]
+fn the_simulator_catches_a_disabled_nullification_check() {
+    eprintln!("{}", find_violation(&["agreement"]));
+}
+
+#[cfg(feature = "mutation-skip-certificate-verification")]
+#[test]
+fn the_simulator_catches_disabled_certificate_verification() {
+    eprintln!("{}", find_violation(&["agreement", "fails verification"]));
+}
+
+#[cfg(feature = "mutation-signer-membership")]
+#[test]
+fn the_simulator_catches_a_disabled_signer_membership_check() {
+    eprintln!("{}", find_violation(&["agreement", "fails verification"]));
+}
+
+#[cfg(feature = "mutation-quorum-size")]
+#[test]
+fn the_simulator_catches_a_quorum_one_short() {
+    eprintln!("{}", find_violation(&["agreement", "fails verification"]));
+}
+
+#[cfg(feature = "mutation-notarize-twice")]
+#[test]
+fn the_simulator_catches_a_second_notarize_vote() {
+    eprintln!("{}", find_violation(&["double-signed kind 1"]));
+}
+
+#[cfg(feature = "mutation-finalize-after-nullify")]
+#[test]
+fn the_simulator_catches_finalize_after_nullify() {
+    eprintln!("{}", find_violation(&["both nullify and finalize"]));
+}
+
+#[cfg(feature = "mutation-nullify-after-finalize")]
+#[test]
+fn the_simulator_catches_nullify_after_finalize() {
+    eprintln!("{}", find_violation(&["both nullify and finalize"]));
 }

@@ -4,9 +4,10 @@
 //! The rules this module checks:
 //! - agreement: no two honest replicas finalize different blocks at one height;
 //! - no revert: each replica's finalized chain only grows, each batch linking to the last;
-//! - every finalized batch carries a finalization certificate valid on its own;
+//! - every finalized batch carries a proof of finality that verifies on its own, with the
+//!   validator set of the batch's epoch (what an observer holding only genesis runs);
 //! - no honest double-sign: an honest validator never signs two proposals or two votes of one
-//!   kind in a view for different blocks, nor both nullify and finalize in a view.
+//!   kind in a view of an epoch for different blocks, nor both nullify and finalize in a view.
 
 use std::collections::BTreeMap;
 
@@ -14,26 +15,30 @@ use super::crypto::{TestHasher, TestVerifier};
 use crate::codec::decode;
 use crate::limits::MESSAGE_BYTES_MAX;
 use crate::message::{FinalizedChain, Message, VoteKind};
-use crate::types::{Anchor, Digest, Height, ValidatorIndex, ValidatorSet, View};
+use crate::types::{Anchor, Digest, Epoch, Height, ValidatorSet, View};
 
 /// Reported violations are capped so a broken run stays readable.
 const VIOLATIONS_KEPT_MAX: usize = 16;
 
+/// One epoch's validator set as an observer knows it.
+#[derive(Clone)]
+pub(crate) struct EpochKeys {
+    pub(crate) validators: ValidatorSet,
+    pub(crate) verifier: TestVerifier,
+}
+
 pub(crate) struct Checker {
     chain_id: Vec<u8>,
-    validators: ValidatorSet,
-    verifier: TestVerifier,
     finalized: BTreeMap<Height, Digest>,
-    signed: BTreeMap<(ValidatorIndex, View, u8), Digest>,
+    /// (node, epoch, view, kind tag) -> digest signed
+    signed: BTreeMap<(usize, Epoch, View, u8), Digest>,
     pub(crate) violations: Vec<String>,
 }
 
 impl Checker {
-    pub(crate) fn new(chain_id: Vec<u8>, validators: ValidatorSet, verifier: TestVerifier) -> Checker {
+    pub(crate) fn new(chain_id: Vec<u8>) -> Checker {
         Checker {
             chain_id,
-            validators,
-            verifier,
             finalized: BTreeMap::new(),
             signed: BTreeMap::new(),
             violations: Vec::new(),
@@ -46,52 +51,61 @@ impl Checker {
         }
     }
 
-    /// Records what an honest validator signed in a message it sent.
-    pub(crate) fn observe_sent(&mut self, sender: ValidatorIndex, bytes: &[u8], now_ms: u64) {
-        let Ok(message) = decode(bytes, MESSAGE_BYTES_MAX) else {
-            return self.violation(format!("t={now_ms}ms: honest {sender} sent undecodable bytes"));
+    /// Records what an honest node signed in a message it sent.
+    pub(crate) fn observe_sent(&mut self, node: usize, index: u16, bytes: &[u8], now_ms: u64) {
+        let Ok((epoch, message)) = decode(bytes, MESSAGE_BYTES_MAX) else {
+            return self.violation(format!("t={now_ms}ms: honest node {node} sent undecodable bytes"));
         };
         let hasher = TestHasher;
         let (view, tag, digest) = match message {
             Message::Proposal(proposal) => (proposal.block.view, 0, proposal.block.digest(&hasher)),
-            Message::Vote(vote) if vote.signer == sender => (vote.view, vote.kind.tag(), vote.digest),
+            Message::Vote(vote) if vote.signer == index => (vote.view, vote.kind.tag(), vote.digest),
             _ => return,
         };
-        self.record_signed(sender, view, tag, digest, now_ms);
+        self.record_signed(node, epoch, view, tag, digest, now_ms);
         let opposite = match tag {
             2 => Some(VoteKind::Finalize.tag()),
             3 => Some(VoteKind::Nullify.tag()),
             _ => None,
         };
-        if opposite.is_some_and(|opposite| self.signed.contains_key(&(sender, view, opposite))) {
+        if opposite.is_some_and(|opposite| self.signed.contains_key(&(node, epoch, view, opposite))) {
             self.violation(format!(
-                "t={now_ms}ms: honest validator {sender} signed both nullify and finalize in view {view}"
+                "t={now_ms}ms: honest node {node} signed both nullify and finalize in epoch {epoch} view {view}"
             ));
         }
     }
 
-    fn record_signed(&mut self, sender: ValidatorIndex, view: View, tag: u8, digest: Digest, now_ms: u64) {
-        match self.signed.get(&(sender, view, tag)) {
+    fn record_signed(&mut self, node: usize, epoch: Epoch, view: View, tag: u8, digest: Digest, now_ms: u64) {
+        match self.signed.get(&(node, epoch, view, tag)) {
             Some(known) if *known != digest => self.violation(format!(
-                "t={now_ms}ms: honest validator {sender} double-signed kind {tag} in view {view}: {known:?} and {digest:?}"
+                "t={now_ms}ms: honest node {node} double-signed kind {tag} in epoch {epoch} view {view}: {known:?} and {digest:?}"
             )),
             Some(_) => {}
             None => {
-                self.signed.insert((sender, view, tag), digest);
+                self.signed.insert((node, epoch, view, tag), digest);
             }
         }
     }
 
-    /// Checks one finalized batch of an honest replica whose chain ended at `tip`; returns the
-    /// new tip.
+    /// Checks one finalized batch of an honest node whose chain ended at `tip`, with the keys of
+    /// the batch's epoch; returns the new tip.
     pub(crate) fn on_finalized(
         &mut self,
         who: &str,
         tip: &Anchor,
         chain: &FinalizedChain,
+        epoch: Epoch,
+        keys: &EpochKeys,
         now_ms: u64,
     ) -> Option<Anchor> {
-        let verified = chain.verify(tip, &self.chain_id, &self.validators, &self.verifier, &TestHasher);
+        let verified = chain.verify(
+            tip,
+            &self.chain_id,
+            epoch,
+            &keys.validators,
+            &keys.verifier,
+            &TestHasher,
+        );
         let new_tip = match verified {
             Ok(new_tip) => new_tip,
             Err(error) => {
