@@ -10,7 +10,7 @@ use crate::ledger::merkle::SparseMerkleTree;
 use crate::ledger::{
     AccountRecord, ChainConfig, CurrencyRecord, Precheck, StateKey, StateReader, check_transaction, execute_block,
 };
-use crate::mempool::Mempool;
+use crate::mempool::{Lane, Mempool};
 use crate::metrics::Metrics;
 use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
 use corridor_sdk::api::{
@@ -229,7 +229,10 @@ impl Chain {
         result
     }
 
-    fn admit_inner(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+    /// The checks that cost no signature verification, in the order every path applies them:
+    /// chain, duplicate, expiry, sender exists, key is the sender's, nonce window. Returns the
+    /// transaction's bytes, hash, the time used and the sender's record.
+    fn cheap_checks(&self, signed: &SignedTransaction) -> Result<(Vec<u8>, Hash, u64, AccountRecord), Error> {
         let bytes = signed.to_bytes();
         let hash = self.config.hash_algorithm.digest(&bytes);
         let tx = &signed.tx;
@@ -282,15 +285,28 @@ impl Chain {
                 ),
             ));
         }
-        if !signature_checked {
+        Ok((bytes, hash, now, sender))
+    }
+
+    fn admit_inner(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+        let (bytes, hash, now, sender) = self.cheap_checks(&signed)?;
+        let tx = &signed.tx;
+        if signature_checked {
+            // Batched paths verify the sender's signature; a new key's proof is checked here.
+            signed.tx.verify_key_proof()?;
+        } else {
             signed.verify_signature()?;
         }
         if tx.nonce == sender.next_nonce && !self.mempool.has_sender(&tx.sender) {
             check_transaction(&self.storage, &self.config, &signed, now)?;
         }
         let sender_id = signed.tx.sender.clone();
+        let lane = match self.config.is_authority(&sender_id) {
+            true => Lane::Priority,
+            false => Lane::Normal,
+        };
         self.mempool
-            .insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
+            .insert_in(lane, hash, Arc::new(signed), bytes.len(), sender.next_nonce, now_ms())?;
         // A block may have committed since the read above; see `observe_committed_nonce`.
         if let Some(now) = self.account_record(&sender_id)
             && now.next_nonce > sender.next_nonce
@@ -300,9 +316,18 @@ impl Chain {
         Ok(hash)
     }
 
-    /// Admit many: signatures are verified in parallel batches first, then each is admitted
-    /// in order. One result per input, in order.
+    /// Admit many: the cheap checks first (as single admission applies them, with the same
+    /// codes), then the signatures of those that passed, in parallel batches, then each is
+    /// admitted in order. One result per input, in order.
     pub fn admit_many(&self, txs: Vec<Result<SignedTransaction, Error>>) -> Vec<Result<Hash, Error>> {
+        let txs: Vec<Result<SignedTransaction, Error>> = txs
+            .into_par_iter()
+            .map(|tx| {
+                let signed = tx?;
+                self.cheap_checks(&signed)?;
+                Ok(signed)
+            })
+            .collect();
         let messages: Vec<Option<Vec<u8>>> = txs
             .par_iter()
             .map(|tx| tx.as_ref().ok().map(|signed| signed.tx.signing_bytes()))
@@ -444,32 +469,67 @@ impl Chain {
         views
     }
 
-    /// A transaction's status, or `None` if this node never heard of it.
-    pub fn tx_view(&self, hash: &Hash) -> Option<TxView> {
+    /// A transaction's status with its signed bytes, and its sender (for scoping), or `None`
+    /// if this node never heard of it.
+    pub fn tx_view(&self, hash: &Hash) -> Option<(TxView, AccountId)> {
         if let Some(location) = self.storage.tx_location(hash) {
             let receipt = self.storage.receipt(location);
-            return Some(TxView {
-                tx_hash: *hash,
-                status: TxStatus::Finalized,
-                receipt,
-                error: None,
-            });
+            let signed = self
+                .storage
+                .block(location.height)
+                .and_then(|stored| stored.block.txs.into_iter().nth(location.index as usize));
+            let signed = signed.expect("an indexed transaction is in its block");
+            let sender = signed.tx.sender.clone();
+            return Some((
+                TxView {
+                    tx_hash: *hash,
+                    status: TxStatus::Finalized,
+                    receipt,
+                    error: None,
+                    tx: Some(hex::encode(signed.to_bytes())),
+                },
+                sender,
+            ));
         }
-        if self.mempool.contains(hash) {
-            return Some(TxView {
+        if let Some(signed) = self.mempool.get(hash) {
+            let view = TxView {
                 tx_hash: *hash,
                 status: TxStatus::Pending,
                 receipt: None,
                 error: None,
-            });
+                tx: Some(hex::encode(signed.to_bytes())),
+            };
+            return Some((view, signed.tx.sender.clone()));
         }
-        let error = self.mempool.rejection(hash)?;
-        Some(TxView {
+        let (sender, error) = self.mempool.rejection(hash)?;
+        let view = TxView {
             tx_hash: *hash,
             status: TxStatus::Rejected,
             receipt: None,
             error: Some(error),
-        })
+            tx: None,
+        };
+        Some((view, sender))
+    }
+
+    // --- roles (issue 9) --------------------------------------------------------------------
+
+    pub fn chain_id(&self) -> &str {
+        &self.config.chain_id
+    }
+
+    pub fn is_regulator(&self, id: &AccountId) -> bool {
+        self.config.regulators.contains(id)
+    }
+
+    /// The currencies `id` issues (empty unless it is a central bank).
+    pub fn issued_by(&self, id: &AccountId) -> std::collections::BTreeSet<corridor_sdk::CurrencyCode> {
+        self.genesis
+            .currencies
+            .iter()
+            .filter(|currency| &currency.issuer == id)
+            .map(|currency| currency.code.clone())
+            .collect()
     }
 
     pub fn block_view(&self, height: u64) -> Option<BlockView> {
@@ -631,6 +691,7 @@ impl Application for Chain {
                 })
                 .collect();
             verify_batch(&items).into_iter().all(|ok| ok)
+                && chunk.iter().all(|&i| block.txs[i].tx.verify_key_proof().is_ok())
         });
         if !all_valid {
             return refuse("a signature does not verify".into());

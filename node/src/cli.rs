@@ -145,7 +145,8 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
         "  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)",
         keys_dir.display()
     );
-    println!("  rpc:   http://{rpc_addr}");
+    println!("  rpc:   http://{rpc_addr} (plain HTTP: a dev chain, meant for loopback only)");
+    println!("  reads: sign with --key; reads are scoped to that account's role (docs/security.md)");
     println!(
         "  try:   corridor --rpc http://{rpc_addr} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY",
         keys_dir.display()
@@ -253,6 +254,9 @@ fn run(config_path: &Path) -> Result<(), Error> {
     )
 }
 
+/// How long a stopping node lets open requests finish before it closes them.
+const SHUTDOWN_GRACE_MS: u64 = 500;
+
 /// Open the chain, start block production and the API, and run until SIGINT or SIGTERM.
 fn serve(
     db: &Path,
@@ -278,6 +282,8 @@ fn serve(
         ));
     }
     tracing::info!(height = chain.head().height, state_root = %chain.head().state_root, "chain open");
+    // The audit log of reads lives beside the database; one that does not verify stops us.
+    let audit = Arc::new(crate::audit::AuditLog::open(&db.with_file_name("audit.log"))?);
     let stop = Arc::new(AtomicBool::new(false));
     let producer_thread = {
         let (chain, stop) = (Arc::clone(&chain), Arc::clone(&stop));
@@ -295,11 +301,34 @@ fn serve(
             .await
             .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen on {rpc_addr}: {error}")))?;
         tracing::info!("listening on http://{rpc_addr}");
-        axum::serve(listener, crate::api::router(Arc::clone(&chain)))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
+        // On SIGTERM or SIGINT: stop accepting, let requests in flight finish, and after
+        // `SHUTDOWN_GRACE_MS` drop what is still open (event streams and long polls never end
+        // by themselves), so the node stops promptly.
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stopping.send(true);
+        });
+        let mut graceful = stopped.clone();
+        let server =
+            axum::serve(listener, crate::api::router(Arc::clone(&chain), audit)).with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|stop| *stop).await;
+            });
+        tokio::select! {
+            served = server => {
+                served.map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
+            }
+            _ = async {
+                let _ = stopped.wait_for(|stop| *stop).await;
+                tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+            } => {
+                tracing::info!("closing connections still open after {SHUTDOWN_GRACE_MS} ms");
+                Ok(())
+            }
+        }
     });
+    // Blocking API work still queued must not hold the process.
+    runtime.shutdown_timeout(Duration::from_millis(SHUTDOWN_GRACE_MS));
     stop.store(true, Ordering::Relaxed);
     chain.wakeup.notify();
     if producer_thread.join().is_err() {

@@ -89,6 +89,15 @@ impl Genesis {
         if keys.len() != self.accounts.len() {
             return Err(invalid("a public key is used by two accounts".into()));
         }
+        for key in self
+            .accounts
+            .iter()
+            .map(|a| &a.public_key)
+            .chain(self.validators.iter().map(|v| &v.public_key))
+        {
+            key.check_torsion_free()
+                .map_err(|error| invalid(format!("{key}: {}", error.message)))?;
+        }
         for account in &self.accounts {
             if let Some(sponsor) = account.id.sponsor()
                 && !ids.contains(&sponsor)

@@ -6,6 +6,8 @@
 //! `storage` (RocksDB), `api` (axum HTTP), `genesis`, `config`, `metrics`, `cli`.
 
 mod api;
+mod audit;
+mod auth;
 mod chain;
 pub mod cli;
 mod config;

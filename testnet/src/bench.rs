@@ -202,8 +202,11 @@ async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>
     for chunk in missing.chunks(corridor_sdk::limits::NONCE_WINDOW_MAX as usize / 2) {
         let mut txs = Vec::new();
         for &index in chunk {
-            let op =
-                Operation::register_account(bench_account(args, index)?, bench_key(args.scheme, index).public_key());
+            let op = Operation::register_account_proven(
+                chain_id,
+                bench_account(args, index)?,
+                &bench_key(args.scheme, index),
+            );
             txs.push(Transaction::new(chain_id, sponsor_id.clone(), nonce, expiry, op).sign(&sponsor_key));
             nonce += 1;
         }

@@ -57,8 +57,8 @@ async fn load(node: Arc<DevNode>, flow: usize, stop: Arc<AtomicBool>, finalized:
         }
         let Some(oldest) = in_flight.pop_front() else { break };
         let hash = submitted[oldest].hash;
-        let url = format!("{}/v1/transactions/{hash}?wait_ms=2000", node.rpc);
-        let Ok(response) = node.http.get(url).send().await else {
+        let path = format!("/v1/transactions/{hash}?wait_ms=2000");
+        let Ok(response) = node.signed_get("regulator", &path).send().await else {
             return submitted;
         };
         let Ok(view) = response.json::<corridor_sdk::api::TxView>().await else {
