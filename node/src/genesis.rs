@@ -48,6 +48,10 @@ pub struct Genesis {
     pub regulators: BTreeSet<AccountId>,
     pub currencies: Vec<GenesisCurrency>,
     pub accounts: Vec<GenesisAccount>,
+    /// Each institution's jurisdiction: the central bank whose freezes reach it and its
+    /// customers. An institution without one can be frozen by regulators only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jurisdictions: BTreeMap<AccountId, AccountId>,
 }
 
 fn invalid(message: String) -> Error {
@@ -110,6 +114,19 @@ impl Genesis {
                 return Err(invalid(format!("regulator {regulator} has no account")));
             }
         }
+        let issuers: BTreeSet<&AccountId> = self.currencies.iter().map(|c| &c.issuer).collect();
+        for (institution, central_bank) in &self.jurisdictions {
+            if institution.sponsor().is_some() || !ids.contains(institution) {
+                return Err(invalid(format!(
+                    "jurisdiction of {institution}: not an institution with an account"
+                )));
+            }
+            if !issuers.contains(central_bank) {
+                return Err(invalid(format!(
+                    "jurisdiction of {institution}: {central_bank} issues no currency"
+                )));
+            }
+        }
         let mut codes = BTreeSet::new();
         for currency in &self.currencies {
             if !codes.insert(&currency.code) {
@@ -169,6 +186,7 @@ impl Genesis {
                 .collect(),
             regulators: self.regulators.clone(),
             issuers: self.currencies.iter().map(|c| c.issuer.clone()).collect(),
+            jurisdictions: self.jurisdictions.clone(),
         }
     }
 
@@ -307,6 +325,15 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
         regulators: BTreeSet::from([id("regulator")]),
         currencies,
         accounts,
+        // Each commercial bank answers to the central bank of its home currency.
+        jurisdictions: DEV_BANKS
+            .iter()
+            .zip(DEV_CENTRAL_BANKS)
+            .map(|((bank, bank_currency), (central_bank, currency))| {
+                assert_eq!(*bank_currency, currency, "DEV_BANKS and DEV_CENTRAL_BANKS align");
+                (id(bank), id(central_bank))
+            })
+            .collect(),
     };
     genesis.validate()?;
     Ok(genesis)

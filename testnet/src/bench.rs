@@ -73,11 +73,28 @@ fn now_ms() -> u64 {
 struct Node {
     http: reqwest::Client,
     rpc: String,
+    /// Signs reads (the sponsor, which may read its bench customers), with the chain id.
+    reader: Option<(PrivateKey, String)>,
 }
 
 impl Node {
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>, BoxError> {
-        let response = self.http.get(format!("{}{path}", self.rpc)).send().await?;
+        let mut request = self.http.get(format!("{}{path}", self.rpc));
+        if let Some((key, chain_id)) = &self.reader {
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
+            let unsigned = corridor_sdk::request_auth::RequestToSign {
+                chain_id,
+                method: "GET",
+                path,
+                query,
+                body: b"",
+                timestamp_ms: now_ms(),
+            };
+            for (name, value) in corridor_sdk::request_auth::sign_request(&unsigned, key) {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -294,11 +311,19 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.txs > args.accounts * TRANSFERS_PER_ACCOUNT_MAX {
         return Err(format!("at most {TRANSFERS_PER_ACCOUNT_MAX} transfers per account: raise --accounts").into());
     }
+    let status = Node {
+        http: reqwest::Client::new(),
+        rpc: args.rpc.clone(),
+        reader: None,
+    }
+    .status()
+    .await?;
+    let sponsor_key = PrivateKey::read_file(&args.keys.join(format!("{}.key", args.sponsor)))?;
     let node = Arc::new(Node {
         http: reqwest::Client::new(),
         rpc: args.rpc.clone(),
+        reader: Some((sponsor_key, status.chain_id.clone())),
     });
-    let status = node.status().await?;
     if status.hash_algorithm != corridor_sdk::HashAlgorithm::Sha256 {
         return Err("the bench computes SHA-256 transaction ids; run it on a SHA-256 chain".into());
     }

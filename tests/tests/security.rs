@@ -398,3 +398,25 @@ fn torsioned_twin(owner: &PrivateKey) -> (corridor_sdk::PublicKey, corridor_sdk:
     assert_eq!(twin.verify(&message, &proof), Ok(()), "the twin's proof verifies");
     (twin, proof)
 }
+
+/// Scoped authority: a central bank freezes within its jurisdiction only, never another
+/// authority; the regulator reaches everyone.
+#[tokio::test]
+async fn a_central_bank_freezes_only_within_its_jurisdiction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    for target in ["harbour@boc-hk", "boc-hk", "hkma", "regulator", "ghost@boc-hk"] {
+        let freeze = node.sign("pboc", Operation::freeze(id(target))).await;
+        assert_eq!(
+            node.submit(&freeze).await,
+            Err((403, ErrorCode::NotAuthorized)),
+            "pboc freezing {target}"
+        );
+    }
+    node.execute(&node.sign("pboc", Operation::freeze(id("acme@icbc-cn"))).await)
+        .await;
+    node.execute(&node.sign("regulator", Operation::freeze(id("hkma"))).await)
+        .await;
+    assert!(node.account("acme@icbc-cn").await.frozen);
+    assert!(node.account("hkma").await.frozen);
+}

@@ -407,6 +407,13 @@ fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, 
             "only a regulator or central bank may freeze or unfreeze",
         ));
     }
+    // Scope is checked before existence, so a refusal says nothing about the account.
+    if frozen && !ctx.config.may_freeze(sender, account) {
+        return Err(Error::new(
+            ErrorCode::NotAuthorized,
+            format!("{account} is outside {sender}'s jurisdiction; a regulator may freeze it"),
+        ));
+    }
     let mut record = ctx.require_account(account)?;
     match (&record.frozen_by, frozen) {
         (None, true) => record.frozen_by = Some(sender.clone()),
@@ -760,19 +767,31 @@ mod tests {
                 public_key: key("v").public_key(),
             }],
             regulators: BTreeSet::from([id("regulator")]),
-            currencies: vec![GenesisCurrency {
-                code: cny(),
-                scale: 2,
-                issuer: id("pboc"),
-                transfer_limit: None,
-            }],
+            currencies: vec![
+                GenesisCurrency {
+                    code: cny(),
+                    scale: 2,
+                    issuer: id("pboc"),
+                    transfer_limit: None,
+                },
+                GenesisCurrency {
+                    code: CurrencyCode::new("HKD").expect("code"),
+                    scale: 2,
+                    issuer: id("hkma"),
+                    transfer_limit: None,
+                },
+            ],
             accounts: vec![
                 account("pboc", 0),
+                account("hkma", 0),
                 account("bank-a", 100),
+                account("bank-b", 0),
                 account("alice@bank-a", 10),
                 account("bob@bank-a", 0),
+                account("carol@bank-b", 0),
                 account("regulator", 0),
             ],
+            jurisdictions: BTreeMap::from([(id("bank-a"), id("pboc")), (id("bank-b"), id("hkma"))]),
         };
         genesis.validate().expect("valid genesis");
         let writes = genesis.state().expect("state");
@@ -1163,6 +1182,49 @@ mod tests {
         );
         assert_eq!(code(&outcomes[0]), None);
         assert_eq!(account(&state, "bob@bank-a").public_key, key("m").public_key());
+    }
+
+    /// Adversary: a central bank reaching outside its jurisdiction, or at another authority.
+    /// Refused `not_authorized` before existence is looked at; a regulator reaches everyone.
+    #[test]
+    fn a_central_bank_freezes_only_within_its_jurisdiction() {
+        let (mut state, config) = state();
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx("hkma", 0, Operation::freeze(id("alice@bank-a"))),
+                tx("hkma", 1, Operation::freeze(id("bank-a"))),
+                tx("hkma", 2, Operation::freeze(id("ghost@bank-a"))),
+                tx("pboc", 0, Operation::freeze(id("hkma"))),
+                tx("pboc", 1, Operation::freeze(id("regulator"))),
+                tx("pboc", 2, Operation::freeze(id("carol@bank-b"))),
+                tx("hkma", 3, Operation::freeze(id("carol@bank-b"))),
+                tx("pboc", 3, Operation::freeze(id("alice@bank-a"))),
+                tx("pboc", 4, Operation::freeze(id("ghost@bank-a"))),
+                tx("regulator", 0, Operation::freeze(id("hkma"))),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        let refused = Some(ErrorCode::NotAuthorized);
+        assert_eq!(
+            codes,
+            vec![
+                refused,
+                refused,
+                refused, // not unknown_account: existence is not revealed
+                refused,
+                refused,
+                refused,
+                None,
+                None,
+                Some(ErrorCode::UnknownAccount), // within its jurisdiction, it may know
+                None,
+            ]
+        );
+        assert!(account(&state, "alice@bank-a").is_frozen());
+        assert!(account(&state, "hkma").is_frozen());
+        assert_eq!(account(&state, "carol@bank-b").frozen_by, Some(id("hkma")));
     }
 
     #[test]
