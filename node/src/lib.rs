@@ -17,5 +17,6 @@ mod mempool;
 mod metrics;
 mod producer;
 mod storage;
+mod tls;
 
 pub use genesis::Genesis;

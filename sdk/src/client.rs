@@ -136,6 +136,7 @@ impl Client {
                 format!("node url `{base_url}` must start with http://"),
             )));
         }
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .build()
@@ -146,6 +147,48 @@ impl Client {
             chain_id: Arc::new(OnceLock::new()),
             key: None,
         })
+    }
+
+    /// Speak https trusting only the CA certificates in `ca_pem` (PEM), and present
+    /// `identity` = (PEM certificate chain, PEM private key) when the node asks for a client
+    /// certificate (mutual TLS). Made with rustls and the ring provider.
+    pub fn with_tls(mut self, ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Client> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, error: &dyn std::fmt::Display| {
+            ClientError::Api(Error::new(ErrorCode::BadRequest, format!("tls: {what}: {error}")))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|error| bad("CA file", &error))?;
+            roots.add(cert).map_err(|error| bad("CA certificate", &error))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("CA file", &"no certificate in it"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| bad("protocol versions", &error))?
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert_pem, key_pem)) => {
+                let certs = CertificateDer::pem_slice_iter(cert_pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|error| bad("client certificate", &error))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|error| bad("client key", &error))?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|error| bad("client certificate and key", &error))?
+            }
+        };
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(transport)?;
+        Ok(self)
     }
 
     /// Sign every request with `key` (an account's current key): the node then answers what
@@ -389,6 +432,14 @@ impl Client {
         let after = after.map(|after| format!("&after={after}")).unwrap_or_default();
         self.get(&format!("/v1/audit?limit={limit}{after}")).await
     }
+}
+
+/// Make rustls with the ring provider the process's TLS provider, once. reqwest is built
+/// without a provider of its own, so a process must call this (or build clients through
+/// `Client::new`) before it builds any `reqwest::Client`.
+pub fn install_tls_provider() {
+    // An error means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Milliseconds since the Unix epoch, `after` from now, by the wall clock.

@@ -311,6 +311,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.txs > args.accounts * TRANSFERS_PER_ACCOUNT_MAX {
         return Err(format!("at most {TRANSFERS_PER_ACCOUNT_MAX} transfers per account: raise --accounts").into());
     }
+    corridor_sdk::client::install_tls_provider();
     let status = Node {
         http: reqwest::Client::new(),
         rpc: args.rpc.clone(),

@@ -68,7 +68,10 @@ impl DevNode {
             child: std::sync::Mutex::new(Some(child)),
             data_dir: data_dir.to_path_buf(),
             rpc: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            http: {
+                corridor_sdk::client::install_tls_provider();
+                reqwest::Client::new()
+            },
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {

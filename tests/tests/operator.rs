@@ -95,6 +95,7 @@ async fn init_and_run_a_network_from_a_genesis_file() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run");
+    corridor_sdk::client::install_tls_provider();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {

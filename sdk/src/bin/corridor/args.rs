@@ -25,6 +25,15 @@ pub struct Cli {
     /// scoped to that account's role).
     #[arg(long, global = true, env = "CORRIDOR_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Trust only this PEM CA for an https node (rustls).
+    #[arg(long, global = true, env = "CORRIDOR_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain for a node that requires mutual TLS (with --client-key).
+    #[arg(long, global = true, value_name = "FILE", requires = "client_key", requires = "ca")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Machine-readable output: one JSON value per line on stdout (errors too).
     #[arg(long, global = true)]
     pub json: bool,

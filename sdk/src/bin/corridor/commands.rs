@@ -33,6 +33,21 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         ClientError::Api(error) => Failure::input(error),
         other => Failure::client(other),
     })?;
+    if let Some(ca) = &cli.ca {
+        let read = |path: &Path, what: &str| {
+            input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, what).map_err(Failure::input)
+        };
+        let ca = read(ca, "CA certificate")?;
+        let identity = match (&cli.client_cert, &cli.client_key) {
+            (Some(cert), Some(key)) => Some((read(cert, "client certificate")?, read(key, "client key")?)),
+            _ => None,
+        };
+        let identity = identity.as_ref().map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+        client = client.with_tls(&ca, identity).map_err(|error| match error {
+            ClientError::Api(error) => Failure::input(error),
+            other => Failure::client(other),
+        })?;
+    }
     if let Some(path) = &cli.key
         && !matches!(cli.command, Command::Keygen(_))
     {
