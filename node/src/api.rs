@@ -5,6 +5,7 @@
 
 use crate::audit::AuditLog;
 use crate::auth::{Access, Reader, forbidden};
+use crate::bounds::Bounds;
 use crate::chain::Chain;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -64,7 +65,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The API; every request passes `auth::layer` first (ADR 0031).
-pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>) -> Router {
+pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>, bounds: Bounds) -> Router {
     let authentication = (Arc::clone(&chain), audit);
     Router::new()
         .route("/v1/status", get(status))
@@ -91,6 +92,8 @@ pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>) -> Router {
             ))
         })
         .layer(axum::middleware::from_fn_with_state(authentication, crate::auth::layer))
+        .layer(axum::middleware::from_fn(crate::bounds::request_timeout))
+        .layer(axum::Extension(bounds))
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(chain)
 }
@@ -168,6 +171,7 @@ struct WaitQuery {
 
 async fn transaction(
     State(chain): State<Arc<Chain>>,
+    axum::Extension(bounds): axum::Extension<Bounds>,
     reader: Reader,
     Path(hash): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
@@ -177,7 +181,18 @@ async fn transaction(
     if reader.caller.id().is_none() {
         return Err(forbidden().into());
     }
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
+    let mut wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
+    // A held poll takes a permit; with none left, it answers at once.
+    let _long_poll = match wait.is_zero() {
+        true => None,
+        false => {
+            let permit = Arc::clone(&bounds.long_polls).try_acquire_owned().ok();
+            if permit.is_none() {
+                wait = Duration::ZERO;
+            }
+            permit
+        }
+    };
     let deadline = tokio::time::Instant::now() + wait;
     let mut heights = chain.subscribe_height();
     let mut recorded = false;
@@ -341,6 +356,8 @@ struct EventsQuery {
 }
 
 struct EventCursor {
+    /// Held while the stream is open.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     caller: crate::auth::Caller,
     chain: Arc<Chain>,
     next_height: u64,
@@ -355,6 +372,7 @@ struct EventCursor {
 /// with the last id it saw misses nothing and sees nothing twice.
 async fn events(
     State(chain): State<Arc<Chain>>,
+    axum::Extension(bounds): axum::Extension<Bounds>,
     reader: Reader,
     headers: axum::http::HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
@@ -384,7 +402,14 @@ async fn events(
             reader.caller.clone()
         }
     };
+    let permit = Arc::clone(&bounds.subscribers).try_acquire_owned().map_err(|_| {
+        Error::new(
+            ErrorCode::Busy,
+            "as many event streams are open as this node serves; retry later",
+        )
+    })?;
     let cursor = EventCursor {
+        _permit: permit,
         caller,
         heights: chain.subscribe_height(),
         chain,

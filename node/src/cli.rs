@@ -1,5 +1,6 @@
 //! The `corridord` command line: `dev`, `keygen`, `init`, `run`.
 
+use crate::bounds::{Bounds, CappedListener, Caps};
 use crate::chain::{Chain, now_ms};
 use crate::config::{BLOCK_INTERVAL_MS_DEFAULT, Config, RPC_ADDR_DEFAULT};
 use crate::genesis::{DEV_VALIDATOR, Genesis, dev_genesis};
@@ -42,6 +43,15 @@ enum Command {
         /// Require client certificates signed by this PEM CA (mutual TLS).
         #[arg(long, requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
+        /// Lower the cap on open connections (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::CONNECTIONS_MAX)]
+        connections_max: usize,
+        /// Lower the cap on open event streams (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::EVENT_SUBSCRIBERS_MAX)]
+        event_subscribers_max: usize,
+        /// Lower the cap on held long polls (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::LONG_POLLS_MAX)]
+        long_polls_max: usize,
     },
     /// Write a new PKCS#8 PEM key and print its public key.
     Keygen {
@@ -87,13 +97,21 @@ pub fn main() -> ExitCode {
             tls_cert,
             tls_key,
             tls_client_ca,
+            connections_max,
+            event_subscribers_max,
+            long_polls_max,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
                 cert,
                 key,
                 client_ca: tls_client_ca,
             });
-            dev(&data_dir, rpc_addr, block_interval_ms, tls)
+            let caps = Caps {
+                connections: connections_max.max(1),
+                subscribers: event_subscribers_max,
+                long_polls: long_polls_max,
+            };
+            dev(&data_dir, rpc_addr, block_interval_ms, tls, caps)
         }
         Command::Keygen { scheme, out } => keygen(scheme, out.as_deref()),
         Command::Init {
@@ -137,7 +155,13 @@ fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
     Ok(())
 }
 
-fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64, tls: Option<TlsFiles>) -> Result<(), Error> {
+fn dev(
+    data_dir: &Path,
+    rpc_addr: SocketAddr,
+    block_interval_ms: u64,
+    tls: Option<TlsFiles>,
+    caps: Caps,
+) -> Result<(), Error> {
     let keys_dir = data_dir.join("keys");
     let genesis_path = data_dir.join("genesis.json");
     let genesis = if genesis_path.exists() {
@@ -183,7 +207,7 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64, tls: Optio
         validator,
         validator_key,
         block_interval_ms,
-        tls,
+        ApiOptions { tls, caps },
     )
 }
 
@@ -281,8 +305,17 @@ fn run(config_path: &Path) -> Result<(), Error> {
         validator,
         key,
         config.block_interval_ms,
-        tls,
+        ApiOptions {
+            tls,
+            caps: Caps::default(),
+        },
     )
+}
+
+/// How the HTTP API is served: TLS or not, and its resource caps.
+struct ApiOptions {
+    tls: Option<TlsFiles>,
+    caps: Caps,
 }
 
 /// How long a stopping node lets open requests finish before it closes them.
@@ -296,8 +329,9 @@ fn serve(
     validator: AccountId,
     key: PrivateKey,
     block_interval_ms: u64,
-    tls: Option<TlsFiles>,
+    api: ApiOptions,
 ) -> Result<(), Error> {
+    let ApiOptions { tls, caps } = api;
     // A bad certificate or key stops the node before anything else starts.
     let tls = tls.as_ref().map(crate::tls::server_config).transpose()?;
     let producer = DevProducer {
@@ -334,17 +368,17 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(rpc_addr)
             .await
             .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen on {rpc_addr}: {error}")))?;
-        let router = crate::api::router(Arc::clone(&chain), audit);
+        let router = crate::api::router(Arc::clone(&chain), audit, Bounds::new(caps));
         match tls {
             None => {
                 tracing::info!("listening on http://{rpc_addr}");
-                serve_until_stopped(listener, router).await
+                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
             }
             Some(config) => {
                 tracing::info!("listening on https://{rpc_addr}");
                 let listener = TlsListener::new(listener, config)
                     .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen: {error}")))?;
-                serve_until_stopped(listener, router).await
+                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
             }
         }
     });

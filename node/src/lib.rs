@@ -8,6 +8,7 @@
 mod api;
 mod audit;
 mod auth;
+mod bounds;
 mod chain;
 pub mod cli;
 mod config;

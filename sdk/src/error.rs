@@ -80,6 +80,7 @@ error_codes! {
     BadRequestSignature => "bad_request_signature", 401;
     RequestExpired => "request_expired", 401;
     Forbidden => "forbidden", 403;
+    Busy => "busy", 503;
     // Node state.
     Unavailable => "unavailable", 503;
 }

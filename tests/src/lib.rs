@@ -54,12 +54,18 @@ pub struct DevNode {
 impl DevNode {
     /// Start (or resume) a dev chain in `data_dir` and wait until it answers.
     pub async fn start(data_dir: &Path) -> DevNode {
+        DevNode::start_with(data_dir, &[]).await
+    }
+
+    /// `start` with extra `corridord dev` arguments.
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> DevNode {
         let port = free_port();
         let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log"))).expect("log file");
         let child = Command::new(bin("corridord"))
             .args(["dev", "--data-dir"])
             .arg(data_dir)
             .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-interval-ms", "10"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
