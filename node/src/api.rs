@@ -392,15 +392,10 @@ async fn events(
         None => None,
     };
     // Anonymous callers see nothing; a regulator's or central bank's stream reads other
-    // accounts' data and is audited once, as a read of everything.
-    let caller = match &reader.caller {
+    // accounts' data and is audited once, as a read of everything, once it has its place.
+    let role = match &reader.caller {
         crate::auth::Caller::Anonymous => return Err(forbidden().into()),
-        crate::auth::Caller::Account { role, .. } => {
-            if matches!(role, crate::auth::Role::Regulator | crate::auth::Role::CentralBank(_)) {
-                reader.record(AUDIT_SUBJECT_ALL)?;
-            }
-            reader.caller.clone()
-        }
+        crate::auth::Caller::Account { role, .. } => role.clone(),
     };
     let permit = Arc::clone(&bounds.subscribers).try_acquire_owned().map_err(|_| {
         Error::new(
@@ -408,6 +403,10 @@ async fn events(
             "as many event streams are open as this node serves; retry later",
         )
     })?;
+    if matches!(role, crate::auth::Role::Regulator | crate::auth::Role::CentralBank(_)) {
+        reader.record(AUDIT_SUBJECT_ALL)?;
+    }
+    let caller = reader.caller.clone();
     let cursor = EventCursor {
         _permit: permit,
         caller,

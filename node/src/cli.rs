@@ -350,6 +350,11 @@ fn serve(
         ));
     }
     tracing::info!(height = chain.head().height, state_root = %chain.head().state_root, "chain open");
+    // Nothing answered 202 before a restart is forgotten: admit the journal again.
+    let (readmitted, dropped) = chain.replay_journal()?;
+    if readmitted + dropped > 0 {
+        tracing::info!(readmitted, dropped, "pool journal replayed");
+    }
     // The audit log of reads lives beside the database; one that does not verify stops us.
     let audit = Arc::new(crate::audit::AuditLog::open(&db.with_file_name("audit.log"))?);
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,7 @@ mod chain;
 pub mod cli;
 mod config;
 mod genesis;
+mod journal;
 mod ledger;
 mod mempool;
 mod metrics;

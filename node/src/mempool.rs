@@ -239,6 +239,16 @@ impl Mempool {
         self.inner.lock().rejected.get(hash).cloned()
     }
 
+    /// The canonical bytes of every transaction in the pool (to rewrite the journal).
+    pub fn all_bytes(&self) -> Vec<Vec<u8>> {
+        self.inner
+            .lock()
+            .entries
+            .values()
+            .map(|entry| entry.signed.to_bytes())
+            .collect()
+    }
+
     /// A pending transaction.
     pub fn get(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
         self.inner

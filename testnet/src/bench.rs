@@ -107,7 +107,9 @@ struct Node {
 impl Node {
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>, BoxError> {
         let mut request = self.http.get(format!("{}{path}", self.rpc));
-        if let Some((key, chain_id)) = &self.reader {
+        // Status and blocks are public: only scoped reads are signed.
+        let scoped = path.starts_with("/v1/accounts") || path.starts_with("/v1/transactions");
+        if let Some((key, chain_id)) = self.reader.as_ref().filter(|_| scoped) {
             let (path, query) = path.split_once('?').unwrap_or((path, ""));
             let unsigned = corridor_sdk::request_auth::RequestToSign {
                 chain_id,
