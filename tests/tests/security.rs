@@ -420,3 +420,64 @@ async fn a_central_bank_freezes_only_within_its_jurisdiction() {
     assert!(node.account("acme@icbc-cn").await.frozen);
     assert!(node.account("hkma").await.frozen);
 }
+
+/// The event stream applies the same scopes: each role sees only the events it may read.
+#[tokio::test]
+async fn the_event_stream_shows_each_role_only_its_scope() {
+    use corridor_sdk::Event;
+    use futures::StreamExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    node.execute(&node.sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "3")).await)
+        .await;
+    node.execute(&node.sign("siam-rice@kbank-th", pay("kbank-th", "THB", "4")).await)
+        .await;
+    // Every transfer event each reader gets within a bounded time: (from, to, currency).
+    let transfers = |reader: &'static str| {
+        let request = node.signed_get(reader, "/v1/events?from_height=0");
+        async move {
+            let response = request.send().await.expect("events");
+            assert_eq!(response.status().as_u16(), 200, "{reader}");
+            let mut body = response.bytes_stream();
+            let mut text = String::new();
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(2_000);
+            while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            let mut seen = Vec::new();
+            for line in text.lines() {
+                let Some(data) = line.strip_prefix("data:") else {
+                    continue;
+                };
+                let record: corridor_sdk::api::EventRecord = serde_json::from_str(data.trim()).expect("record");
+                if let Event::Transferred { from, to, currency, .. } = record.event {
+                    seen.push((from.to_string(), to.to_string(), currency.to_string()));
+                }
+            }
+            seen
+        }
+    };
+    let cny = (
+        "acme@icbc-cn".to_string(),
+        "harbour@boc-hk".to_string(),
+        "CNY".to_string(),
+    );
+    let thb = (
+        "siam-rice@kbank-th".to_string(),
+        "kbank-th".to_string(),
+        "THB".to_string(),
+    );
+    let expectations: &[(&'static str, Vec<_>)] = &[
+        ("regulator", vec![cny.clone(), thb.clone()]),
+        ("boc-hk", vec![cny.clone()]),
+        ("harbour@boc-hk", vec![cny.clone()]),
+        ("pboc", vec![cny.clone()]),
+        ("bot", vec![thb.clone()]),
+        ("siam-rice@kbank-th", vec![thb.clone()]),
+        ("enbd-ae", vec![]),
+        ("gulf-trade@enbd-ae", vec![]),
+    ];
+    for (reader, expected) in expectations {
+        assert_eq!(&transfers(reader).await, expected, "{reader}");
+    }
+}
