@@ -218,17 +218,21 @@ impl<'a> SignedHeaders<'a> {
     }
 }
 
-/// Authenticate one request. Cheap checks first (sizes, parse, timestamp window, key known),
-/// the signature last. `now_ms` is the node's clock. Returns the caller and, for a signed
-/// request, the hex SHA-256 of its signed bytes (its id in the audit log).
-pub(crate) fn authenticate(
-    chain: &Chain,
-    headers: &SignedHeaders<'_>,
-    unsigned: RequestToSign<'_>,
-    now_ms: u64,
-) -> Result<(Caller, String), Error> {
+/// A request's signature headers that passed every check that needs neither the body nor
+/// a signature verification.
+pub(crate) struct Claimed {
+    public_key: PublicKey,
+    signature: Signature,
+    timestamp_ms: u64,
+    owner: AccountId,
+}
+
+/// The cheap checks, before the body is read or anything verified: all three headers, their
+/// sizes, the timestamp window, the key's form, and that an account holds the key. `None`:
+/// no signature headers at all (anonymous).
+pub(crate) fn claim(chain: &Chain, headers: &SignedHeaders<'_>, now_ms: u64) -> Result<Option<Claimed>, Error> {
     if !headers.present() {
-        return Ok((Caller::Anonymous, String::new()));
+        return Ok(None);
     }
     let (Some(key), Some(timestamp), Some(signature)) = (headers.key, headers.timestamp, headers.signature) else {
         return Err(bad_signature(&format!(
@@ -252,17 +256,40 @@ pub(crate) fn authenticate(
     let signature = Signature::from_bytes(public_key.scheme(), &signature_bytes)
         .map_err(|_| bad_signature("not a signature of the key's scheme"))?;
     // Unknown key and wrong signature answer the same: the refusal reveals no account.
-    let refused = || bad_signature("no account's current key signed this request");
     let owner = chain.key_owner(&public_key).ok_or_else(refused)?;
-    let request = RequestToSign {
+    Ok(Some(Claimed {
+        public_key,
+        signature,
         timestamp_ms,
+        owner,
+    }))
+}
+
+fn refused() -> Error {
+    bad_signature("no account's current key signed this request")
+}
+
+/// Verify the claimed signature over the request (with its body now read). Returns the caller
+/// and the hex SHA-256 of the signed bytes (the request's id in the audit log).
+pub(crate) fn verify(chain: &Chain, claimed: Claimed, unsigned: RequestToSign<'_>) -> Result<(Caller, String), Error> {
+    let request = RequestToSign {
+        timestamp_ms: claimed.timestamp_ms,
         ..unsigned
     };
-    let message = request_signing_bytes(&request, &public_key);
-    public_key.verify(&message, &signature).map_err(|_| refused())?;
-    let role = role_of(chain, &owner);
+    let message = request_signing_bytes(&request, &claimed.public_key);
+    claimed
+        .public_key
+        .verify(&message, &claimed.signature)
+        .map_err(|_| refused())?;
+    let role = role_of(chain, &claimed.owner);
     let request_id = hex::encode(corridor_sdk::HashAlgorithm::Sha256.digest(&message).0);
-    Ok((Caller::Account { id: owner, role }, request_id))
+    Ok((
+        Caller::Account {
+            id: claimed.owner,
+            role,
+        },
+        request_id,
+    ))
 }
 
 /// What the authentication layer leaves for handlers: the caller, the request's id and line
@@ -326,32 +353,40 @@ pub(crate) async fn layer(
     use axum::response::IntoResponse as _;
     let (parts, body) = request.into_parts();
     let headers = SignedHeaders::from_map(&parts.headers);
-    // Only a signed request needs its body now (to hash it); others stream on untouched.
-    let (body, bytes) = if headers.present() {
-        match axum::body::to_bytes(body, HTTP_BODY_BYTES_MAX).await {
-            Ok(bytes) => (axum::body::Body::from(bytes.clone()), bytes),
-            Err(_) => {
-                let error = Error::new(ErrorCode::TooLarge, format!("body over {HTTP_BODY_BYTES_MAX} bytes"));
-                return crate::api::ApiError::from(error).into_response();
+    let refuse = |error: Error| {
+        chain.metrics.rejected(error.code);
+        crate::api::ApiError::from(error).into_response()
+    };
+    // The cheap checks come before the body is read or any signature verified.
+    let claimed = match claim(&chain, &headers, crate::chain::now_ms()) {
+        Ok(claimed) => claimed,
+        Err(error) => return refuse(error),
+    };
+    let (body, caller, request_id) = match claimed {
+        None => (body, Caller::Anonymous, String::new()),
+        Some(claimed) => {
+            // Only a signed request needs its body now (to hash it); others stream on untouched.
+            let bytes = match axum::body::to_bytes(body, HTTP_BODY_BYTES_MAX).await {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    return refuse(Error::new(
+                        ErrorCode::TooLarge,
+                        format!("body over {HTTP_BODY_BYTES_MAX} bytes"),
+                    ));
+                }
+            };
+            let unsigned = RequestToSign {
+                chain_id: chain.chain_id(),
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                body: &bytes,
+                timestamp_ms: 0,
+            };
+            match verify(&chain, claimed, unsigned) {
+                Ok((caller, request_id)) => (axum::body::Body::from(bytes), caller, request_id),
+                Err(error) => return refuse(error),
             }
-        }
-    } else {
-        (body, axum::body::Bytes::new())
-    };
-    let chain_id = chain.chain_id().to_owned();
-    let unsigned = RequestToSign {
-        chain_id: &chain_id,
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        body: &bytes,
-        timestamp_ms: 0,
-    };
-    let (caller, request_id) = match authenticate(&chain, &headers, unsigned, crate::chain::now_ms()) {
-        Ok(found) => found,
-        Err(error) => {
-            chain.metrics.rejected(error.code);
-            return crate::api::ApiError::from(error).into_response();
         }
     };
     let request_line = match parts.uri.query() {
