@@ -66,7 +66,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// The API; every request passes `auth::layer` first (ADR 0031).
 pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>, bounds: Bounds) -> Router {
-    let authentication = (Arc::clone(&chain), audit);
+    let authentication = (Arc::clone(&chain), audit, Arc::clone(&bounds.rates));
     Router::new()
         .route("/v1/status", get(status))
         .route(

@@ -346,7 +346,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Reader {
 
 /// The axum layer: authenticate every request once, before routing to a handler.
 pub(crate) async fn layer(
-    axum::extract::State((chain, audit)): axum::extract::State<(Arc<Chain>, Arc<AuditLog>)>,
+    axum::extract::State((chain, audit, rates)): axum::extract::State<(
+        Arc<Chain>,
+        Arc<AuditLog>,
+        Arc<crate::bounds::Rates>,
+    )>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -383,10 +387,19 @@ pub(crate) async fn layer(
                 body: &bytes,
                 timestamp_ms: 0,
             };
-            match verify(&chain, claimed, unsigned) {
-                Ok((caller, request_id)) => (axum::body::Body::from(bytes), caller, request_id),
+            let (caller, request_id) = match verify(&chain, claimed, unsigned) {
+                Ok(verified) => verified,
                 Err(error) => return refuse(error),
+            };
+            if let Some(account) = caller.id()
+                && !rates.take(account, crate::chain::now_ms())
+            {
+                return refuse(Error::new(
+                    ErrorCode::RateLimited,
+                    format!("{account} is over its request rate; retry shortly"),
+                ));
             }
+            (axum::body::Body::from(bytes), caller, request_id)
         }
     };
     let request_line = match parts.uri.query() {

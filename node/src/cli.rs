@@ -52,6 +52,9 @@ enum Command {
         /// Lower the cap on held long polls (tests).
         #[arg(long, hide = true, default_value_t = crate::bounds::LONG_POLLS_MAX)]
         long_polls_max: usize,
+        /// Lower the signed requests one account may make per second (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::ACCOUNT_REQUESTS_PER_SECOND)]
+        account_requests_per_second: u64,
     },
     /// Write a new PKCS#8 PEM key and print its public key.
     Keygen {
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
             connections_max,
             event_subscribers_max,
             long_polls_max,
+            account_requests_per_second,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
                 cert,
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
                 connections: connections_max.max(1),
                 subscribers: event_subscribers_max,
                 long_polls: long_polls_max,
+                account_requests_per_second,
             };
             dev(&data_dir, rpc_addr, block_interval_ms, tls, caps)
         }

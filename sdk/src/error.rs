@@ -81,6 +81,7 @@ error_codes! {
     RequestExpired => "request_expired", 401;
     Forbidden => "forbidden", 403;
     Busy => "busy", 503;
+    RateLimited => "rate_limited", 429;
     // Node state.
     Unavailable => "unavailable", 503;
 }

@@ -109,3 +109,31 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Per-account request rates: an account asking faster than its rate gets `429 rate_limited`,
+/// while another account is served; the public status stays open.
+#[tokio::test]
+async fn an_account_over_its_request_rate_is_refused_and_others_are_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start_with(&dir.path().join("chain"), &["--account-requests-per-second", "5"]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(node.get_as(Some("acme@icbc-cn"), "/v1/accounts/acme@icbc-cn").await);
+    }
+    let served = statuses.iter().filter(|(status, _)| *status == 200).count();
+    let limited: Vec<&(u16, serde_json::Value)> = statuses.iter().filter(|(status, _)| *status == 429).collect();
+    assert!(served >= 5 && served < 20, "{served} of 20 served");
+    assert_eq!(served + limited.len(), 20);
+    assert!(
+        limited
+            .iter()
+            .all(|(_, body)| error_code(body) == ErrorCode::RateLimited)
+    );
+    assert_eq!(
+        node.get_as(Some("harbour@boc-hk"), "/v1/accounts/harbour@boc-hk")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(node.get_as(None, "/v1/status").await.0, 200);
+}
