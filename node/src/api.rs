@@ -3,6 +3,9 @@
 //! It decodes and bounds input, calls the chain, and maps errors to `{"error": {code,
 //! message}}` with the code's HTTP status. No business rule lives here.
 
+use crate::audit::AuditLog;
+use crate::auth::{Access, Reader, forbidden};
+use crate::bounds::Bounds;
 use crate::chain::Chain;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -15,6 +18,7 @@ use corridor_sdk::api::{
     BatchSubmitRequest, BatchSubmitResponse, BatchSubmitResult, ErrorBody, EventRecord, KeyOwner, SubmitRequest,
     SubmitResponse, TxStatus,
 };
+use corridor_sdk::audit::{AUDIT_PAGE_ENTRIES_MAX, AUDIT_SUBJECT_ALL};
 use corridor_sdk::crypto::PublicKey;
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::limits::{HISTORY_PAGE_ENTRIES_MAX, HTTP_BODY_BYTES_MAX, SUBMIT_BATCH_TXS_MAX, TX_BYTES_MAX};
@@ -30,7 +34,7 @@ const SUBMIT_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 1024;
 pub(crate) const TX_WAIT_MS_MAX: u64 = 30_000;
 const HISTORY_PAGE_ENTRIES_DEFAULT: usize = 100;
 
-pub(crate) struct ApiError(Error);
+pub(crate) struct ApiError(pub(crate) Error);
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
@@ -60,7 +64,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub(crate) fn router(chain: Arc<Chain>) -> Router {
+/// The API; every request passes `auth::layer` first (ADR 0031).
+pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>, bounds: Bounds) -> Router {
+    let authentication = (Arc::clone(&chain), audit, Arc::clone(&bounds.rates));
     Router::new()
         .route("/v1/status", get(status))
         .route(
@@ -76,6 +82,7 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/currencies", get(currencies))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
+        .route("/v1/audit", get(audit_page))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -84,6 +91,9 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
                 "this endpoint does not take that method",
             ))
         })
+        .layer(axum::middleware::from_fn_with_state(authentication, crate::auth::layer))
+        .layer(axum::middleware::from_fn(crate::bounds::request_timeout))
+        .layer(axum::Extension(bounds))
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(chain)
 }
@@ -161,20 +171,54 @@ struct WaitQuery {
 
 async fn transaction(
     State(chain): State<Arc<Chain>>,
+    axum::Extension(bounds): axum::Extension<Bounds>,
+    reader: Reader,
     Path(hash): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(query) = query.map_err(query_rejection)?;
     let hash = Hash::from_hex(&hash)?;
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
+    if reader.caller.id().is_none() {
+        return Err(forbidden().into());
+    }
+    let mut wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(TX_WAIT_MS_MAX));
+    // A held poll takes a permit; with none left, it answers at once.
+    let _long_poll = match wait.is_zero() {
+        true => None,
+        false => {
+            let permit = Arc::clone(&bounds.long_polls).try_acquire_owned().ok();
+            if permit.is_none() {
+                wait = Duration::ZERO;
+            }
+            permit
+        }
+    };
     let deadline = tokio::time::Instant::now() + wait;
     let mut heights = chain.subscribe_height();
+    let mut recorded = false;
     loop {
         let lookup = Arc::clone(&chain);
-        let view = blocking(move || lookup.tx_view(&hash)).await?;
-        let Some(view) = view else {
-            return Err(Error::new(ErrorCode::NotFound, format!("no transaction {hash}")).into());
+        let found = blocking(move || lookup.tx_view(&hash)).await?;
+        // Unknown and out of scope answer alike, except to a regulator (who sees all).
+        let Some((view, sender)) = found else {
+            return Err(match reader.caller.is_regulator() {
+                true => Error::new(ErrorCode::NotFound, format!("no transaction {hash}")),
+                false => forbidden(),
+            }
+            .into());
         };
+        if !recorded {
+            let grant = reader.caller.account_grant(&sender);
+            let full = matches!(&grant, Ok(g) if g.access == Access::Full);
+            let party = view.receipt.as_ref().is_some_and(|r| reader.caller.sees_receipt(r));
+            if !full && !party {
+                return Err(forbidden().into());
+            }
+            if grant.as_ref().is_ok_and(|g| g.audited) {
+                reader.record(sender.as_str())?;
+            }
+            recorded = true;
+        }
         if view.status != TxStatus::Pending || tokio::time::Instant::now() >= deadline {
             return Ok(Json(view).into_response());
         }
@@ -188,19 +232,26 @@ fn parse_account(id: &str) -> Result<AccountId, Error> {
     AccountId::new(id)
 }
 
-async fn account(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn account(State(chain): State<Arc<Chain>>, reader: Reader, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_account(&id)?;
+    let grant = reader.grant(&id)?;
     let view = blocking(move || {
         chain
             .account(&id)
             .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
     })
     .await??;
-    Ok(Json(view).into_response())
+    Ok(Json(crate::auth::filter_account(view, &grant.access)).into_response())
 }
 
-async fn account_proof(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn account_proof(State(chain): State<Arc<Chain>>, reader: Reader, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_account(&id)?;
+    // A proof carries the whole record, so only a reader of the whole record gets one.
+    let grant = reader.caller.account_grant(&id)?;
+    if grant.access != Access::Full {
+        return Err(forbidden().into());
+    }
+    reader.grant(&id)?;
     Ok(Json(blocking(move || chain.account_proof(&id)).await?).into_response())
 }
 
@@ -212,6 +263,7 @@ struct HistoryQuery {
 
 async fn history(
     State(chain): State<Arc<Chain>>,
+    reader: Reader,
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
@@ -225,6 +277,7 @@ async fn history(
         )
         .into());
     }
+    let grant = reader.grant(&id)?;
     let before = query.before.unwrap_or(u64::MAX);
     let page = blocking(move || {
         if chain.account(&id).is_none() {
@@ -233,14 +286,53 @@ async fn history(
         Ok(chain.history(&id, before, limit))
     })
     .await??;
-    Ok(Json(page).into_response())
+    Ok(Json(crate::auth::filter_history(page, &grant.access)).into_response())
 }
 
-async fn key_owner(State(chain): State<Arc<Chain>>, Path(key): Path<String>) -> ApiResult<Response> {
+async fn key_owner(State(chain): State<Arc<Chain>>, reader: Reader, Path(key): Path<String>) -> ApiResult<Response> {
     let key = PublicKey::from_text(&key)?;
+    if reader.caller.id().is_none() {
+        return Err(forbidden().into());
+    }
     let account = blocking(move || chain.key_owner(&key)).await?;
-    let account = account.ok_or_else(|| Error::new(ErrorCode::NotFound, "no account holds this public key"))?;
-    Ok(Json(KeyOwner { account }).into_response())
+    // Outside the caller's full scope, absent and present answer alike.
+    let in_scope = account
+        .as_ref()
+        .is_some_and(|owner| matches!(reader.caller.account_grant(owner), Ok(grant) if grant.access == Access::Full));
+    match account {
+        Some(account) if in_scope => {
+            if reader.caller.account_grant(&account).is_ok_and(|g| g.audited) {
+                reader.record(account.as_str())?;
+            }
+            Ok(Json(KeyOwner { account }).into_response())
+        }
+        None if reader.caller.is_regulator() => {
+            Err(Error::new(ErrorCode::NotFound, "no account holds this public key").into())
+        }
+        _ => Err(forbidden().into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The audit log as the caller may see it (`audit.rs`): a regulator in full, a bank for
+/// itself and its customers, an account for itself.
+async fn audit_page(reader: Reader, query: Result<Query<AuditQuery>, QueryRejection>) -> ApiResult<Response> {
+    let Query(query) = query.map_err(query_rejection)?;
+    let limit = query.limit.unwrap_or(HISTORY_PAGE_ENTRIES_DEFAULT);
+    if limit == 0 || limit > AUDIT_PAGE_ENTRIES_MAX {
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("limit must be 1 to {AUDIT_PAGE_ENTRIES_MAX}"),
+        )
+        .into());
+    }
+    let page = blocking(move || reader.audit().page(&reader.caller, query.after, limit)).await??;
+    Ok(Json(page).into_response())
 }
 
 async fn currencies(State(chain): State<Arc<Chain>>) -> ApiResult<Response> {
@@ -264,6 +356,9 @@ struct EventsQuery {
 }
 
 struct EventCursor {
+    /// Held while the stream is open.
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    caller: crate::auth::Caller,
     chain: Arc<Chain>,
     next_height: u64,
     /// Skip events at or before this (height, tx_index, event_index).
@@ -277,6 +372,8 @@ struct EventCursor {
 /// with the last id it saw misses nothing and sees nothing twice.
 async fn events(
     State(chain): State<Arc<Chain>>,
+    axum::Extension(bounds): axum::Extension<Bounds>,
+    reader: Reader,
     headers: axum::http::HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
@@ -294,7 +391,25 @@ async fn events(
         })?),
         None => None,
     };
+    // Anonymous callers see nothing; a regulator's or central bank's stream reads other
+    // accounts' data and is audited once, as a read of everything, once it has its place.
+    let role = match &reader.caller {
+        crate::auth::Caller::Anonymous => return Err(forbidden().into()),
+        crate::auth::Caller::Account { role, .. } => role.clone(),
+    };
+    let permit = Arc::clone(&bounds.subscribers).try_acquire_owned().map_err(|_| {
+        Error::new(
+            ErrorCode::Busy,
+            "as many event streams are open as this node serves; retry later",
+        )
+    })?;
+    if matches!(role, crate::auth::Role::Regulator | crate::auth::Role::CentralBank(_)) {
+        reader.record(AUDIT_SUBJECT_ALL)?;
+    }
+    let caller = reader.caller.clone();
     let cursor = EventCursor {
+        _permit: permit,
+        caller,
         heights: chain.subscribe_height(),
         chain,
         next_height: after.map_or(query.from_height.unwrap_or(0), |(height, _, _)| height),
@@ -305,7 +420,9 @@ async fn events(
         loop {
             if let Some(record) = cursor.buffered.pop_front() {
                 let position = (record.height, record.tx_index, record.event_index);
-                if cursor.after.is_some_and(|after| position <= after) {
+                if cursor.after.is_some_and(|after| position <= after)
+                    || !crate::auth::event_visible(&cursor.caller, &record)
+                {
                     continue;
                 }
                 let data = serde_json::to_string(&record).expect("event records serialize");

@@ -6,11 +6,12 @@
 //! root in memory always equals the committed head's.
 
 use crate::genesis::Genesis;
+use crate::journal::{JOURNAL_BYTES_MAX, Journal};
 use crate::ledger::merkle::SparseMerkleTree;
 use crate::ledger::{
     AccountRecord, ChainConfig, CurrencyRecord, Precheck, StateKey, StateReader, check_transaction, execute_block,
 };
-use crate::mempool::Mempool;
+use crate::mempool::{Lane, Mempool};
 use crate::metrics::Metrics;
 use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
 use corridor_sdk::api::{
@@ -33,6 +34,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How far ahead of this node's clock a proposal's timestamp may be.
 pub(crate) const BLOCK_TIME_DRIFT_MS_MAX: u64 = 5_000;
+/// What `cheap_checks` found: the transaction's canonical bytes, its hash, the time used, and
+/// the sender's record.
+type Checked = (Vec<u8>, Hash, u64, AccountRecord);
+
 /// Signatures verified together in one batch.
 const VERIFY_BATCH_TXS: usize = 64;
 
@@ -89,6 +94,10 @@ pub(crate) struct Chain {
     pub mempool: Mempool,
     pub metrics: Metrics,
     pub wakeup: Wakeup,
+    /// Admitted transactions, so a restart forgets none (`journal.rs`).
+    journal: Journal,
+    /// What the journal held at open, to admit again (`replay_journal`).
+    journaled: Mutex<Vec<SignedTransaction>>,
 }
 
 fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
@@ -132,6 +141,7 @@ impl Chain {
             }
             None => Self::write_genesis(&storage, &genesis, &mut tree)?,
         };
+        let (journal, journaled) = Journal::open(&db_path.with_file_name("pool.journal"))?;
         let (head_watch, _) = tokio::sync::watch::channel(head.height);
         Ok(Arc::new(Chain {
             storage,
@@ -144,6 +154,8 @@ impl Chain {
             mempool: Mempool::default(),
             metrics: Metrics::default(),
             wakeup: Wakeup::default(),
+            journal,
+            journaled: Mutex::new(journaled),
         }))
     }
 
@@ -195,6 +207,31 @@ impl Chain {
         Ok(head)
     }
 
+    /// Admit again what the journal held at open (committed, expired or otherwise stale
+    /// transactions are refused as usual), then rewrite the journal from the pool. Returns
+    /// (admitted, dropped).
+    pub fn replay_journal(&self) -> Result<(usize, usize), Error> {
+        let journaled = std::mem::take(&mut *self.journaled.lock());
+        let total = journaled.len();
+        // In nonce order per sender, so parked transactions find their predecessors.
+        let mut journaled = journaled;
+        journaled.sort_by(|a, b| (&a.tx.sender, a.tx.nonce).cmp(&(&b.tx.sender, b.tx.nonce)));
+        let admitted = journaled
+            .into_iter()
+            .filter(|signed| self.admit(signed.clone(), false).is_ok())
+            .count();
+        self.journal.rewrite(|| self.mempool.all_bytes())?;
+        Ok((admitted, total - admitted))
+    }
+
+    /// Rewrite the journal from the pool once it has grown past `JOURNAL_BYTES_MAX`.
+    pub fn compact_journal(&self) -> Result<(), Error> {
+        if self.journal.bytes() > JOURNAL_BYTES_MAX {
+            self.journal.rewrite(|| self.mempool.all_bytes())?;
+        }
+        Ok(())
+    }
+
     pub fn head(&self) -> Head {
         self.head.read().clone()
     }
@@ -214,8 +251,27 @@ impl Chain {
     /// Admit one transaction into the mempool, or refuse it with a code. `signature_checked`
     /// is true when the caller already verified it (batch submission).
     pub fn admit(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
-        let result = self.admit_inner(signed, signature_checked);
-        match &result {
+        let result = self
+            .cheap_checks(&signed)
+            .and_then(|checked| self.admit_checked(signed, checked, signature_checked))
+            .map(|(hash, bytes)| {
+                self.journal_append(&[&bytes]);
+                hash
+            });
+        self.count_admission(&result);
+        result
+    }
+
+    /// Before a submission is answered: a restart must not forget what it admitted. A node
+    /// that cannot write its journal stops rather than accept what it may forget.
+    fn journal_append(&self, records: &[&[u8]]) {
+        if let Err(error) = self.journal.append(records) {
+            panic!("{error}");
+        }
+    }
+
+    fn count_admission(&self, result: &Result<Hash, Error>) {
+        match result {
             Ok(_) => {
                 self.metrics
                     .txs_admitted
@@ -226,10 +282,12 @@ impl Chain {
             }
             Err(error) => self.metrics.rejected(error.code),
         }
-        result
     }
 
-    fn admit_inner(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+    /// The checks that cost no signature verification, in the order every path applies them:
+    /// chain, duplicate, expiry, sender exists, key is the sender's, nonce window. Returns the
+    /// transaction's bytes, hash, the time used and the sender's record.
+    fn cheap_checks(&self, signed: &SignedTransaction) -> Result<Checked, Error> {
         let bytes = signed.to_bytes();
         let hash = self.config.hash_algorithm.digest(&bytes);
         let tx = &signed.tx;
@@ -282,30 +340,60 @@ impl Chain {
                 ),
             ));
         }
-        if !signature_checked {
+        Ok((bytes, hash, now, sender))
+    }
+
+    /// Admission after `cheap_checks` passed: the signature (unless a batch verified it), the
+    /// key proof, the dry run, the insert.
+    /// Returns the hash and canonical bytes; the caller journals them before answering.
+    fn admit_checked(
+        &self,
+        signed: SignedTransaction,
+        checked: Checked,
+        signature_checked: bool,
+    ) -> Result<(Hash, Vec<u8>), Error> {
+        let (bytes, hash, now, sender) = checked;
+        let tx = &signed.tx;
+        if signature_checked {
+            // Batched paths verify the sender's signature; a new key's proof is checked here.
+            signed.tx.verify_key_proof()?;
+        } else {
             signed.verify_signature()?;
         }
         if tx.nonce == sender.next_nonce && !self.mempool.has_sender(&tx.sender) {
             check_transaction(&self.storage, &self.config, &signed, now)?;
         }
         let sender_id = signed.tx.sender.clone();
+        let lane = match self.config.is_authority(&sender_id) {
+            true => Lane::Priority,
+            false => Lane::Normal,
+        };
         self.mempool
-            .insert(hash, Arc::new(signed), bytes.len(), sender.next_nonce)?;
+            .insert_in(lane, hash, Arc::new(signed), bytes.len(), sender.next_nonce, now_ms())?;
         // A block may have committed since the read above; see `observe_committed_nonce`.
         if let Some(now) = self.account_record(&sender_id)
             && now.next_nonce > sender.next_nonce
         {
             self.mempool.observe_committed_nonce(&sender_id, now.next_nonce);
         }
-        Ok(hash)
+        Ok((hash, bytes))
     }
 
-    /// Admit many: signatures are verified in parallel batches first, then each is admitted
-    /// in order. One result per input, in order.
+    /// Admit many: the cheap checks first (as single admission applies them, with the same
+    /// codes), then the signatures of those that passed, in parallel batches, then each is
+    /// admitted in order. One result per input, in order.
     pub fn admit_many(&self, txs: Vec<Result<SignedTransaction, Error>>) -> Vec<Result<Hash, Error>> {
+        let txs: Vec<Result<(SignedTransaction, Checked), Error>> = txs
+            .into_par_iter()
+            .map(|tx| {
+                let signed = tx?;
+                let checked = self.cheap_checks(&signed)?;
+                Ok((signed, checked))
+            })
+            .collect();
         let messages: Vec<Option<Vec<u8>>> = txs
             .par_iter()
-            .map(|tx| tx.as_ref().ok().map(|signed| signed.tx.signing_bytes()))
+            .map(|tx| tx.as_ref().ok().map(|(signed, _)| signed.tx.signing_bytes()))
             .collect();
         let indexed: Vec<usize> = (0..txs.len()).filter(|i| txs[*i].is_ok()).collect();
         let verdicts: Vec<(usize, bool)> = indexed
@@ -314,7 +402,7 @@ impl Chain {
                 let items: Vec<BatchItem<'_>> = chunk
                     .iter()
                     .map(|&i| {
-                        let signed = txs[i].as_ref().expect("filtered to Ok");
+                        let (signed, _) = txs[i].as_ref().expect("filtered to Ok");
                         let message = messages[i].as_deref().expect("Ok transactions have messages");
                         BatchItem {
                             public_key: &signed.public_key,
@@ -327,17 +415,28 @@ impl Chain {
             })
             .collect();
         let verified: BTreeMap<usize, bool> = verdicts.into_iter().collect();
-        txs.into_iter()
+        let results: Vec<Result<(Hash, Vec<u8>), Error>> = txs
+            .into_iter()
             .enumerate()
             .map(|(i, tx)| {
-                let signed = tx.inspect_err(|error| self.metrics.rejected(error.code))?;
+                let (signed, checked) = tx.inspect_err(|error| self.metrics.rejected(error.code))?;
                 if verified.get(&i) != Some(&true) {
                     self.metrics.rejected(ErrorCode::BadSignature);
                     return Err(Error::new(ErrorCode::BadSignature, "signature does not verify"));
                 }
-                self.admit(signed, true)
+                let result = self.admit_checked(signed, checked, true);
+                self.count_admission(&result.as_ref().map(|(hash, _)| *hash).map_err(Clone::clone));
+                result
             })
-            .collect()
+            .collect();
+        // One journal write for the whole batch, before it is answered.
+        let admitted: Vec<&[u8]> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|(_, b)| b.as_slice())
+            .collect();
+        self.journal_append(&admitted);
+        results.into_iter().map(|r| r.map(|(hash, _)| hash)).collect()
     }
 
     /// A certificate finalizes `block_hash` at `height` if a quorum (n − f of the n genesis
@@ -444,32 +543,67 @@ impl Chain {
         views
     }
 
-    /// A transaction's status, or `None` if this node never heard of it.
-    pub fn tx_view(&self, hash: &Hash) -> Option<TxView> {
+    /// A transaction's status with its signed bytes, and its sender (for scoping), or `None`
+    /// if this node never heard of it.
+    pub fn tx_view(&self, hash: &Hash) -> Option<(TxView, AccountId)> {
         if let Some(location) = self.storage.tx_location(hash) {
             let receipt = self.storage.receipt(location);
-            return Some(TxView {
-                tx_hash: *hash,
-                status: TxStatus::Finalized,
-                receipt,
-                error: None,
-            });
+            let signed = self
+                .storage
+                .block(location.height)
+                .and_then(|stored| stored.block.txs.into_iter().nth(location.index as usize));
+            let signed = signed.expect("an indexed transaction is in its block");
+            let sender = signed.tx.sender.clone();
+            return Some((
+                TxView {
+                    tx_hash: *hash,
+                    status: TxStatus::Finalized,
+                    receipt,
+                    error: None,
+                    tx: Some(hex::encode(signed.to_bytes())),
+                },
+                sender,
+            ));
         }
-        if self.mempool.contains(hash) {
-            return Some(TxView {
+        if let Some(signed) = self.mempool.get(hash) {
+            let view = TxView {
                 tx_hash: *hash,
                 status: TxStatus::Pending,
                 receipt: None,
                 error: None,
-            });
+                tx: Some(hex::encode(signed.to_bytes())),
+            };
+            return Some((view, signed.tx.sender.clone()));
         }
-        let error = self.mempool.rejection(hash)?;
-        Some(TxView {
+        let (sender, error) = self.mempool.rejection(hash)?;
+        let view = TxView {
             tx_hash: *hash,
             status: TxStatus::Rejected,
             receipt: None,
             error: Some(error),
-        })
+            tx: None,
+        };
+        Some((view, sender))
+    }
+
+    // --- roles (issue 9) --------------------------------------------------------------------
+
+    pub fn chain_id(&self) -> &str {
+        &self.config.chain_id
+    }
+
+    pub fn is_regulator(&self, id: &AccountId) -> bool {
+        self.config.regulators.contains(id)
+    }
+
+    /// The currencies `id` issues (empty unless it is a central bank).
+    pub fn issued_by(&self, id: &AccountId) -> std::collections::BTreeSet<corridor_sdk::CurrencyCode> {
+        self.genesis
+            .currencies
+            .iter()
+            .filter(|currency| &currency.issuer == id)
+            .map(|currency| currency.code.clone())
+            .collect()
     }
 
     pub fn block_view(&self, height: u64) -> Option<BlockView> {
@@ -631,6 +765,7 @@ impl Application for Chain {
                 })
                 .collect();
             verify_batch(&items).into_iter().all(|ok| ok)
+                && chunk.iter().all(|&i| block.txs[i].tx.verify_key_proof().is_ok())
         });
         if !all_valid {
             return refuse("a signature does not verify".into());

@@ -1,9 +1,11 @@
 //! The `corridord` command line: `dev`, `keygen`, `init`, `run`.
 
+use crate::bounds::{Bounds, CappedListener, Caps};
 use crate::chain::{Chain, now_ms};
 use crate::config::{BLOCK_INTERVAL_MS_DEFAULT, Config, RPC_ADDR_DEFAULT};
 use crate::genesis::{DEV_VALIDATOR, Genesis, dev_genesis};
 use crate::producer::DevProducer;
+use crate::tls::{TlsFiles, TlsListener};
 use clap::{Parser, Subcommand};
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::{AccountId, PrivateKey, Scheme};
@@ -32,6 +34,27 @@ enum Command {
         rpc_addr: SocketAddr,
         #[arg(long, default_value_t = BLOCK_INTERVAL_MS_DEFAULT)]
         block_interval_ms: u64,
+        /// Serve https with this PEM certificate chain (with --tls-key); plain HTTP without.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this PEM CA (mutual TLS).
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// Lower the cap on open connections (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::CONNECTIONS_MAX)]
+        connections_max: usize,
+        /// Lower the cap on open event streams (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::EVENT_SUBSCRIBERS_MAX)]
+        event_subscribers_max: usize,
+        /// Lower the cap on held long polls (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::LONG_POLLS_MAX)]
+        long_polls_max: usize,
+        /// Lower the signed requests one account may make per second (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::ACCOUNT_REQUESTS_PER_SECOND)]
+        account_requests_per_second: u64,
     },
     /// Write a new PKCS#8 PEM key and print its public key.
     Keygen {
@@ -74,7 +97,27 @@ pub fn main() -> ExitCode {
             data_dir,
             rpc_addr,
             block_interval_ms,
-        } => dev(&data_dir, rpc_addr, block_interval_ms),
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            connections_max,
+            event_subscribers_max,
+            long_polls_max,
+            account_requests_per_second,
+        } => {
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
+                cert,
+                key,
+                client_ca: tls_client_ca,
+            });
+            let caps = Caps {
+                connections: connections_max.max(1),
+                subscribers: event_subscribers_max,
+                long_polls: long_polls_max,
+                account_requests_per_second,
+            };
+            dev(&data_dir, rpc_addr, block_interval_ms, tls, caps)
+        }
         Command::Keygen { scheme, out } => keygen(scheme, out.as_deref()),
         Command::Init {
             genesis,
@@ -117,7 +160,13 @@ fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
     Ok(())
 }
 
-fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<(), Error> {
+fn dev(
+    data_dir: &Path,
+    rpc_addr: SocketAddr,
+    block_interval_ms: u64,
+    tls: Option<TlsFiles>,
+    caps: Caps,
+) -> Result<(), Error> {
     let keys_dir = data_dir.join("keys");
     let genesis_path = data_dir.join("genesis.json");
     let genesis = if genesis_path.exists() {
@@ -145,9 +194,15 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
         "  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)",
         keys_dir.display()
     );
-    println!("  rpc:   http://{rpc_addr}");
+    match &tls {
+        Some(files) => println!("  rpc:   https://{rpc_addr} (certificate {})", files.cert.display()),
+        None => println!("  rpc:   http://{rpc_addr} (plain HTTP: a dev chain, meant for loopback only)"),
+    }
+    println!("  reads: sign with --key; reads are scoped to that account's role (docs/security.md)");
     println!(
-        "  try:   corridor --rpc http://{rpc_addr} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY",
+        "  try:   corridor --rpc {}://{rpc_addr}{} --key {}/acme@icbc-cn.key transfer --to harbour@boc-hk --amount 100.00 --currency CNY",
+        if tls.is_some() { "https" } else { "http" },
+        if tls.is_some() { " --ca CA.pem" } else { "" },
         keys_dir.display()
     );
     serve(
@@ -157,6 +212,7 @@ fn dev(data_dir: &Path, rpc_addr: SocketAddr, block_interval_ms: u64) -> Result<
         validator,
         validator_key,
         block_interval_ms,
+        ApiOptions { tls, caps },
     )
 }
 
@@ -204,6 +260,9 @@ fn init(
         validator_id,
         validator_key_file,
         block_interval_ms: BLOCK_INTERVAL_MS_DEFAULT,
+        tls_cert_file: None,
+        tls_key_file: None,
+        tls_client_ca_file: None,
     };
     write_atomically(&config_path, config.to_toml().as_bytes())?;
     // Write the genesis state now, so a bad genesis fails here and not at first start.
@@ -243,6 +302,7 @@ fn run(config_path: &Path) -> Result<(), Error> {
             format!("{validator} with this key is not the genesis validator"),
         ));
     }
+    let tls = config.tls_files()?;
     serve(
         &config.data_dir,
         genesis,
@@ -250,8 +310,21 @@ fn run(config_path: &Path) -> Result<(), Error> {
         validator,
         key,
         config.block_interval_ms,
+        ApiOptions {
+            tls,
+            caps: Caps::default(),
+        },
     )
 }
+
+/// How the HTTP API is served: TLS or not, and its resource caps.
+struct ApiOptions {
+    tls: Option<TlsFiles>,
+    caps: Caps,
+}
+
+/// How long a stopping node lets open requests finish before it closes them.
+const SHUTDOWN_GRACE_MS: u64 = 500;
 
 /// Open the chain, start block production and the API, and run until SIGINT or SIGTERM.
 fn serve(
@@ -261,7 +334,11 @@ fn serve(
     validator: AccountId,
     key: PrivateKey,
     block_interval_ms: u64,
+    api: ApiOptions,
 ) -> Result<(), Error> {
+    let ApiOptions { tls, caps } = api;
+    // A bad certificate or key stops the node before anything else starts.
+    let tls = tls.as_ref().map(crate::tls::server_config).transpose()?;
     let producer = DevProducer {
         validator,
         key,
@@ -278,6 +355,13 @@ fn serve(
         ));
     }
     tracing::info!(height = chain.head().height, state_root = %chain.head().state_root, "chain open");
+    // Nothing answered 202 before a restart is forgotten: admit the journal again.
+    let (readmitted, dropped) = chain.replay_journal()?;
+    if readmitted + dropped > 0 {
+        tracing::info!(readmitted, dropped, "pool journal replayed");
+    }
+    // The audit log of reads lives beside the database; one that does not verify stops us.
+    let audit = Arc::new(crate::audit::AuditLog::open(&db.with_file_name("audit.log"))?);
     let stop = Arc::new(AtomicBool::new(false));
     let producer_thread = {
         let (chain, stop) = (Arc::clone(&chain), Arc::clone(&stop));
@@ -294,12 +378,22 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(rpc_addr)
             .await
             .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen on {rpc_addr}: {error}")))?;
-        tracing::info!("listening on http://{rpc_addr}");
-        axum::serve(listener, crate::api::router(Arc::clone(&chain)))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
+        let router = crate::api::router(Arc::clone(&chain), audit, Bounds::new(caps));
+        match tls {
+            None => {
+                tracing::info!("listening on http://{rpc_addr}");
+                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
+            }
+            Some(config) => {
+                tracing::info!("listening on https://{rpc_addr}");
+                let listener = TlsListener::new(listener, config)
+                    .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen: {error}")))?;
+                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
+            }
+        }
     });
+    // Blocking API work still queued must not hold the process.
+    runtime.shutdown_timeout(Duration::from_millis(SHUTDOWN_GRACE_MS));
     stop.store(true, Ordering::Relaxed);
     chain.wakeup.notify();
     if producer_thread.join().is_err() {
@@ -310,6 +404,37 @@ fn serve(
     }
     tracing::info!(height = chain.head().height, "stopped");
     served
+}
+
+/// Serve until SIGTERM or SIGINT: stop accepting, let requests in flight finish, and after
+/// `SHUTDOWN_GRACE_MS` drop what is still open (event streams and long polls never end by
+/// themselves), so the node stops promptly.
+async fn serve_until_stopped<L>(listener: L, router: axum::Router) -> Result<(), Error>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let mut graceful = stopped.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+    });
+    tokio::select! {
+        served = server => {
+            served.map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
+        }
+        _ = async {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+        } => {
+            tracing::info!("closing connections still open after {SHUTDOWN_GRACE_MS} ms");
+            Ok(())
+        }
+    }
 }
 
 async fn shutdown_signal() {

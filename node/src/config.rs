@@ -20,6 +20,15 @@ pub(crate) struct Config {
     pub validator_key_file: Option<PathBuf>,
     #[serde(default = "block_interval_default")]
     pub block_interval_ms: u64,
+    /// Serve https with this PEM certificate chain and key (both or neither); relative paths
+    /// are relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 fn block_interval_default() -> u64 {
@@ -36,7 +45,27 @@ impl Config {
         config.data_dir = base.join(&config.data_dir);
         config.genesis_file = base.join(&config.genesis_file);
         config.validator_key_file = config.validator_key_file.map(|file| base.join(file));
+        config.tls_cert_file = config.tls_cert_file.map(|file| base.join(file));
+        config.tls_key_file = config.tls_key_file.map(|file| base.join(file));
+        config.tls_client_ca_file = config.tls_client_ca_file.map(|file| base.join(file));
         Ok(config)
+    }
+
+    /// The TLS files, if configured; a certificate without a key (or the reverse), or a
+    /// client CA without either, is an error.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, Error> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca_file.clone(),
+            })),
+            (None, None) if self.tls_client_ca_file.is_none() => Ok(None),
+            _ => Err(Error::new(
+                ErrorCode::BadRequest,
+                "tls_cert_file and tls_key_file go together (and tls_client_ca_file needs them)",
+            )),
+        }
     }
 
     pub fn to_toml(&self) -> String {

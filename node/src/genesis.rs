@@ -48,6 +48,10 @@ pub struct Genesis {
     pub regulators: BTreeSet<AccountId>,
     pub currencies: Vec<GenesisCurrency>,
     pub accounts: Vec<GenesisAccount>,
+    /// Each institution's jurisdiction: the central bank whose freezes reach it and its
+    /// customers. An institution without one can be frozen by regulators only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jurisdictions: BTreeMap<AccountId, AccountId>,
 }
 
 fn invalid(message: String) -> Error {
@@ -89,6 +93,15 @@ impl Genesis {
         if keys.len() != self.accounts.len() {
             return Err(invalid("a public key is used by two accounts".into()));
         }
+        for key in self
+            .accounts
+            .iter()
+            .map(|a| &a.public_key)
+            .chain(self.validators.iter().map(|v| &v.public_key))
+        {
+            key.check_torsion_free()
+                .map_err(|error| invalid(format!("{key}: {}", error.message)))?;
+        }
         for account in &self.accounts {
             if let Some(sponsor) = account.id.sponsor()
                 && !ids.contains(&sponsor)
@@ -99,6 +112,19 @@ impl Genesis {
         for regulator in &self.regulators {
             if !ids.contains(regulator) {
                 return Err(invalid(format!("regulator {regulator} has no account")));
+            }
+        }
+        let issuers: BTreeSet<&AccountId> = self.currencies.iter().map(|c| &c.issuer).collect();
+        for (institution, central_bank) in &self.jurisdictions {
+            if institution.sponsor().is_some() || !ids.contains(institution) {
+                return Err(invalid(format!(
+                    "jurisdiction of {institution}: not an institution with an account"
+                )));
+            }
+            if !issuers.contains(central_bank) {
+                return Err(invalid(format!(
+                    "jurisdiction of {institution}: {central_bank} issues no currency"
+                )));
             }
         }
         let mut codes = BTreeSet::new();
@@ -160,6 +186,7 @@ impl Genesis {
                 .collect(),
             regulators: self.regulators.clone(),
             issuers: self.currencies.iter().map(|c| c.issuer.clone()).collect(),
+            jurisdictions: self.jurisdictions.clone(),
         }
     }
 
@@ -298,6 +325,15 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
         regulators: BTreeSet::from([id("regulator")]),
         currencies,
         accounts,
+        // Each commercial bank answers to the central bank of its home currency.
+        jurisdictions: DEV_BANKS
+            .iter()
+            .zip(DEV_CENTRAL_BANKS)
+            .map(|((bank, bank_currency), (central_bank, currency))| {
+                assert_eq!(*bank_currency, currency, "DEV_BANKS and DEV_CENTRAL_BANKS align");
+                (id(bank), id(central_bank))
+            })
+            .collect(),
     };
     genesis.validate()?;
     Ok(genesis)

@@ -6,14 +6,19 @@
 //! `storage` (RocksDB), `api` (axum HTTP), `genesis`, `config`, `metrics`, `cli`.
 
 mod api;
+mod audit;
+mod auth;
+mod bounds;
 mod chain;
 pub mod cli;
 mod config;
 mod genesis;
+mod journal;
 mod ledger;
 mod mempool;
 mod metrics;
 mod producer;
 mod storage;
+mod tls;
 
 pub use genesis::Genesis;

@@ -5,6 +5,12 @@
 //! ones after it; proposals take ready transactions in arrival order; everything is bounded
 //! (`MEMPOOL_TXS_MAX`, the nonce window, `REJECTED_REMEMBERED_MAX`). Signatures are checked
 //! before a transaction gets here, so the pool itself is the signature cache.
+//!
+//! Fair admission (issue 9): an institution (a bank and its customers together) holds at most
+//! `MEMPOOL_INSTITUTION_TXS_MAX`; the last `MEMPOOL_PRIORITY_TXS_RESERVED` places are for the
+//! priority lane (regulators' and issuers' operations), whose ready transactions are proposed
+//! before all others, so a full pool never blocks a freeze; a transaction parked behind a
+//! nonce gap is dropped after `MEMPOOL_PARKED_MS_MAX`.
 
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::{AccountId, Hash, SignedTransaction};
@@ -21,6 +27,44 @@ pub(crate) const MEMPOOL_BYTES_MAX: usize = 512 * 1024 * 1024;
 pub(crate) const MEMPOOL_SENDER_BYTES_MAX: usize = 1024 * 1024;
 /// Refused-after-acceptance transactions remembered for status queries.
 pub(crate) const REJECTED_REMEMBERED_MAX: usize = 100_000;
+/// Transactions one institution (a bank and its `name@bank` customers) may hold at once.
+pub(crate) const MEMPOOL_INSTITUTION_TXS_MAX: usize = 50_000;
+/// Places in the pool only the priority lane may take.
+pub(crate) const MEMPOOL_PRIORITY_TXS_RESERVED: usize = 10_000;
+/// How long a transaction may wait behind a nonce gap before it is dropped.
+pub(crate) const MEMPOOL_PARKED_MS_MAX: u64 = 5 * 60 * 1000;
+const _: () = assert!(MEMPOOL_INSTITUTION_TXS_MAX + MEMPOOL_PRIORITY_TXS_RESERVED <= MEMPOOL_TXS_MAX);
+
+/// Which queue a transaction waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Normal,
+    /// A regulator's or an issuer's operation: reserved places, proposed first.
+    Priority,
+}
+
+/// The pool's bounds (the constants above; smaller in tests).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub txs_max: usize,
+    pub institution_txs_max: usize,
+    pub priority_reserved: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            txs_max: MEMPOOL_TXS_MAX,
+            institution_txs_max: MEMPOOL_INSTITUTION_TXS_MAX,
+            priority_reserved: MEMPOOL_PRIORITY_TXS_RESERVED,
+        }
+    }
+}
+
+/// The institution that answers for `sender`: its sponsor, or itself.
+fn institution(sender: &AccountId) -> AccountId {
+    sender.sponsor().unwrap_or_else(|| sender.clone())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -36,6 +80,9 @@ struct Entry {
     signed: Arc<SignedTransaction>,
     bytes: usize,
     stage: Stage,
+    lane: Lane,
+    /// When it was admitted (the node's clock), to drop it if it stays parked.
+    admitted_ms: u64,
 }
 
 #[derive(Default)]
@@ -51,14 +98,20 @@ struct Inner {
     entries: HashMap<Hash, Entry>,
     bytes: usize,
     senders: HashMap<AccountId, SenderQueue>,
+    /// Transactions held per institution.
+    institutions: HashMap<AccountId, usize>,
     ready: VecDeque<Hash>,
-    rejected: HashMap<Hash, Error>,
+    /// Ready transactions of the priority lane, proposed before `ready`.
+    priority: VecDeque<Hash>,
+    limits: Limits,
+    /// Each with its sender, so a status query can be scoped (issue 9).
+    rejected: HashMap<Hash, (AccountId, Error)>,
     rejected_order: VecDeque<Hash>,
 }
 
 impl Inner {
-    fn reject(&mut self, hash: Hash, error: Error) {
-        if self.rejected.insert(hash, error).is_none() {
+    fn reject(&mut self, hash: Hash, sender: AccountId, error: Error) {
+        if self.rejected.insert(hash, (sender, error)).is_none() {
             self.rejected_order.push_back(hash);
         }
         while self.rejected_order.len() > REJECTED_REMEMBERED_MAX {
@@ -77,7 +130,10 @@ impl Inner {
             let entry = self.entries.get_mut(hash).expect("pending entries are in the pool");
             if entry.stage == Stage::Waiting {
                 entry.stage = Stage::Ready;
-                self.ready.push_back(*hash);
+                match entry.lane {
+                    Lane::Normal => self.ready.push_back(*hash),
+                    Lane::Priority => self.priority.push_back(*hash),
+                }
             }
             nonce += 1;
         }
@@ -99,6 +155,7 @@ impl Inner {
             self.remove(&hash);
             self.reject(
                 hash,
+                sender.clone(),
                 Error::new(ErrorCode::NonceTooLow, "another transaction used this nonce"),
             );
         }
@@ -124,6 +181,14 @@ impl Inner {
         let entry = self.entries.remove(hash)?;
         self.bytes -= entry.bytes;
         let tx = &entry.signed.tx;
+        let institution = institution(&tx.sender);
+        if let Some(count) = self.institutions.get_mut(&institution) {
+            assert!(*count > 0, "institution counts match the entries");
+            *count -= 1;
+            if *count == 0 {
+                self.institutions.remove(&institution);
+            }
+        }
         if let Some(queue) = self.senders.get_mut(&tx.sender) {
             if queue.pending.get(&tx.nonce) == Some(hash) {
                 queue.pending.remove(&tx.nonce);
@@ -143,12 +208,20 @@ pub(crate) struct Mempool {
 }
 
 impl Mempool {
+    #[cfg(test)]
+    pub fn with_limits(limits: Limits) -> Mempool {
+        let pool = Mempool::default();
+        pool.inner.lock().limits = limits;
+        pool
+    }
+
     pub fn len(&self) -> usize {
         self.inner.lock().entries.len()
     }
 
     pub fn ready_len(&self) -> usize {
-        self.inner.lock().ready.len()
+        let inner = self.inner.lock();
+        inner.ready.len() + inner.priority.len()
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -161,9 +234,28 @@ impl Mempool {
         hashes.iter().map(|hash| inner.entries.contains_key(hash)).collect()
     }
 
-    /// Why a transaction accepted earlier was dropped without being ordered.
-    pub fn rejection(&self, hash: &Hash) -> Option<Error> {
+    /// Why a transaction accepted earlier was dropped without being ordered, and its sender.
+    pub fn rejection(&self, hash: &Hash) -> Option<(AccountId, Error)> {
         self.inner.lock().rejected.get(hash).cloned()
+    }
+
+    /// The canonical bytes of every transaction in the pool (to rewrite the journal).
+    pub fn all_bytes(&self) -> Vec<Vec<u8>> {
+        self.inner
+            .lock()
+            .entries
+            .values()
+            .map(|entry| entry.signed.to_bytes())
+            .collect()
+    }
+
+    /// A pending transaction.
+    pub fn get(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
+        self.inner
+            .lock()
+            .entries
+            .get(hash)
+            .map(|entry| Arc::clone(&entry.signed))
     }
 
     /// Whether the sender has transactions in the pool (the admission dry run only applies
@@ -175,6 +267,7 @@ impl Mempool {
     /// Add a transaction that passed admission. `committed_next` is the sender's next nonce
     /// in committed state at admission.
     /// `bytes` is the transaction's canonical size.
+    #[cfg(test)]
     pub fn insert(
         &self,
         hash: Hash,
@@ -182,12 +275,38 @@ impl Mempool {
         bytes: usize,
         committed_next: u64,
     ) -> Result<(), Error> {
+        self.insert_in(Lane::Normal, hash, signed, bytes, committed_next, 0)
+    }
+
+    /// Add a transaction that passed admission to `lane`, admitted at `now_ms`.
+    pub fn insert_in(
+        &self,
+        lane: Lane,
+        hash: Hash,
+        signed: Arc<SignedTransaction>,
+        bytes: usize,
+        committed_next: u64,
+        now_ms: u64,
+    ) -> Result<(), Error> {
         let mut inner = self.inner.lock();
         if inner.entries.contains_key(&hash) {
             return Err(Error::new(ErrorCode::Duplicate, "transaction is already pending"));
         }
-        if inner.entries.len() >= MEMPOOL_TXS_MAX || inner.bytes + bytes > MEMPOOL_BYTES_MAX {
+        let limits = inner.limits;
+        let places = match lane {
+            Lane::Normal => limits.txs_max - limits.priority_reserved,
+            Lane::Priority => limits.txs_max,
+        };
+        if inner.entries.len() >= places || inner.bytes + bytes > MEMPOOL_BYTES_MAX {
             return Err(Error::new(ErrorCode::MempoolFull, "the mempool is full; retry later"));
+        }
+        let institution = institution(&signed.tx.sender);
+        let held = inner.institutions.get(&institution).copied().unwrap_or(0);
+        if lane == Lane::Normal && held >= limits.institution_txs_max {
+            return Err(Error::new(
+                ErrorCode::MempoolFull,
+                format!("{institution} and its customers hold their share of the mempool; retry later"),
+            ));
         }
         let sender = signed.tx.sender.clone();
         let nonce = signed.tx.nonce;
@@ -216,9 +335,12 @@ impl Mempool {
                 signed,
                 bytes,
                 stage: Stage::Waiting,
+                lane,
+                admitted_ms: now_ms,
             },
         );
         inner.bytes += bytes;
+        *inner.institutions.entry(institution).or_default() += 1;
         inner.promote(&sender);
         Ok(())
     }
@@ -230,18 +352,28 @@ impl Mempool {
         let mut taken = Vec::new();
         let mut bytes = 0usize;
         while taken.len() < max_txs {
-            let Some(hash) = inner.ready.pop_front() else { break };
+            let (hash, lane) = match inner.priority.pop_front() {
+                Some(hash) => (hash, Lane::Priority),
+                None => match inner.ready.pop_front() {
+                    Some(hash) => (hash, Lane::Normal),
+                    None => break,
+                },
+            };
             let Some(entry) = inner.entries.get_mut(&hash) else {
                 continue;
             };
             if entry.signed.tx.expires_at_ms < now_ms {
+                let sender = entry.signed.tx.sender.clone();
                 inner.remove(&hash);
-                inner.reject(hash, Error::new(ErrorCode::Expired, "expired in the mempool"));
+                inner.reject(hash, sender, Error::new(ErrorCode::Expired, "expired in the mempool"));
                 continue;
             }
             let size = entry.bytes;
             if bytes + size > max_bytes && !taken.is_empty() {
-                inner.ready.push_front(hash);
+                match lane {
+                    Lane::Normal => inner.ready.push_front(hash),
+                    Lane::Priority => inner.priority.push_front(hash),
+                }
                 break;
             }
             bytes += size;
@@ -270,18 +402,25 @@ impl Mempool {
         self.inner.lock().advance(sender, next, false);
     }
 
-    /// Drop transactions that expired before `now_ms`, wherever they wait.
+    /// Drop transactions that expired before `now_ms`, wherever they wait, and those parked
+    /// behind a nonce gap for longer than `MEMPOOL_PARKED_MS_MAX`.
     pub fn purge_expired(&self, now_ms: u64) -> usize {
         let mut inner = self.inner.lock();
         let expired: Vec<Hash> = inner
             .entries
             .iter()
-            .filter(|(_, entry)| entry.stage != Stage::Proposed && entry.signed.tx.expires_at_ms < now_ms)
+            .filter(|(_, entry)| {
+                let parked_too_long =
+                    entry.stage == Stage::Waiting && now_ms.saturating_sub(entry.admitted_ms) > MEMPOOL_PARKED_MS_MAX;
+                entry.stage != Stage::Proposed && (entry.signed.tx.expires_at_ms < now_ms || parked_too_long)
+            })
             .map(|(hash, _)| *hash)
             .collect();
         for hash in &expired {
-            inner.remove(hash);
-            inner.reject(*hash, Error::new(ErrorCode::Expired, "expired in the mempool"));
+            if let Some(entry) = inner.remove(hash) {
+                let sender = entry.signed.tx.sender.clone();
+                inner.reject(*hash, sender, Error::new(ErrorCode::Expired, "expired in the mempool"));
+            }
         }
         expired.len()
     }
@@ -374,6 +513,70 @@ mod tests {
         );
     }
 
+    fn tx_from(sender: &str, nonce: u64) -> (Hash, Arc<SignedTransaction>) {
+        let key = PrivateKey::from_seed(Scheme::Ed25519, [1; 32]).expect("seed");
+        let op = Operation::freeze(AccountId::new("x@bank").expect("id"));
+        let signed = Transaction::new("c", AccountId::new(sender).expect("id"), nonce, 100, op).sign(&key);
+        (signed.hash(HashAlgorithm::Sha256), Arc::new(signed))
+    }
+
+    /// Adversary: one bank's customers flood the pool. They stop at the institution's share,
+    /// other banks still get in, and the priority lane gets in even when the pool is full
+    /// and is proposed first.
+    #[test]
+    fn an_institution_cannot_fill_the_pool_and_the_priority_lane_always_gets_in() {
+        let pool = Mempool::with_limits(Limits {
+            txs_max: 10,
+            institution_txs_max: 4,
+            priority_reserved: 2,
+        });
+        let admit = |lane, sender: &str, nonce| {
+            let (hash, signed) = tx_from(sender, nonce);
+            pool.insert_in(lane, hash, signed, 10, 0, 0).map_err(|e| e.code)
+        };
+        for sender in ["a@flood", "b@flood", "flood", "c@flood"] {
+            assert_eq!(admit(Lane::Normal, sender, 0), Ok(()));
+        }
+        assert_eq!(admit(Lane::Normal, "d@flood", 0), Err(ErrorCode::MempoolFull));
+        for sender in ["e@other", "f@other", "g@third", "h@third"] {
+            assert_eq!(admit(Lane::Normal, sender, 0), Ok(()), "{sender}");
+        }
+        // 8 of 10 places are taken: the last 2 are the priority lane's.
+        assert_eq!(admit(Lane::Normal, "i@fourth", 0), Err(ErrorCode::MempoolFull));
+        assert_eq!(admit(Lane::Priority, "regulator", 0), Ok(()));
+        assert_eq!(admit(Lane::Priority, "pboc", 0), Ok(()));
+        assert_eq!(admit(Lane::Priority, "hkma", 0), Err(ErrorCode::MempoolFull));
+        let first = pool.take_ready(2, usize::MAX, 0);
+        let senders: Vec<&str> = first.iter().map(|(_, s)| s.tx.sender.as_str()).collect();
+        assert_eq!(
+            senders,
+            vec!["regulator", "pboc"],
+            "the priority lane is proposed first"
+        );
+        // Leaving the pool frees the institution's share.
+        let hashes: Vec<Hash> = pool.take_ready(10, usize::MAX, 0).iter().map(|(h, _)| *h).collect();
+        pool.committed(&hashes, &BTreeMap::new());
+        assert_eq!(admit(Lane::Normal, "d@flood", 0), Ok(()));
+    }
+
+    #[test]
+    fn parked_transactions_are_dropped_after_a_while() {
+        let pool = Mempool::default();
+        let (h0, s0) = tx(0, u64::MAX);
+        let (h2, s2) = tx(2, u64::MAX);
+        pool.insert_in(Lane::Normal, h0, s0, 10, 0, 1_000).expect("admitted");
+        pool.insert_in(Lane::Normal, h2, s2, 10, 0, 1_000)
+            .expect("admitted, parked behind 1");
+        assert_eq!(pool.purge_expired(1_000 + MEMPOOL_PARKED_MS_MAX), 0);
+        assert_eq!(
+            pool.purge_expired(1_001 + MEMPOOL_PARKED_MS_MAX),
+            1,
+            "only the parked one"
+        );
+        assert!(pool.contains(&h0) && !pool.contains(&h2));
+        assert_eq!(pool.rejection(&h2).map(|(_, e)| e.code), Some(ErrorCode::Expired));
+    }
+
     #[test]
     fn commit_removes_and_expiry_rejects() {
         let pool = Mempool::default();
@@ -387,7 +590,7 @@ mod tests {
         pool.committed(&[h0], &BTreeMap::from([(sender, 1)]));
         assert!(!pool.contains(&h0));
         assert!(pool.take_ready(10, usize::MAX, 50).is_empty());
-        assert_eq!(pool.rejection(&h1).map(|e| e.code), Some(ErrorCode::Expired));
+        assert_eq!(pool.rejection(&h1).map(|(_, e)| e.code), Some(ErrorCode::Expired));
         assert_eq!(pool.len(), 0);
     }
 }

@@ -32,6 +32,9 @@ impl DevProducer {
             let now = now_ms();
             if now >= last_purge_ms + PURGE_INTERVAL_MS {
                 chain.mempool.purge_expired(now);
+                if let Err(error) = chain.compact_journal() {
+                    panic!("{error}");
+                }
                 last_purge_ms = now;
             }
             match app.propose(&self.validator, now) {

@@ -13,7 +13,12 @@
 //! | `GET /v1/currencies` | | `Vec<CurrencyView>` |
 //! | `GET /v1/blocks/{height}` | | `BlockView` |
 //! | `GET /v1/events` | `?from_height=H`, or `?after=ID` / `Last-Event-ID: ID` | Server-Sent Events, each `data:` an `EventRecord`, `id:` its `EventRecord::id()` |
+//! | `GET /v1/audit` | `?after=SEQ&limit=N` | `audit::AuditPage` (audited reads the caller may see) |
 //! | `GET /metrics` | | Prometheus text |
+//!
+//! Public without a signature: status, blocks (headers, transaction hashes, certificates),
+//! currencies, metrics. Every other read is signed (`request_auth`) and scoped to the caller's
+//! role; a refusal is `403 forbidden` decided before any lookup (ADR 0031).
 //!
 //! Errors are 4xx/5xx with `ErrorBody`: `{"error": {"code", "message"}}`.
 
@@ -92,6 +97,10 @@ pub struct TxView {
     pub receipt: Option<Receipt>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<Error>,
+    /// Hex of the canonical signed bytes, as evidence of what the sender signed (absent once
+    /// a rejected transaction is forgotten).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tx: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,11 +12,13 @@ use crate::api::{
     AccountProof, AccountView, BatchSubmitRequest, BatchSubmitResponse, BlockView, CurrencyView, ErrorBody,
     EventRecord, HistoryPage, KeyOwner, Status, SubmitRequest, SubmitResponse, TxStatus, TxView,
 };
-use crate::crypto::PublicKey;
+use crate::audit::AuditPage;
+use crate::crypto::{PrivateKey, PublicKey};
 use crate::error::{Error, ErrorCode};
 use crate::hash::Hash;
 use crate::ids::AccountId;
 use crate::limits::SUBMIT_BATCH_TXS_MAX;
+use crate::request_auth::{RequestToSign, sign_request};
 use crate::tx::{Operation, SignedTransaction, Transaction};
 use futures::Stream;
 use serde::de::DeserializeOwned;
@@ -104,12 +106,24 @@ fn transport(error: reqwest::Error) -> ClientError {
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// A client of one node. Cheap to clone; clones share the connection pool and the cached chain id.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
     base_url: String,
     chain_id: Arc<OnceLock<String>>,
+    /// Signs every request but `status` (ADR 0031), when set.
+    key: Option<Arc<PrivateKey>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("signer", &self.key.as_ref().map(|key| key.public_key()))
+            .finish()
+    }
 }
 
 impl Client {
@@ -122,6 +136,7 @@ impl Client {
                 format!("node url `{base_url}` must start with http://"),
             )));
         }
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .build()
@@ -130,7 +145,85 @@ impl Client {
             http,
             base_url,
             chain_id: Arc::new(OnceLock::new()),
+            key: None,
         })
+    }
+
+    /// Speak https trusting only the CA certificates in `ca_pem` (PEM), and present
+    /// `identity` = (PEM certificate chain, PEM private key) when the node asks for a client
+    /// certificate (mutual TLS). Made with rustls and the ring provider.
+    pub fn with_tls(mut self, ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Client> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, error: &dyn std::fmt::Display| {
+            ClientError::Api(Error::new(ErrorCode::BadRequest, format!("tls: {what}: {error}")))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|error| bad("CA file", &error))?;
+            roots.add(cert).map_err(|error| bad("CA certificate", &error))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("CA file", &"no certificate in it"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| bad("protocol versions", &error))?
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert_pem, key_pem)) => {
+                let certs = CertificateDer::pem_slice_iter(cert_pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|error| bad("client certificate", &error))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|error| bad("client key", &error))?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|error| bad("client certificate and key", &error))?
+            }
+        };
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+            .tls_backend_preconfigured(config)
+            .build()
+            .map_err(transport)?;
+        Ok(self)
+    }
+
+    /// Sign every request with `key` (an account's current key): the node then answers what
+    /// that account may read (`request_auth`).
+    pub fn with_key(mut self, key: PrivateKey) -> Client {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// A request to `path` (with its query), signed when the client has a key. The signature
+    /// covers the path and query exactly as the URL sends them.
+    async fn request(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<reqwest::RequestBuilder> {
+        let url = reqwest::Url::parse(&self.url(path))
+            .map_err(|error| ClientError::Api(Error::new(ErrorCode::BadRequest, format!("url: {error}"))))?;
+        let mut builder = self.http.request(method.clone(), url.clone());
+        if let Some(key) = &self.key {
+            let chain_id = self.chain_id().await?;
+            let request = RequestToSign {
+                chain_id: &chain_id,
+                method: method.as_str(),
+                path: url.path(),
+                query: url.query().unwrap_or(""),
+                body: &body,
+                timestamp_ms: expires_at_ms(Duration::ZERO),
+            };
+            for (name, value) in sign_request(&request, key) {
+                builder = builder.header(name, value);
+            }
+        }
+        if !body.is_empty() {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        Ok(builder)
     }
 
     pub fn base_url(&self) -> &str {
@@ -143,8 +236,8 @@ impl Client {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let request = self
-            .http
-            .get(self.url(path))
+            .request(reqwest::Method::GET, path, Vec::new())
+            .await?
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
         answer(request.send().await.map_err(transport)?).await
     }
@@ -152,17 +245,19 @@ impl Client {
     async fn post<B: serde::Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         let body = serde_json::to_vec(body).map_err(|error| ClientError::Decode(error.to_string()))?;
         let request = self
-            .http
-            .post(self.url(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .request(reqwest::Method::POST, path, body)
+            .await?
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
         answer(request.send().await.map_err(transport)?).await
     }
 
-    /// The node's status; also caches the chain id.
+    /// The node's status (public: never signed); also caches the chain id.
     pub async fn status(&self) -> Result<Status> {
-        let status: Status = self.get("/v1/status").await?;
+        let request = self
+            .http
+            .get(self.url("/v1/status"))
+            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
+        let status: Status = answer(request.send().await.map_err(transport)?).await?;
         let _ = self.chain_id.set(status.chain_id.clone());
         Ok(status)
     }
@@ -223,8 +318,12 @@ impl Client {
     pub async fn tx_wait_once(&self, hash: &Hash, wait_ms: u64) -> Result<TxView> {
         let wait_ms = wait_ms.min(WAIT_POLL_MS_MAX);
         let request = self
-            .http
-            .get(self.url(&format!("/v1/transactions/{hash}?wait_ms={wait_ms}")))
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/transactions/{hash}?wait_ms={wait_ms}"),
+                Vec::new(),
+            )
+            .await?
             .timeout(Duration::from_millis(wait_ms + WAIT_SLACK_MS));
         answer(request.send().await.map_err(transport)?).await
     }
@@ -324,13 +423,23 @@ impl Client {
     /// The stream ends with an error if the connection breaks; resume from the last height seen
     /// (events of that height come again).
     pub fn events(&self, from_height: u64) -> impl Stream<Item = Result<EventRecord>> + Send + 'static {
-        let request = self
-            .http
-            .get(self.url(&format!("/v1/events?from_height={from_height}")))
-            .header(reqwest::header::ACCEPT, "text/event-stream");
-        let state = EventsState::Connecting(request);
+        let state = EventsState::Connecting(self.clone(), format!("/v1/events?from_height={from_height}"));
         futures::stream::unfold(state, next_event)
     }
+
+    /// One page of the audit log of reads, as this client's key may see it.
+    pub async fn audit(&self, after: Option<u64>, limit: usize) -> Result<AuditPage> {
+        let after = after.map(|after| format!("&after={after}")).unwrap_or_default();
+        self.get(&format!("/v1/audit?limit={limit}{after}")).await
+    }
+}
+
+/// Make rustls with the ring provider the process's TLS provider, once. reqwest is built
+/// without a provider of its own, so a process must call this (or build clients through
+/// `Client::new`) before it builds any `reqwest::Client`.
+pub fn install_tls_provider() {
+    // An error means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Milliseconds since the Unix epoch, `after` from now, by the wall clock.
@@ -389,7 +498,8 @@ pub fn error_from_body(status: u16, body: &[u8]) -> Error {
 }
 
 enum EventsState {
-    Connecting(reqwest::RequestBuilder),
+    /// The client and the path to open.
+    Connecting(Client, String),
     Reading {
         body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
         parser: SseParser,
@@ -402,7 +512,11 @@ async fn next_event(mut state: EventsState) -> Option<(Result<EventRecord>, Even
     loop {
         state = match state {
             EventsState::Done => return None,
-            EventsState::Connecting(request) => {
+            EventsState::Connecting(client, path) => {
+                let request = match client.request(reqwest::Method::GET, &path, Vec::new()).await {
+                    Ok(request) => request.header(reqwest::header::ACCEPT, "text/event-stream"),
+                    Err(error) => return Some((Err(error), EventsState::Done)),
+                };
                 let response = match request.send().await {
                     Ok(response) => response,
                     Err(error) => return Some((Err(transport(error)), EventsState::Done)),

@@ -120,6 +120,21 @@ impl PublicKey {
         }
     }
 
+    /// Refuse an Ed25519 key with a torsion (small-order) component: `A + T` for a point `T`
+    /// of order 2, 4 or 8 verifies every signature made for `A` under the cofactored rule, so
+    /// without this one private key backs eight distinct public keys. Checked where a key
+    /// enters the ledger (registration, rotation, genesis) rather than on every decode: the
+    /// check is a full scalar multiplication. SM2 (prime-order curve) has no torsion.
+    pub fn check_torsion_free(&self) -> Result<(), Error> {
+        match self {
+            PublicKey::Ed25519(bytes) => match ed25519_point(bytes) {
+                Some(point) if point.is_torsion_free() => Ok(()),
+                _ => Err(bad_key("ed25519 key has a small-order (torsion) component")),
+            },
+            PublicKey::Sm2(_) => Ok(()),
+        }
+    }
+
     /// `scheme:hex`, the text form used in JSON, genesis files and the CLI.
     pub fn to_text(&self) -> String {
         format!("{}:{}", self.scheme(), hex::encode(self.as_bytes()))
@@ -673,6 +688,39 @@ mod tests {
         assert!(!ed25519_encoding_canonical(&negative_zero));
         assert!(PublicKey::from_bytes(Scheme::Ed25519, &[1, 2, 3]).is_err());
         assert!(PublicKey::from_bytes(Scheme::Sm2, &[4; 65]).is_err());
+    }
+
+    /// Adversary: one private key, eight public keys. `A + T` (T of order 8) verifies the
+    /// owner's signatures under the cofactored rule, so it must never be accepted as a key.
+    #[test]
+    fn torsioned_ed25519_keys_are_refused() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let private = key(Scheme::Ed25519, 11);
+        let honest = private.public_key();
+        assert_eq!(honest.check_torsion_free(), Ok(()));
+        assert_eq!(key(Scheme::Sm2, 11).public_key().check_torsion_free(), Ok(()));
+        let a = CompressedEdwardsY(honest.as_bytes().try_into().expect("32"))
+            .decompress()
+            .expect("point");
+        for torsion in &EIGHT_TORSION[1..] {
+            let bytes = (a + torsion).compress().to_bytes();
+            // It parses (it is a canonical point of large order) ...
+            let twin = PublicKey::from_bytes(Scheme::Ed25519, &bytes).expect("a large-order point");
+            assert_ne!(twin, honest);
+            // The owner of `private` signs for the twin: the signature verifies under our rule.
+            let PrivateKey::Ed25519(signing) = &private else {
+                unreachable!()
+            };
+            let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(&signing.to_bytes());
+            let twin_verifying = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("twin key");
+            let forged = ed25519_dalek::hazmat::raw_sign::<Sha512>(&expanded, b"proof", &twin_verifying);
+            assert_eq!(twin.verify(b"proof", &Signature::Ed25519(forged.to_bytes())), Ok(()));
+            // ... and is refused as a key.
+            assert_eq!(
+                twin.check_torsion_free().map_err(|e| e.code),
+                Err(ErrorCode::BadPublicKey)
+            );
+        }
     }
 
     #[test]

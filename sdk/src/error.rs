@@ -74,6 +74,14 @@ error_codes! {
     BatchEmpty => "batch_empty", 400;
     MemoTooLong => "memo_too_long", 400;
     KeyInUse => "key_in_use", 409;
+    // Key hygiene and access (issue 9).
+    KeyProofRequired => "key_proof_required", 400;
+    BadKeyProof => "bad_key_proof", 400;
+    BadRequestSignature => "bad_request_signature", 401;
+    RequestExpired => "request_expired", 401;
+    Forbidden => "forbidden", 403;
+    Busy => "busy", 503;
+    RateLimited => "rate_limited", 429;
     // Node state.
     Unavailable => "unavailable", 503;
 }

@@ -7,6 +7,7 @@
 
 pub mod amount;
 pub mod api;
+pub mod audit;
 pub mod block;
 pub mod codec;
 pub mod crypto;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod limits;
 pub mod proof;
 pub mod receipt;
+pub mod request_auth;
 pub mod tx;
 
 #[cfg(feature = "client")]

@@ -66,6 +66,13 @@ pub enum Event {
         account: AccountId,
         by: AccountId,
     },
+    /// The sender's transaction was ordered but its operation was refused with `code`; only
+    /// its nonce moved. In the sender's history and event stream, so nothing accepted is
+    /// silently forgotten.
+    Failed {
+        account: AccountId,
+        code: ErrorCode,
+    },
 }
 
 impl Event {
@@ -78,6 +85,7 @@ impl Event {
             | Event::Burned { from: account, .. } => vec![account],
             Event::Transferred { from, to, .. } => vec![from, to],
             Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
+            Event::Failed { account, .. } => vec![account],
         }
     }
 }

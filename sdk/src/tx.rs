@@ -74,6 +74,29 @@ pub enum Operation {
     Unfreeze {
         account: AccountId,
     },
+    /// `RegisterAccount` with a proof of possession: `proof` is the new key's signature over
+    /// `key_proof_message(chain, account, public_key)` (ADR 0030). Nodes refuse the variant
+    /// without a proof with `key_proof_required`.
+    RegisterAccountWithProof {
+        account: AccountId,
+        public_key: PublicKey,
+        proof: Signature,
+    },
+    /// `RotateKey` with the new key's proof of possession over
+    /// `key_proof_message(chain, sender, public_key)`.
+    RotateKeyWithProof {
+        public_key: PublicKey,
+        proof: Signature,
+    },
+}
+
+/// Domain tag of a key's proof of possession, so the signature can mean nothing else.
+pub const KEY_PROOF_DOMAIN: &str = "corridor/key-proof/v1";
+
+/// What a new key signs to prove its holder asked for it to be `account`'s key on `chain_id`:
+/// the canonical encoding of (domain, chain id, account, public key).
+pub fn key_proof_message(chain_id: &str, account: &AccountId, public_key: &PublicKey) -> Vec<u8> {
+    codec::encode(&(KEY_PROOF_DOMAIN, chain_id, account, public_key))
 }
 
 impl Operation {
@@ -90,12 +113,33 @@ impl Operation {
         Operation::BatchTransfer { legs }
     }
 
+    /// The registration without a proof of possession; nodes refuse it (`key_proof_required`).
+    /// Kept so old bytes still decode; use `register_account_proven`.
     pub fn register_account(account: AccountId, public_key: PublicKey) -> Operation {
         Operation::RegisterAccount { account, public_key }
     }
 
+    /// The rotation without a proof of possession; nodes refuse it. Use `rotate_key_proven`.
     pub fn rotate_key(public_key: PublicKey) -> Operation {
         Operation::RotateKey { public_key }
+    }
+
+    /// Register `account` with `new_key`'s public key, signed by `new_key` as its proof.
+    pub fn register_account_proven(chain_id: &str, account: AccountId, new_key: &PrivateKey) -> Operation {
+        let public_key = new_key.public_key();
+        let proof = new_key.sign(&key_proof_message(chain_id, &account, &public_key));
+        Operation::RegisterAccountWithProof {
+            account,
+            public_key,
+            proof,
+        }
+    }
+
+    /// Rotate `sender`'s key to `new_key`, signed by `new_key` as its proof.
+    pub fn rotate_key_proven(chain_id: &str, sender: &AccountId, new_key: &PrivateKey) -> Operation {
+        let public_key = new_key.public_key();
+        let proof = new_key.sign(&key_proof_message(chain_id, sender, &public_key));
+        Operation::RotateKeyWithProof { public_key, proof }
     }
 
     pub fn mint(to: AccountId, currency: CurrencyCode, amount: Amount) -> Operation {
@@ -125,6 +169,8 @@ impl Operation {
             Operation::BatchTransfer { .. } => "batch_transfer",
             Operation::Freeze { .. } => "freeze",
             Operation::Unfreeze { .. } => "unfreeze",
+            Operation::RegisterAccountWithProof { .. } => "register_account",
+            Operation::RotateKeyWithProof { .. } => "rotate_key",
         }
     }
 }
@@ -197,11 +243,44 @@ impl Transaction {
                 legs.iter().try_for_each(check_leg)
             }
             Operation::Mint { amount, .. } | Operation::Burn { amount, .. } => check_positive(*amount),
-            Operation::RegisterAccount { .. }
-            | Operation::RotateKey { .. }
-            | Operation::Freeze { .. }
-            | Operation::Unfreeze { .. } => Ok(()),
+            Operation::RegisterAccount { .. } | Operation::RotateKey { .. } => Err(Error::new(
+                ErrorCode::KeyProofRequired,
+                "a new key must prove possession: use register_account / rotate_key with a proof",
+            )),
+            Operation::RegisterAccountWithProof { public_key, .. }
+            | Operation::RotateKeyWithProof { public_key, .. } => public_key.check_torsion_free(),
+            Operation::Freeze { .. } | Operation::Unfreeze { .. } => Ok(()),
         }
+    }
+
+    /// The new key's proof of possession, where the operation brings in a key: `Ok` for
+    /// operations without one. Part of `SignedTransaction::verify_signature`.
+    pub fn verify_key_proof(&self) -> Result<(), Error> {
+        let (account, public_key, proof) = match &self.operation {
+            Operation::RegisterAccountWithProof {
+                account,
+                public_key,
+                proof,
+            } => (account, public_key, proof),
+            Operation::RotateKeyWithProof { public_key, proof } => (&self.sender, public_key, proof),
+            _ => return Ok(()),
+        };
+        public_key
+            .verify(&key_proof_message(&self.chain_id, account, public_key), proof)
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::BadKeyProof,
+                    format!("the new key {public_key} did not sign this registration for {account}"),
+                )
+            })
+    }
+
+    /// Whether the operation carries a key proof (checked apart from batched signatures).
+    pub fn has_key_proof(&self) -> bool {
+        matches!(
+            self.operation,
+            Operation::RegisterAccountWithProof { .. } | Operation::RotateKeyWithProof { .. }
+        )
     }
 }
 
@@ -250,8 +329,11 @@ impl SignedTransaction {
         algorithm.digest(&self.to_bytes())
     }
 
+    /// The sender's signature and, for an operation that brings in a key, the key's proof of
+    /// possession. Batched paths check `tx.verify_key_proof()` beside the batch.
     pub fn verify_signature(&self) -> Result<(), Error> {
-        self.public_key.verify(&self.tx.signing_bytes(), &self.signature)
+        self.public_key.verify(&self.tx.signing_bytes(), &self.signature)?;
+        self.tx.verify_key_proof()
     }
 }
 
@@ -348,6 +430,102 @@ mod tests {
             Some("x".repeat(MEMO_BYTES_MAX + 1)),
         );
         assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::MemoTooLong));
+    }
+
+    /// Adversary tests for proof of possession: someone else's key, a proof for another
+    /// account or chain, a missing proof, a torsioned key.
+    #[test]
+    fn key_proofs_bind_key_account_and_chain() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        for scheme in [Scheme::Ed25519, Scheme::Sm2] {
+            let bank = PrivateKey::from_seed(scheme, [4; 32]).expect("seed");
+            let newcomer = PrivateKey::from_seed(scheme, [5; 32]).expect("seed");
+            let victim = PrivateKey::from_seed(scheme, [6; 32]).expect("seed");
+            let register =
+                |operation: Operation| Transaction::new("corridor-dev", id("icbc-cn"), 0, 1, operation).sign(&bank);
+            let honest = register(Operation::register_account_proven(
+                "corridor-dev",
+                id("newco@icbc-cn"),
+                &newcomer,
+            ));
+            assert_eq!(honest.tx.check_shape(), Ok(()));
+            assert_eq!(honest.verify_signature(), Ok(()));
+            // Someone else's public key, "proven" by the registrant's own key.
+            let stolen = register(Operation::RegisterAccountWithProof {
+                account: id("newco@icbc-cn"),
+                public_key: victim.public_key(),
+                proof: newcomer.sign(&key_proof_message(
+                    "corridor-dev",
+                    &id("newco@icbc-cn"),
+                    &victim.public_key(),
+                )),
+            });
+            // A genuine proof of the victim's key, but for another account or chain.
+            let replayed = |chain: &str, account: &str| {
+                register(Operation::RegisterAccountWithProof {
+                    account: id("newco@icbc-cn"),
+                    public_key: victim.public_key(),
+                    proof: victim.sign(&key_proof_message(chain, &id(account), &victim.public_key())),
+                })
+            };
+            for forged in [
+                stolen,
+                replayed("corridor-dev", "other@icbc-cn"),
+                replayed("other-chain", "newco@icbc-cn"),
+            ] {
+                assert_eq!(
+                    forged.verify_signature().map_err(|e| e.code),
+                    Err(ErrorCode::BadKeyProof)
+                );
+            }
+            let rotate = Transaction::new(
+                "corridor-dev",
+                id("acme@icbc-cn"),
+                0,
+                1,
+                Operation::rotate_key_proven("corridor-dev", &id("acme@icbc-cn"), &newcomer),
+            )
+            .sign(&victim);
+            assert_eq!(rotate.verify_signature(), Ok(()));
+            let mut wrong_sender = rotate.tx.clone();
+            wrong_sender.sender = id("harbour@boc-hk");
+            assert_eq!(
+                wrong_sender.verify_key_proof().map_err(|e| e.code),
+                Err(ErrorCode::BadKeyProof)
+            );
+            // No proof at all.
+            for legacy in [
+                Operation::register_account(id("newco@icbc-cn"), newcomer.public_key()),
+                Operation::rotate_key(newcomer.public_key()),
+            ] {
+                let bytes = register(legacy).to_bytes();
+                assert_eq!(
+                    SignedTransaction::from_bytes(&bytes).map(|_| ()).map_err(|e| e.code),
+                    Err(ErrorCode::KeyProofRequired)
+                );
+            }
+        }
+        // A torsioned twin of an honest Ed25519 key is refused even with a valid proof.
+        let honest = PrivateKey::from_seed(Scheme::Ed25519, [5; 32]).expect("seed");
+        let a = CompressedEdwardsY(honest.public_key().as_bytes().try_into().expect("32"))
+            .decompress()
+            .expect("point");
+        let twin_bytes = (a + curve25519_dalek::constants::EIGHT_TORSION[3])
+            .compress()
+            .to_bytes();
+        let twin = PublicKey::from_bytes(Scheme::Ed25519, &twin_bytes).expect("parses");
+        let tx = Transaction::new(
+            "corridor-dev",
+            id("icbc-cn"),
+            0,
+            1,
+            Operation::RegisterAccountWithProof {
+                account: id("twin@icbc-cn"),
+                public_key: twin.clone(),
+                proof: honest.sign(b"whatever"),
+            },
+        );
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::BadPublicKey));
     }
 
     #[test]

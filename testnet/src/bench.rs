@@ -55,6 +55,33 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Speak https to the node, trusting this PEM CA.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Concurrent readers doing signed `GET /v1/accounts/{id}` (as the sponsor, which may read
+    /// its bench accounts) for as long as the settlement run lasts.
+    #[arg(long, default_value_t = 0)]
+    pub readers: usize,
+}
+
+/// The HTTP client: plain, or https trusting only `ca`.
+fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, BoxError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    corridor_sdk::client::install_tls_provider();
+    let Some(ca) = ca else {
+        return Ok(reqwest::Client::new());
+    };
+    let pem = std::fs::read(ca)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(config).build()?)
 }
 
 /// How long the bench waits for the last transfer to finalize.
@@ -73,11 +100,30 @@ fn now_ms() -> u64 {
 struct Node {
     http: reqwest::Client,
     rpc: String,
+    /// Signs reads (the sponsor, which may read its bench customers), with the chain id.
+    reader: Option<(PrivateKey, String)>,
 }
 
 impl Node {
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>, BoxError> {
-        let response = self.http.get(format!("{}{path}", self.rpc)).send().await?;
+        let mut request = self.http.get(format!("{}{path}", self.rpc));
+        // Status and blocks are public: only scoped reads are signed.
+        let scoped = path.starts_with("/v1/accounts") || path.starts_with("/v1/transactions");
+        if let Some((key, chain_id)) = self.reader.as_ref().filter(|_| scoped) {
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
+            let unsigned = corridor_sdk::request_auth::RequestToSign {
+                chain_id,
+                method: "GET",
+                path,
+                query,
+                body: b"",
+                timestamp_ms: now_ms(),
+            };
+            for (name, value) in corridor_sdk::request_auth::sign_request(&unsigned, key) {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -202,8 +248,11 @@ async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>
     for chunk in missing.chunks(corridor_sdk::limits::NONCE_WINDOW_MAX as usize / 2) {
         let mut txs = Vec::new();
         for &index in chunk {
-            let op =
-                Operation::register_account(bench_account(args, index)?, bench_key(args.scheme, index).public_key());
+            let op = Operation::register_account_proven(
+                chain_id,
+                bench_account(args, index)?,
+                &bench_key(args.scheme, index),
+            );
             txs.push(Transaction::new(chain_id, sponsor_id.clone(), nonce, expiry, op).sign(&sponsor_key));
             nonce += 1;
         }
@@ -285,17 +334,31 @@ pub struct Report {
     pub latency_max_ms: u64,
     pub blocks: u64,
     pub target_rate: u64,
+    /// Whether the run spoke https.
+    pub tls: bool,
+    /// Signed account reads served while the transfers settled (`--readers`).
+    pub signed_reads: u64,
+    pub signed_reads_per_second: u64,
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.txs > args.accounts * TRANSFERS_PER_ACCOUNT_MAX {
         return Err(format!("at most {TRANSFERS_PER_ACCOUNT_MAX} transfers per account: raise --accounts").into());
     }
-    let node = Arc::new(Node {
-        http: reqwest::Client::new(),
+    let http = http_client(args.ca.as_deref())?;
+    let status = Node {
+        http: http.clone(),
         rpc: args.rpc.clone(),
+        reader: None,
+    }
+    .status()
+    .await?;
+    let sponsor_key = PrivateKey::read_file(&args.keys.join(format!("{}.key", args.sponsor)))?;
+    let node = Arc::new(Node {
+        http,
+        rpc: args.rpc.clone(),
+        reader: Some((sponsor_key, status.chain_id.clone())),
     });
-    let status = node.status().await?;
     if status.hash_algorithm != corridor_sdk::HashAlgorithm::Sha256 {
         return Err("the bench computes SHA-256 transaction ids; run it on a SHA-256 chain".into());
     }
@@ -351,6 +414,33 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
         }));
     }
 
+    // Signed reads alongside the settlement load, until it is done.
+    let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for reader in 0..args.readers {
+        let (node, reading, reads, args) = (
+            Arc::clone(&node),
+            Arc::clone(&reading),
+            Arc::clone(&reads),
+            args.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut index = reader;
+            while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                let account = bench_account(&args, index % args.accounts).map_err(|e| e.to_string())?;
+                let view: Option<AccountView> = node
+                    .get(&format!("/v1/accounts/{account}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                view.ok_or("a bench account vanished")?;
+                reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                index += args.readers;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+
     // Watch blocks until every accepted transfer is finalized.
     let mut latencies_ms: Vec<u64> = Vec::with_capacity(args.txs);
     let mut height = start_height;
@@ -390,6 +480,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     for sender in senders {
         sender.await?.map_err(|e| -> BoxError { e.into() })?;
     }
+    reading.store(false, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await?.map_err(|e| -> BoxError { e.into() })?;
+    }
     latencies_ms.sort_unstable();
     let percentile = |p: usize| {
         latencies_ms
@@ -411,6 +505,9 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
         latency_max_ms: latencies_ms.last().copied().unwrap_or(0),
         blocks: height - start_height,
         target_rate: args.rate,
+        tls: args.ca.is_some(),
+        signed_reads: reads.load(std::sync::atomic::Ordering::Relaxed),
+        signed_reads_per_second: reads.load(std::sync::atomic::Ordering::Relaxed) * 1000 / elapsed_ms,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -54,12 +54,18 @@ pub struct DevNode {
 impl DevNode {
     /// Start (or resume) a dev chain in `data_dir` and wait until it answers.
     pub async fn start(data_dir: &Path) -> DevNode {
+        DevNode::start_with(data_dir, &[]).await
+    }
+
+    /// `start` with extra `corridord dev` arguments.
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> DevNode {
         let port = free_port();
         let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log"))).expect("log file");
         let child = Command::new(bin("corridord"))
             .args(["dev", "--data-dir"])
             .arg(data_dir)
             .args(["--rpc-addr", &format!("127.0.0.1:{port}"), "--block-interval-ms", "10"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -68,7 +74,10 @@ impl DevNode {
             child: std::sync::Mutex::new(Some(child)),
             data_dir: data_dir.to_path_buf(),
             rpc: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            http: {
+                corridor_sdk::client::install_tls_provider();
+                reqwest::Client::new()
+            },
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -82,6 +91,32 @@ impl DevNode {
                 "corridord did not answer within {START_TIMEOUT:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for the process to exit; returns how long it took.
+    pub fn terminate(&self) -> Duration {
+        let taken = self.child.lock().map(|mut child| child.take()).unwrap_or(None);
+        let Some(mut child) = taken else {
+            return Duration::ZERO;
+        };
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM corridord");
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if child.try_wait().expect("poll corridord").is_some() {
+                return started.elapsed();
+            }
+            if Instant::now() > deadline {
+                child.kill().expect("SIGKILL corridord");
+                child.wait().expect("reap corridord");
+                panic!("corridord did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -102,8 +137,40 @@ impl DevNode {
         PrivateKey::read_file(&self.key_path(account)).expect("dev key")
     }
 
+    /// GET signed by the regulator (who may read everything), so tests about other things
+    /// see all; `get_as` reads as a given account, or anonymously.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.rpc)).send().await.expect("GET");
+        self.get_as(Some("regulator"), path).await
+    }
+
+    /// GET signed with `signer`'s dev key (`None`: unsigned).
+    pub async fn get_as(&self, signer: Option<&str>, path: &str) -> (u16, Value) {
+        match signer {
+            Some(signer) => self.get_signed(&self.key(signer), path).await,
+            None => {
+                let response = self.http.get(format!("{}{path}", self.rpc)).send().await.expect("GET");
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+        }
+    }
+
+    /// A GET request builder signed by `signer`'s dev key, for streams and custom headers.
+    pub fn signed_get(&self, signer: &str, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.get(format!("{}{path}", self.rpc));
+        for (name, value) in signed_headers(&self.key(signer), "GET", path, b"", now_ms()) {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    /// GET signed with `key` (see `corridor_sdk::request_auth`).
+    pub async fn get_signed(&self, key: &PrivateKey, path: &str) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.rpc));
+        for (name, value) in signed_headers(key, "GET", path, b"", now_ms()) {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -208,14 +275,24 @@ impl DevNode {
         view
     }
 
-    /// Run the `corridor` CLI against this node.
+    /// Run the `corridor` CLI against this node. Its reads are signed with the regulator's
+    /// key (`CORRIDOR_KEY`) unless the arguments pass another `--key`.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin("corridor"))
+        self.cli_as(Some("regulator"), args)
+    }
+
+    /// Run the CLI with `CORRIDOR_KEY` set to `signer`'s dev key, or unset.
+    pub fn cli_as(&self, signer: Option<&str>, args: &[&str]) -> Output {
+        let mut command = Command::new(bin("corridor"));
+        command
             .arg("--rpc")
             .arg(&self.rpc)
             .args(args)
-            .output()
-            .expect("run corridor")
+            .env_remove("CORRIDOR_KEY");
+        if let Some(signer) = signer {
+            command.env("CORRIDOR_KEY", self.key_path(signer));
+        }
+        command.output().expect("run corridor")
     }
 }
 
@@ -223,6 +300,33 @@ impl Drop for DevNode {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The request-signature headers for `method path` (path with its query) on the dev chain.
+pub fn signed_headers(
+    key: &PrivateKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp_ms: u64,
+) -> [(&'static str, String); 3] {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let request = corridor_sdk::request_auth::RequestToSign {
+        chain_id: "corridor-dev",
+        method,
+        path,
+        query,
+        body,
+        timestamp_ms,
+    };
+    corridor_sdk::request_auth::sign_request(&request, key)
+}
+
+pub fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    now.as_millis() as u64
 }
 
 /// An hour from now, in ms since the epoch.

@@ -29,8 +29,7 @@ async fn read_events_after(node: &DevNode, id: &str, count: usize) -> (String, V
 
 async fn read_stream(node: &DevNode, query: &str, count: usize) -> Vec<(u64, EventRecord)> {
     let response = node
-        .http
-        .get(format!("{}/v1/events?{query}", node.rpc))
+        .signed_get("regulator", &format!("/v1/events?{query}"))
         .send()
         .await
         .expect("events");
@@ -118,12 +117,9 @@ async fn proofs_events_history_and_blocks() {
     assert_eq!(resumed[0].1.tx_hash, events[3].1.tx_hash);
     // Live: a new transfer arrives on an open stream.
     let live = tokio::spawn({
-        let rpc = node.rpc.clone();
         let from = events[3].0 + 1;
-        async move {
-            let probe = DevNodeProbe { rpc };
-            probe.first_event(from).await
-        }
+        let request = node.signed_get("regulator", &format!("/v1/events?from_height={from}"));
+        async move { DevNodeProbe { request }.first_event().await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let last = node
@@ -180,8 +176,7 @@ async fn proofs_events_history_and_blocks() {
     assert!(block_events.iter().all(|(_, r)| r.height == height));
     let first_id = block_events[0].1.id();
     let response = node
-        .http
-        .get(format!("{}/v1/events", node.rpc))
+        .signed_get("regulator", "/v1/events")
         .header("Last-Event-ID", &first_id)
         .send()
         .await
@@ -199,14 +194,13 @@ async fn proofs_events_history_and_blocks() {
 
 /// A second client that only reads the stream.
 struct DevNodeProbe {
-    rpc: String,
+    /// A signed `GET /v1/events?from_height=H`.
+    request: reqwest::RequestBuilder,
 }
 
 impl DevNodeProbe {
-    async fn first_event(&self, from_height: u64) -> corridor_sdk::Hash {
-        let response = reqwest::get(format!("{}/v1/events?from_height={from_height}", self.rpc))
-            .await
-            .expect("events");
+    async fn first_event(self) -> corridor_sdk::Hash {
+        let response = self.request.send().await.expect("events");
         let mut stream = response.bytes_stream();
         let mut buffer = String::new();
         loop {
@@ -220,4 +214,23 @@ impl DevNodeProbe {
             }
         }
     }
+}
+
+/// SIGTERM stops the node promptly even with an event stream open (it used to keep it
+/// running).
+#[tokio::test]
+async fn sigterm_with_open_streams_stops_the_node_within_two_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let stream = node
+        .signed_get("regulator", "/v1/events?from_height=0")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = node.terminate();
+    println!("stopped {} ms after SIGTERM", took.as_millis());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    drop(stream);
 }

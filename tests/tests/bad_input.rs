@@ -192,9 +192,10 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         sign("acme@icbc-cn", pay("gulf-trade@enbd-ae", "CNY", "1"), acme_nonce),
         ErrorCode::Frozen,
     ));
-    let foreign = Operation::register_account(
+    let foreign = Operation::register_account_proven(
+        "corridor-dev",
         id("intruder@icbc-cn"),
-        PrivateKey::generate(Scheme::Ed25519).expect("key").public_key(),
+        &PrivateKey::generate(Scheme::Ed25519).expect("key"),
     );
     cases.push((
         "register under another bank's domain",

@@ -136,7 +136,7 @@ async fn onboard_issue_pay_and_batch_payroll() {
     let mut nonce = node.next_nonce("icbc-cn").await;
     let mut registrations = Vec::new();
     for (i, payee_key) in keys.iter().enumerate() {
-        let op = Operation::register_account(id(&format!("staff-{i}@icbc-cn")), payee_key.public_key());
+        let op = Operation::register_account_proven("corridor-dev", id(&format!("staff-{i}@icbc-cn")), payee_key);
         registrations.push(node.sign_with_nonce("icbc-cn", nonce, op));
         nonce += 1;
     }

@@ -57,8 +57,8 @@ async fn load(node: Arc<DevNode>, flow: usize, stop: Arc<AtomicBool>, finalized:
         }
         let Some(oldest) = in_flight.pop_front() else { break };
         let hash = submitted[oldest].hash;
-        let url = format!("{}/v1/transactions/{hash}?wait_ms=2000", node.rpc);
-        let Ok(response) = node.http.get(url).send().await else {
+        let path = format!("/v1/transactions/{hash}?wait_ms=2000");
+        let Ok(response) = node.signed_get("regulator", &path).send().await else {
             return submitted;
         };
         let Ok(view) = response.json::<corridor_sdk::api::TxView>().await else {
@@ -123,18 +123,20 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
         status.height
     );
 
-    // Every transaction reported finalized is finalized, with its receipt; the others are
-    // finalized or were lost with the mempool, never half-applied.
+    // Every transaction reported finalized is finalized, with its receipt; the others were
+    // admitted (the pool journal brings them back, and they finalize) or never answered 202,
+    // and nothing is half-applied.
     let mut delta: BTreeMap<(String, String), Decimal> = BTreeMap::new();
     for (flow, list) in submitted.iter().enumerate() {
         let (sender, receiver, currency) = FLOWS[flow];
         for entry in list {
             let (code, body) = node.get(&format!("/v1/transactions/{}", entry.hash)).await;
-            if code == 404 {
-                assert!(!entry.reported_final, "finalized transaction {} lost", entry.hash);
-                continue;
-            }
-            let view: corridor_sdk::api::TxView = serde_json::from_value(body).expect("tx JSON");
+            assert_eq!(
+                code, 200,
+                "transaction {} was answered 202 and is forgotten: {body}",
+                entry.hash
+            );
+            let view = node.wait(&entry.hash).await;
             assert_eq!(view.status, TxStatus::Finalized, "{}", entry.hash);
             let receipt = view.receipt.expect("receipt");
             assert_eq!(receipt.outcome, Outcome::Success);
@@ -191,4 +193,35 @@ async fn kill_9_under_load_loses_no_finalized_transaction() {
     );
     let view = node.execute(&node.sign_with_nonce("acme@icbc-cn", nonce, op)).await;
     assert!(view.receipt.expect("receipt").height > status.height.saturating_sub(1));
+}
+
+/// Nothing answered 202 is forgotten: a transaction parked behind a nonce gap survives
+/// SIGKILL and a restart, and finalizes once the gap is filled.
+#[tokio::test]
+async fn an_admitted_transaction_survives_kill_9_and_restart() {
+    use corridor_sdk::api::TxStatus;
+    use corridor_sdk::{Amount, CurrencyCode, Operation};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("chain");
+    let node = DevNode::start(&data_dir).await;
+    let pay = |amount: u64| {
+        Operation::transfer(
+            id("harbour@boc-hk"),
+            CurrencyCode::new("CNY").expect("code"),
+            Amount::from(amount),
+            None,
+        )
+    };
+    let nonce = node.next_nonce("acme@icbc-cn").await;
+    let parked = node.sign_with_nonce("acme@icbc-cn", nonce + 1, pay(2));
+    let hash = node.submit(&parked).await.expect("202: admitted, parked behind nonce");
+    node.kill9();
+    let node = DevNode::start(&data_dir).await;
+    let (status, body) = node.get(&format!("/v1/transactions/{hash}")).await;
+    assert_eq!(status, 200, "the restarted node still knows it: {body}");
+    assert_eq!(body["status"], "pending");
+    node.execute(&node.sign_with_nonce("acme@icbc-cn", nonce, pay(1))).await;
+    let view = node.wait(&hash).await;
+    assert_eq!(view.status, TxStatus::Finalized);
+    assert_eq!(view.receipt.map(|r| r.outcome), Some(corridor_sdk::Outcome::Success));
 }

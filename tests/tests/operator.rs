@@ -95,6 +95,7 @@ async fn init_and_run_a_network_from_a_genesis_file() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run");
+    corridor_sdk::client::install_tls_provider();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -125,15 +126,22 @@ async fn init_and_run_a_network_from_a_genesis_file() {
         .output()
         .expect("corridor");
     assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stdout));
-    let account: corridor_sdk::api::AccountView = http
+    // The bank reads its customer's balance with a request signed by its key (SM3 chain).
+    let shown = Command::new(bin("corridor"))
+        .args(["--rpc", &format!("http://{rpc_addr}"), "--json", "--key", &bank_key])
+        .args(["balance", "harbour@boc-hk"])
+        .output()
+        .expect("corridor");
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let account: corridor_sdk::api::AccountView = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(corridor_tests::balance(&account, "HKD"), "12.5");
+    // Unsigned, the same read is refused.
+    let unsigned = http
         .get(format!("http://{rpc_addr}/v1/accounts/harbour@boc-hk"))
         .send()
         .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(corridor_tests::balance(&account, "HKD"), "12.5");
+        .expect("get");
+    assert_eq!(unsigned.status(), 403);
     node.kill().expect("stop");
     node.wait().expect("reap");
 

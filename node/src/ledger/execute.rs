@@ -407,6 +407,13 @@ fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, 
             "only a regulator or central bank may freeze or unfreeze",
         ));
     }
+    // Scope is checked before existence, so a refusal says nothing about the account.
+    if frozen && !ctx.config.may_freeze(sender, account) {
+        return Err(Error::new(
+            ErrorCode::NotAuthorized,
+            format!("{account} is outside {sender}'s jurisdiction; a regulator may freeze it"),
+        ));
+    }
     let mut record = ctx.require_account(account)?;
     match (&record.frozen_by, frozen) {
         (None, true) => record.frozen_by = Some(sender.clone()),
@@ -417,8 +424,9 @@ fn set_frozen(ctx: &mut TxContext<'_>, sender: &AccountId, account: &AccountId, 
                 format!("{account} was frozen by {by}; only {by} or a regulator may unfreeze it"),
             ));
         }
-        // Freezing a frozen account keeps who froze it; unfreezing an open one is a no-op.
-        (Some(_), true) | (None, false) => {}
+        // Freezing a frozen account keeps who froze it; unfreezing an open one changes
+        // nothing. Neither writes or emits anything: an event means a change.
+        (Some(_), true) | (None, false) => return Ok(()),
     }
     ctx.put_account(account, record);
     let (account, by) = (account.clone(), sender.clone());
@@ -436,8 +444,16 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
         return Err(Error::new(ErrorCode::Frozen, format!("account {sender} is frozen")));
     }
     match operation {
-        Operation::RegisterAccount { account, public_key } => register_account(ctx, sender, account, public_key),
-        Operation::RotateKey { public_key } => rotate_key(ctx, sender, public_key),
+        // Without a proof of possession a key never enters the ledger (`check_shape` refuses
+        // these first; execution stays total over anything that decodes).
+        Operation::RegisterAccount { .. } | Operation::RotateKey { .. } => Err(Error::new(
+            ErrorCode::KeyProofRequired,
+            "a new key must prove possession",
+        )),
+        Operation::RegisterAccountWithProof {
+            account, public_key, ..
+        } => register_account(ctx, sender, account, public_key),
+        Operation::RotateKeyWithProof { public_key, .. } => rotate_key(ctx, sender, public_key),
         Operation::Mint { to, currency, amount } => mint(ctx, sender, to, currency, *amount),
         Operation::Burn { currency, amount } => burn(ctx, sender, currency, *amount),
         Operation::Transfer(leg) => transfer(ctx, sender, leg),
@@ -570,13 +586,17 @@ pub(crate) fn execute_block(
                     let mut ctx = ctx;
                     match apply_operation(&mut ctx, sender, &signed.tx.operation) {
                         Ok(()) => (Outcome::Success, ctx.changes, ctx.events, true),
+                        // The sender signed it (the envelope passed): its history says it failed.
                         Err(error) => (
                             Outcome::Failed {
                                 code: error.code,
                                 message: error.message,
                             },
                             Changes::default(),
-                            vec![],
+                            vec![Event::Failed {
+                                account: sender.clone(),
+                                code: error.code,
+                            }],
                             true,
                         ),
                     }
@@ -747,19 +767,31 @@ mod tests {
                 public_key: key("v").public_key(),
             }],
             regulators: BTreeSet::from([id("regulator")]),
-            currencies: vec![GenesisCurrency {
-                code: cny(),
-                scale: 2,
-                issuer: id("pboc"),
-                transfer_limit: None,
-            }],
+            currencies: vec![
+                GenesisCurrency {
+                    code: cny(),
+                    scale: 2,
+                    issuer: id("pboc"),
+                    transfer_limit: None,
+                },
+                GenesisCurrency {
+                    code: CurrencyCode::new("HKD").expect("code"),
+                    scale: 2,
+                    issuer: id("hkma"),
+                    transfer_limit: None,
+                },
+            ],
             accounts: vec![
                 account("pboc", 0),
+                account("hkma", 0),
                 account("bank-a", 100),
+                account("bank-b", 0),
                 account("alice@bank-a", 10),
                 account("bob@bank-a", 0),
+                account("carol@bank-b", 0),
                 account("regulator", 0),
             ],
+            jurisdictions: BTreeMap::from([(id("bank-a"), id("pboc")), (id("bank-b"), id("hkma"))]),
         };
         genesis.validate().expect("valid genesis");
         let writes = genesis.state().expect("state");
@@ -787,6 +819,17 @@ mod tests {
 
     /// Execute `txs` as one block and apply its writes to `state`.
     fn run(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, config: &ChainConfig, txs: Vec<SignedTransaction>) -> Vec<Outcome> {
+        run_receipts(state, config, txs)
+            .into_iter()
+            .map(|r| r.outcome)
+            .collect()
+    }
+
+    fn run_receipts(
+        state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+        config: &ChainConfig,
+        txs: Vec<SignedTransaction>,
+    ) -> Vec<Receipt> {
         let header = BlockHeader {
             version: BLOCK_VERSION,
             chain_id: CHAIN.into(),
@@ -807,7 +850,7 @@ mod tests {
                 None => state.remove(&key),
             };
         }
-        output.receipts.into_iter().map(|r| r.outcome).collect()
+        output.receipts
     }
 
     fn account(state: &BTreeMap<Vec<u8>, Vec<u8>>, name: &str) -> AccountRecord {
@@ -847,6 +890,41 @@ mod tests {
         assert_eq!(bank.balance(&cny()), Amount::from(5), "the first leg did not stick");
         assert_eq!(account(&state, "alice@bank-a").balance(&cny()), Amount::from(10));
         assert_eq!(bank.next_nonce, 2, "the failed batch consumed its nonce");
+    }
+
+    /// A failed operation leaves one `Failed` event, in the sender's history only; an
+    /// envelope failure (which the sender may not have signed) leaves none.
+    #[test]
+    fn failed_operations_appear_in_the_senders_history() {
+        let (state, config) = state();
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: CHAIN.into(),
+            height: 1,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: BLOCK_TIME_MS,
+            proposer: id("v"),
+            tx_count: 2,
+            txs_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        };
+        let txs = vec![
+            tx("bob@bank-a", 0, Operation::Transfer(pay("alice@bank-a", "1"))),
+            tx("alice@bank-a", 7, Operation::Transfer(pay("bob@bank-a", "1"))),
+        ];
+        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
+        let block = Block { header, txs };
+        let output = execute_block(&state, &config, &block, &hashes, &[Precheck::default(); 2]);
+        assert_eq!(
+            output.receipts[0].events,
+            vec![Event::Failed {
+                account: id("bob@bank-a"),
+                code: ErrorCode::InsufficientFunds
+            }]
+        );
+        assert_eq!(output.receipts[1].events, vec![], "nonce_too_high: an envelope failure");
+        let owners: Vec<&AccountId> = output.history.iter().map(|(account, _, _)| account).collect();
+        assert_eq!(owners, vec![&id("bob@bank-a")]);
     }
 
     #[test]
@@ -935,7 +1013,6 @@ mod tests {
     #[test]
     fn mint_burn_freeze_and_registration_rules() {
         let (mut state, config) = state();
-        let newcomer = key("carol@bank-a").public_key();
         let outcomes = run(
             &mut state,
             &config,
@@ -948,14 +1025,18 @@ mod tests {
                 tx(
                     "bank-a",
                     1,
-                    Operation::register_account(id("carol@bank-a"), newcomer.clone()),
+                    Operation::register_account_proven(CHAIN, id("carol@bank-a"), &key("carol@bank-a")),
                 ),
                 tx(
                     "regulator",
                     1,
-                    Operation::register_account(id("dave@bank-a"), key("dave@bank-a").public_key()),
+                    Operation::register_account_proven(CHAIN, id("dave@bank-a"), &key("dave@bank-a")),
                 ),
-                tx("bank-a", 2, Operation::register_account(id("erin@bank-a"), newcomer)),
+                tx(
+                    "bank-a",
+                    2,
+                    Operation::register_account_proven(CHAIN, id("erin@bank-a"), &key("carol@bank-a")),
+                ),
                 tx("regulator", 2, Operation::unfreeze(id("bob@bank-a"))),
                 tx("alice@bank-a", 1, Operation::Transfer(pay("bob@bank-a", "1"))),
             ],
@@ -1024,6 +1105,126 @@ mod tests {
             "pboc did not freeze bob"
         );
         assert_eq!(account(&state, "bob@bank-a").frozen_by, Some(id("regulator")));
+    }
+
+    /// An event means a change: freezing a frozen account, or unfreezing an open one, writes
+    /// nothing and emits nothing (it used to emit a false `Frozen`).
+    #[test]
+    fn operations_that_change_nothing_emit_no_event() {
+        let (mut state, config) = state();
+        let receipts = run_receipts(
+            &mut state,
+            &config,
+            vec![
+                tx("regulator", 0, Operation::freeze(id("bob@bank-a"))),
+                tx("pboc", 0, Operation::freeze(id("bob@bank-a"))),
+                tx("regulator", 1, Operation::unfreeze(id("alice@bank-a"))),
+            ],
+        );
+        assert!(receipts.iter().all(|r| r.outcome == Outcome::Success));
+        assert_eq!(receipts[0].events.len(), 1);
+        assert_eq!(receipts[1].events, vec![], "bob was frozen already");
+        assert_eq!(receipts[2].events, vec![], "alice was not frozen");
+        assert_eq!(account(&state, "bob@bank-a").frozen_by, Some(id("regulator")));
+    }
+
+    /// Adversary: a registration or rotation that does not prove possession of the new key
+    /// (no proof, someone else's key, a forged proof) is refused at execution too, and
+    /// changes nothing, not even the nonce.
+    #[test]
+    fn keys_without_proof_of_possession_never_enter_the_ledger() {
+        let (mut state, config) = state();
+        let before = state.clone();
+        let victim = key("alice@bank-a");
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx(
+                    "bank-a",
+                    0,
+                    Operation::register_account(id("mallory@bank-a"), key("m").public_key()),
+                ),
+                tx(
+                    "bank-a",
+                    0,
+                    Operation::RegisterAccountWithProof {
+                        account: id("mallory@bank-a"),
+                        public_key: victim.public_key(),
+                        proof: key("m").sign(&corridor_sdk::tx::key_proof_message(
+                            CHAIN,
+                            &id("mallory@bank-a"),
+                            &victim.public_key(),
+                        )),
+                    },
+                ),
+                tx("bob@bank-a", 0, Operation::rotate_key(key("m").public_key())),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                Some(ErrorCode::KeyProofRequired),
+                Some(ErrorCode::BadKeyProof),
+                Some(ErrorCode::KeyProofRequired)
+            ]
+        );
+        assert_eq!(state, before);
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![tx(
+                "bob@bank-a",
+                0,
+                Operation::rotate_key_proven(CHAIN, &id("bob@bank-a"), &key("m")),
+            )],
+        );
+        assert_eq!(code(&outcomes[0]), None);
+        assert_eq!(account(&state, "bob@bank-a").public_key, key("m").public_key());
+    }
+
+    /// Adversary: a central bank reaching outside its jurisdiction, or at another authority.
+    /// Refused `not_authorized` before existence is looked at; a regulator reaches everyone.
+    #[test]
+    fn a_central_bank_freezes_only_within_its_jurisdiction() {
+        let (mut state, config) = state();
+        let outcomes = run(
+            &mut state,
+            &config,
+            vec![
+                tx("hkma", 0, Operation::freeze(id("alice@bank-a"))),
+                tx("hkma", 1, Operation::freeze(id("bank-a"))),
+                tx("hkma", 2, Operation::freeze(id("ghost@bank-a"))),
+                tx("pboc", 0, Operation::freeze(id("hkma"))),
+                tx("pboc", 1, Operation::freeze(id("regulator"))),
+                tx("pboc", 2, Operation::freeze(id("carol@bank-b"))),
+                tx("hkma", 3, Operation::freeze(id("carol@bank-b"))),
+                tx("pboc", 3, Operation::freeze(id("alice@bank-a"))),
+                tx("pboc", 4, Operation::freeze(id("ghost@bank-a"))),
+                tx("regulator", 0, Operation::freeze(id("hkma"))),
+            ],
+        );
+        let codes: Vec<_> = outcomes.iter().map(code).collect();
+        let refused = Some(ErrorCode::NotAuthorized);
+        assert_eq!(
+            codes,
+            vec![
+                refused,
+                refused,
+                refused, // not unknown_account: existence is not revealed
+                refused,
+                refused,
+                refused,
+                None,
+                None,
+                Some(ErrorCode::UnknownAccount), // within its jurisdiction, it may know
+                None,
+            ]
+        );
+        assert!(account(&state, "alice@bank-a").is_frozen());
+        assert!(account(&state, "hkma").is_frozen());
+        assert_eq!(account(&state, "carol@bank-b").frozen_by, Some(id("hkma")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use corridor_sdk::crypto::PublicKey;
 use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Accounts are stored in the SDK's `AccountState` form, so clients can decode proven records.
 pub(crate) use corridor_sdk::proof::AccountState as AccountRecord;
@@ -34,12 +34,29 @@ pub(crate) struct ChainConfig {
     pub regulators: BTreeSet<AccountId>,
     /// Accounts that issue at least one currency (central banks).
     pub issuers: BTreeSet<AccountId>,
+    /// Institution → the central bank whose jurisdiction it is in.
+    pub jurisdictions: BTreeMap<AccountId, AccountId>,
 }
 
 impl ChainConfig {
     /// Regulators and central banks may freeze accounts and register institutions.
     pub fn is_authority(&self, account: &AccountId) -> bool {
         self.regulators.contains(account) || self.issuers.contains(account)
+    }
+
+    /// May `authority` freeze `target`? A regulator may freeze anyone but another regulator's
+    /// freeze needs a regulator too; a central bank only accounts in its jurisdiction (the
+    /// institutions assigned to it and their customers, and its own customers), never a
+    /// central bank or a regulator.
+    pub fn may_freeze(&self, authority: &AccountId, target: &AccountId) -> bool {
+        if self.regulators.contains(authority) {
+            return true;
+        }
+        if !self.issuers.contains(authority) || self.is_authority(target) {
+            return false;
+        }
+        let institution = target.sponsor().unwrap_or_else(|| target.clone());
+        &institution == authority || self.jurisdictions.get(&institution) == Some(authority)
     }
 }
 

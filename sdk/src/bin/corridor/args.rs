@@ -21,9 +21,19 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub rpc: String,
-    /// PKCS#8 PEM private key that signs transactions.
+    /// PKCS#8 PEM private key that signs transactions and every read request (reads are
+    /// scoped to that account's role).
     #[arg(long, global = true, env = "CORRIDOR_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Trust only this PEM CA for an https node (rustls).
+    #[arg(long, global = true, env = "CORRIDOR_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain for a node that requires mutual TLS (with --client-key).
+    #[arg(long, global = true, value_name = "FILE", requires = "client_key", requires = "ca")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Machine-readable output: one JSON value per line on stdout (errors too).
     #[arg(long, global = true)]
     pub json: bool,
@@ -109,6 +119,17 @@ pub enum Command {
         #[arg(long, value_name = "SEQ")]
         before: Option<u64>,
     },
+    /// The audit log of reads of customers' data by others (a regulator sees all of it, a
+    /// bank what concerns itself and its customers). Checks each entry's hash and the chain
+    /// between consecutive entries; a broken chain is exit 1.
+    Audit {
+        /// Show entries after this sequence number.
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Entries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Follow the event stream from a height, one line per event.
     Events {
         /// First block height to replay from.
@@ -166,9 +187,14 @@ pub struct RegisterArgs {
     /// The new account's public key, `ed25519:<hex>` or `sm2:<hex>`.
     #[arg(long, value_name = "TEXT", value_parser = public_key, required_unless_present = "key_file", conflicts_with = "key_file")]
     pub public_key: Option<PublicKey>,
-    /// Take the new account's public key from this PEM private key file.
+    /// Take the new account's public key from this PEM private key file, which also signs
+    /// the proof of possession.
     #[arg(long, value_name = "PEM")]
     pub key_file: Option<PathBuf>,
+    /// With --public-key: the new key's signature (raw, or DER for SM2) over its key proof
+    /// message (ADR 0030), made where the key lives.
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    pub proof_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,6 +210,9 @@ pub struct RotateKeyArgs {
     /// The replacement public key as text, `ed25519:<hex>` or `sm2:<hex>`.
     #[arg(long, value_name = "TEXT", value_parser = public_key)]
     pub public_key: Option<PublicKey>,
+    /// With --public-key: the new key's signature over its key proof message (ADR 0030).
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    pub proof_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ use corridor_sdk::api::TxView;
 use corridor_sdk::client::{Client, ClientError, expires_at_ms};
 use corridor_sdk::crypto::SM2_DEFAULT_DIST_ID;
 use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::tx::key_proof_message;
 use corridor_sdk::{
     AccountId, Hash, Operation, PrivateKey, PublicKey, Signature, SignedTransaction, Transaction, TransferLeg,
 };
@@ -28,10 +29,30 @@ pub struct Context {
 
 /// Run the command; `Ok` carries the exit code of a command that printed its own result.
 pub async fn run(cli: Cli) -> Result<u8, Failure> {
-    let client = Client::new(&cli.rpc).map_err(|error| match error {
+    let mut client = Client::new(&cli.rpc).map_err(|error| match error {
         ClientError::Api(error) => Failure::input(error),
         other => Failure::client(other),
     })?;
+    if let Some(ca) = &cli.ca {
+        let read = |path: &Path, what: &str| {
+            input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, what).map_err(Failure::input)
+        };
+        let ca = read(ca, "CA certificate")?;
+        let identity = match (&cli.client_cert, &cli.client_key) {
+            (Some(cert), Some(key)) => Some((read(cert, "client certificate")?, read(key, "client key")?)),
+            _ => None,
+        };
+        let identity = identity.as_ref().map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+        client = client.with_tls(&ca, identity).map_err(|error| match error {
+            ClientError::Api(error) => Failure::input(error),
+            other => Failure::client(other),
+        })?;
+    }
+    if let Some(path) = &cli.key
+        && !matches!(cli.command, Command::Keygen(_))
+    {
+        client = client.with_key(input::read_key(path).map_err(Failure::input)?);
+    }
     let context = Context {
         client,
         json: cli.json,
@@ -67,10 +88,14 @@ impl Context {
                 self.sign_and_submit(&sender, operation).await
             }
             Command::Account(AccountCommand::Register { sender, op }) => {
-                self.sign_and_submit(&sender, register_operation(&op)?).await
+                let chain_id = self.client.chain_id().await?;
+                self.sign_and_submit(&sender, register_operation(&op, &chain_id)?).await
             }
             Command::Account(AccountCommand::RotateKey { sender, op }) => {
-                self.sign_and_submit(&sender, rotate_key_operation(&op)?).await
+                let chain_id = self.client.chain_id().await?;
+                let account = self.sender(&sender, &self.signing_key()?).await?;
+                self.sign_and_submit(&sender, rotate_key_operation(&op, &chain_id, &account)?)
+                    .await
             }
             Command::Mint { sender, op } => self.sign_and_submit(&sender, mint_operation(&op)).await,
             Command::Burn { sender, op } => self.sign_and_submit(&sender, burn_operation(&op)).await,
@@ -96,6 +121,7 @@ impl Context {
                 })
             }
             Command::Events { from_height, count } => self.events(from_height, count).await,
+            Command::Audit { after, limit } => self.audit(after, limit).await,
         }
     }
 
@@ -258,6 +284,17 @@ impl Context {
     /// Submit, wait up to `--wait-secs`, print the outcome; exit 0 only on success.
     async fn submit_and_report(&self, signed: &SignedTransaction) -> Result<u8, Failure> {
         let hash = self.client.submit(signed).await?;
+        if self.key.is_none() {
+            // Following a transaction is a scoped read, and this client has no key to sign it
+            // (the transaction was signed elsewhere): say it was accepted, and how to follow it.
+            if self.json {
+                output::print_json(&serde_json::json!({ "tx_hash": hash, "status": "accepted" }))?;
+            } else {
+                println!("accepted {hash}");
+                eprintln!("follow it with: corridor --key FILE tx show {hash} --wait");
+            }
+            return Ok(EXIT_SUCCESS);
+        }
         let view = self.wait(&hash).await?;
         self.report_outcome(&view)
     }
@@ -330,8 +367,15 @@ impl Context {
         let (envelope, operation) = match op {
             BuildOp::Transfer { envelope, op } => (envelope, transfer_operation(&op)),
             BuildOp::Batch { envelope, op } => (envelope, self.batch_operation(&op, false).await?),
-            BuildOp::Register { envelope, op } => (envelope, register_operation(&op)?),
-            BuildOp::RotateKey { envelope, op } => (envelope, rotate_key_operation(&op)?),
+            BuildOp::Register { envelope, op } => {
+                let chain_id = self.envelope_chain_id(&envelope).await?;
+                (envelope, register_operation(&op, &chain_id)?)
+            }
+            BuildOp::RotateKey { envelope, op } => {
+                let chain_id = self.envelope_chain_id(&envelope).await?;
+                let operation = rotate_key_operation(&op, &chain_id, &envelope.from)?;
+                (envelope, operation)
+            }
             BuildOp::Mint { envelope, op } => (envelope, mint_operation(&op)),
             BuildOp::Burn { envelope, op } => (envelope, burn_operation(&op)),
             BuildOp::Freeze { envelope, op } => (envelope, freeze_operation(&op)),
@@ -353,6 +397,13 @@ impl Context {
             println!("{unsigned}");
         }
         Ok(EXIT_SUCCESS)
+    }
+
+    async fn envelope_chain_id(&self, envelope: &BuildEnvelope) -> Result<String, Failure> {
+        Ok(match &envelope.chain_id {
+            Some(chain_id) => chain_id.clone(),
+            None => self.client.chain_id().await?,
+        })
     }
 
     /// A transaction around `operation`: chain id and nonce from the node unless given.
@@ -403,6 +454,42 @@ impl Context {
         };
         let signed = attach_signature(tx, public_key, &signature_bytes).map_err(Failure::refused)?;
         self.submit_and_report(&signed).await
+    }
+
+    async fn audit(&self, after: Option<u64>, limit: usize) -> Result<u8, Failure> {
+        let page = self.client.audit(after, limit).await?;
+        // Entries with consecutive numbers must chain; every entry must match its hash.
+        let mut broken = None;
+        for run in page.entries.chunk_by(|a, b| b.seq == a.seq + 1) {
+            if let Err(why) = corridor_sdk::audit::verify_chain(run) {
+                broken = Some(why);
+                break;
+            }
+        }
+        if self.json {
+            output::print_json(&serde_json::json!({
+                "entries": page.entries,
+                "next_after": page.next_after,
+                "verified": broken.is_none(),
+            }))?;
+        } else {
+            for entry in &page.entries {
+                println!(
+                    "{} {} {} read {}: {} ({})",
+                    entry.seq, entry.time_ms, entry.reader, entry.subject, entry.request, entry.hash
+                );
+            }
+            if let Some(after) = page.next_after {
+                println!("more: --after {after}");
+            }
+        }
+        match broken {
+            None => Ok(EXIT_SUCCESS),
+            Some(why) => Err(Failure::refused(Error::new(
+                ErrorCode::BadRequest,
+                format!("audit chain does not verify: {why}"),
+            ))),
+        }
     }
 
     async fn events(&self, from_height: u64, count: Option<u64>) -> Result<u8, Failure> {
@@ -476,38 +563,67 @@ fn transfer_operation(args: &TransferArgs) -> Operation {
     Operation::transfer(args.to.clone(), args.currency.clone(), args.amount, args.memo.clone())
 }
 
-fn public_key_of(path: &Path) -> Result<PublicKey, Failure> {
-    input::read_key(path)
-        .map(|key| key.public_key())
-        .map_err(Failure::input)
+/// A new key proves possession by signing `key_proof_message(chain, account, key)` (ADR 0030):
+/// here with its PEM file, or elsewhere (an HSM) and passed as `--proof-file`.
+fn proven_key(
+    key_file: Option<&Path>,
+    public_key: Option<&PublicKey>,
+    proof_file: Option<&Path>,
+    chain_id: &str,
+    account: &AccountId,
+) -> Result<(PublicKey, Signature), Failure> {
+    match (key_file, public_key, proof_file) {
+        (Some(path), _, _) => {
+            let key = input::read_key(path).map_err(Failure::input)?;
+            let public_key = key.public_key();
+            let proof = key.sign(&key_proof_message(chain_id, account, &public_key));
+            Ok((public_key, proof))
+        }
+        (None, Some(public_key), Some(path)) => {
+            let bytes =
+                input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "key proof").map_err(Failure::input)?;
+            let proof = Signature::from_bytes(public_key.scheme(), &bytes).map_err(Failure::input)?;
+            public_key
+                .verify(&key_proof_message(chain_id, account, public_key), &proof)
+                .map_err(|_| {
+                    Failure::input(Error::new(
+                        ErrorCode::BadKeyProof,
+                        format!("the proof file is not {public_key}'s signature of the key proof for {account}"),
+                    ))
+                })?;
+            Ok((public_key.clone(), proof))
+        }
+        _ => Err(Failure::input(Error::new(
+            ErrorCode::KeyProofRequired,
+            "a new key must prove possession: pass its PEM file, or --public-key with --proof-file",
+        ))),
+    }
 }
 
-fn register_operation(args: &RegisterArgs) -> Result<Operation, Failure> {
-    let public_key = match (&args.public_key, &args.key_file) {
-        (Some(public_key), _) => public_key.clone(),
-        (None, Some(path)) => public_key_of(path)?,
-        (None, None) => {
-            return Err(Failure::input(Error::new(
-                ErrorCode::BadRequest,
-                "pass --public-key TEXT or --key-file PEM",
-            )));
-        }
-    };
-    Ok(Operation::register_account(args.account.clone(), public_key))
+fn register_operation(args: &RegisterArgs, chain_id: &str) -> Result<Operation, Failure> {
+    let (public_key, proof) = proven_key(
+        args.key_file.as_deref(),
+        args.public_key.as_ref(),
+        args.proof_file.as_deref(),
+        chain_id,
+        &args.account,
+    )?;
+    Ok(Operation::RegisterAccountWithProof {
+        account: args.account.clone(),
+        public_key,
+        proof,
+    })
 }
 
-fn rotate_key_operation(args: &RotateKeyArgs) -> Result<Operation, Failure> {
-    let public_key = match (&args.public_key, &args.new_key) {
-        (Some(public_key), _) => public_key.clone(),
-        (None, Some(path)) => public_key_of(path)?,
-        (None, None) => {
-            return Err(Failure::input(Error::new(
-                ErrorCode::BadRequest,
-                "pass --new-key FILE or --public-key TEXT",
-            )));
-        }
-    };
-    Ok(Operation::rotate_key(public_key))
+fn rotate_key_operation(args: &RotateKeyArgs, chain_id: &str, sender: &AccountId) -> Result<Operation, Failure> {
+    let (public_key, proof) = proven_key(
+        args.new_key.as_deref(),
+        args.public_key.as_ref(),
+        args.proof_file.as_deref(),
+        chain_id,
+        sender,
+    )?;
+    Ok(Operation::RotateKeyWithProof { public_key, proof })
 }
 
 fn mint_operation(args: &MintArgs) -> Operation {

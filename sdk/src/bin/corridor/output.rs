@@ -205,6 +205,7 @@ pub fn event_text(event: &Event) -> String {
         }
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
         Event::Unfrozen { account, by } => format!("unfrozen {account} by {by}"),
+        Event::Failed { account, code } => format!("failed {account} {code}"),
     }
 }
 
@@ -324,6 +325,7 @@ mod tests {
             status,
             receipt,
             error,
+            tx: None,
         }
     }
 
