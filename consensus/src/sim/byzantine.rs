@@ -78,7 +78,13 @@ pub(crate) struct Adversary {
     heard: Vec<Message>,
     /// The conflicting proposals of its latest view as leader, to send again and again.
     versions: Vec<Vec<u8>>,
+    /// Extra messages sent in the view it last acted in (forgeries, re-sent proposals).
+    spent: (View, u32),
 }
+
+/// Extra messages (forgeries, re-sent proposals) an adversary sends per view, so that f of them
+/// at n = 100 stay a test of the protocol rather than of the simulator's memory.
+const ACTIONS_PER_VIEW_MAX: u32 = 8;
 
 /// Messages an adversary remembers to replay.
 const HEARD_KEPT_MAX: usize = 64;
@@ -104,6 +110,7 @@ impl Adversary {
             nullified: BTreeSet::new(),
             heard: Vec::new(),
             versions: Vec::new(),
+            spent: (0, 0),
         }
     }
 
@@ -257,8 +264,8 @@ impl Adversary {
 
     /// One of its conflicting proposals again, to a random peer: a replica that crashed after
     /// voting for one of them and lost its memory may now see the other.
-    pub(crate) fn resend(&self, peers: &[ValidatorIndex], rng: &mut Rng) -> Outgoing {
-        if self.versions.is_empty() || peers.is_empty() {
+    pub(crate) fn resend(&mut self, view: View, peers: &[ValidatorIndex], rng: &mut Rng) -> Outgoing {
+        if self.versions.is_empty() || peers.is_empty() || !self.may_act(view) {
             return Vec::new();
         }
         let version = self.versions[rng.index(self.versions.len())].clone();
@@ -337,9 +344,21 @@ impl Adversary {
         })
     }
 
+    /// Whether it may send one more extra message in `view`.
+    pub(crate) fn may_act(&mut self, view: View) -> bool {
+        if self.spent.0 != view {
+            self.spent = (view, 0);
+        }
+        self.spent.1 += 1;
+        self.spent.1 <= ACTIONS_PER_VIEW_MAX
+    }
+
     /// Forged messages crafted from a message it heard: every one well-formed, none valid.
     pub(crate) fn forgeries(&mut self, current_view: View, rng: &mut Rng) -> Outgoing {
         let mut outgoing = Outgoing::new();
+        if !self.may_act(current_view) {
+            return outgoing;
+        }
         let view = current_view.max(1);
         let digest = self
             .seen

@@ -960,10 +960,11 @@ impl Simulation {
         }
         let me = self.index_of(self.slots[slot].epoch, self.slots[slot].node);
         let peers: Vec<ValidatorIndex> = self.validators.indices().filter(|peer| *peer != me).collect();
-        let Some(adversary) = self.slots[slot].adversary.as_ref() else {
+        let view = self.slots[slot].replica.as_ref().map_or(0, |replica| replica.view());
+        let Some(adversary) = self.slots[slot].adversary.as_mut() else {
             return;
         };
-        let outgoing = adversary.resend(&peers, &mut self.rng);
+        let outgoing = adversary.resend(view, &peers, &mut self.rng);
         self.send_outgoing(slot, outgoing);
     }
 
