@@ -76,6 +76,8 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/currencies", get(currencies))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
+        .route("/v1/fx/rates", get(fx_rates))
+        .route("/v1/fx/locks/{id}", get(fx_lock))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -253,6 +255,19 @@ async fn block(State(chain): State<Arc<Chain>>, Path(height): Path<String>) -> A
         .map_err(|_| Error::new(ErrorCode::BadRequest, format!("height `{height}` is not a number")))?;
     let view = blocking(move || chain.block_view(height)).await?;
     let view = view.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no block at height {height}")))?;
+    Ok(Json(view).into_response())
+}
+
+async fn fx_rates(State(chain): State<Arc<Chain>>) -> ApiResult<Response> {
+    Ok(Json(blocking(move || chain.fx_rates()).await?).into_response())
+}
+
+async fn fx_lock(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("lock id `{id}` is not a number")))?;
+    let view = blocking(move || chain.fx_lock(id)).await?;
+    let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownFxLock, format!("no FX lock {id}")))?;
     Ok(Json(view).into_response())
 }
 

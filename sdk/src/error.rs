@@ -74,6 +74,19 @@ error_codes! {
     BatchEmpty => "batch_empty", 400;
     MemoTooLong => "memo_too_long", 400;
     KeyInUse => "key_in_use", 409;
+    // FX.
+    FxRateInvalid => "fx_rate_invalid", 400;
+    FxNoRate => "fx_no_rate", 409;
+    FxRateBelowMin => "fx_rate_below_min", 409;
+    NotRateProvider => "not_rate_provider", 403;
+    NotLiquidityProvider => "not_liquidity_provider", 403;
+    InsufficientLiquidity => "insufficient_liquidity", 409;
+    FxLockWindow => "fx_lock_window", 400;
+    FxLocksFull => "fx_locks_full", 503;
+    UnknownFxLock => "unknown_fx_lock", 404;
+    FxLockExpired => "fx_lock_expired", 409;
+    FxLockNotOpen => "fx_lock_not_open", 409;
+    NotLockPayer => "not_lock_payer", 403;
     // Node state.
     Unavailable => "unavailable", 503;
 }

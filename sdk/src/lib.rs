@@ -11,6 +11,7 @@ pub mod block;
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod fx;
 pub mod hash;
 pub mod ids;
 pub mod limits;

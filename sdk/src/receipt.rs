@@ -3,6 +3,7 @@
 use crate::amount::Amount;
 use crate::crypto::PublicKey;
 use crate::error::ErrorCode;
+use crate::fx::Rate;
 use crate::hash::Hash;
 use crate::ids::{AccountId, CurrencyCode};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,34 @@ pub enum Event {
         account: AccountId,
         by: AccountId,
     },
+    FxRatePosted {
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        rate: Rate,
+    },
+    FxLocked {
+        lock_id: u64,
+        payer: AccountId,
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        sell_amount: Amount,
+        buy_amount: Amount,
+        rate: Rate,
+        expires_at_ms: u64,
+    },
+    /// Both legs of a lock moved: `sell_amount` payer → provider, `buy_amount` reservation → `to`.
+    FxSettled {
+        lock_id: u64,
+        payer: AccountId,
+        provider: AccountId,
+        to: AccountId,
+        sell: CurrencyCode,
+        sell_amount: Amount,
+        buy: CurrencyCode,
+        buy_amount: Amount,
+    },
 }
 
 impl Event {
@@ -78,6 +107,9 @@ impl Event {
             | Event::Burned { from: account, .. } => vec![account],
             Event::Transferred { from, to, .. } => vec![from, to],
             Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
+            Event::FxRatePosted { provider, .. } => vec![provider],
+            Event::FxLocked { payer, provider, .. } => vec![payer, provider],
+            Event::FxSettled { payer, provider, to, .. } => vec![payer, provider, to],
         }
     }
 }

@@ -9,9 +9,10 @@ use crate::amount::Amount;
 use crate::codec;
 use crate::crypto::{PrivateKey, PublicKey, Signature};
 use crate::error::{Error, ErrorCode};
+use crate::fx::Rate;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
-use crate::limits::{BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
+use crate::limits::{BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
 use serde::{Deserialize, Serialize};
 
 /// The format version of `Transaction`; a new version is a decision with an ADR.
@@ -74,6 +75,30 @@ pub enum Operation {
     Unfreeze {
         account: AccountId,
     },
+    /// A rate provider named in genesis posts its rate for the directed pair: one `sell` buys
+    /// `rate` of `buy`. It replaces the provider's previous post for the pair.
+    FxPostRate {
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        rate: Rate,
+    },
+    /// Lock a liquidity provider's client rate for selling `sell_amount` of `sell` for `buy`,
+    /// for `window_ms` of block time. The provider's `buy` is reserved at once. Refused if the
+    /// client rate is below `rate_min`.
+    FxLock {
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        sell_amount: Amount,
+        window_ms: u64,
+        rate_min: Option<Rate>,
+    },
+    /// The lock's payer settles it before expiry: its `sell_amount` goes to the provider and
+    /// the reserved `buy` amount to `to`, both or neither (PvP).
+    FxSettle {
+        lock_id: u64,
+        to: AccountId,
+    },
 }
 
 impl Operation {
@@ -125,6 +150,9 @@ impl Operation {
             Operation::BatchTransfer { .. } => "batch_transfer",
             Operation::Freeze { .. } => "freeze",
             Operation::Unfreeze { .. } => "unfreeze",
+            Operation::FxPostRate { .. } => "fx_post_rate",
+            Operation::FxLock { .. } => "fx_lock",
+            Operation::FxSettle { .. } => "fx_settle",
         }
     }
 }
@@ -197,12 +225,51 @@ impl Transaction {
                 legs.iter().try_for_each(check_leg)
             }
             Operation::Mint { amount, .. } | Operation::Burn { amount, .. } => check_positive(*amount),
+            Operation::FxPostRate { sell, buy, rate } => {
+                check_pair(sell, buy)?;
+                if !rate.is_valid() {
+                    return Err(Error::new(ErrorCode::FxRateInvalid, format!("rate {rate} is out of range")));
+                }
+                Ok(())
+            }
+            Operation::FxLock {
+                sell,
+                buy,
+                sell_amount,
+                window_ms,
+                rate_min,
+                ..
+            } => {
+                check_pair(sell, buy)?;
+                check_positive(*sell_amount)?;
+                if *window_ms == 0 || *window_ms > FX_LOCK_WINDOW_MS_MAX {
+                    return Err(Error::new(
+                        ErrorCode::FxLockWindow,
+                        format!("a lock window is 1 to {FX_LOCK_WINDOW_MS_MAX} ms"),
+                    ));
+                }
+                if rate_min.is_some_and(|rate| !rate.is_valid()) {
+                    return Err(Error::new(ErrorCode::FxRateInvalid, "rate_min is out of range"));
+                }
+                Ok(())
+            }
             Operation::RegisterAccount { .. }
             | Operation::RotateKey { .. }
             | Operation::Freeze { .. }
-            | Operation::Unfreeze { .. } => Ok(()),
+            | Operation::Unfreeze { .. }
+            | Operation::FxSettle { .. } => Ok(()),
         }
     }
+}
+
+fn check_pair(sell: &CurrencyCode, buy: &CurrencyCode) -> Result<(), Error> {
+    if sell == buy {
+        return Err(Error::new(
+            ErrorCode::FxRateInvalid,
+            format!("{sell}/{buy} is not a currency pair"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_positive(amount: Amount) -> Result<(), Error> {

@@ -6,8 +6,15 @@
 
 pub(crate) mod compliance;
 pub(crate) mod execute;
+pub(crate) mod fx;
 pub(crate) mod merkle;
 pub(crate) mod records;
 
 pub(crate) use execute::{Precheck, StateReader, StateWrites, check_transaction, execute_block};
 pub(crate) use records::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};
+
+/// Money a stored record other than an account holds (an FX reservation, a contract's
+/// balance): conservation counts it with the balances.
+pub(crate) fn held(key: &[u8], value: &[u8]) -> Vec<(corridor_sdk::CurrencyCode, corridor_sdk::Amount)> {
+    fx::held(key, value).into_iter().collect()
+}

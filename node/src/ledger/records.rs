@@ -52,6 +52,13 @@ pub(crate) enum StateKey {
     Currency(CurrencyCode),
     /// Which account holds a public key (for the CLI's "who am I" lookup).
     KeyOwner(PublicKey),
+    /// FX: who may post and quote (`ledger::fx`).
+    FxConfig,
+    /// FX: the posts for the directed pair (sell, buy).
+    FxPair(CurrencyCode, CurrencyCode),
+    /// FX: the lock counter and the expiry index of open locks.
+    FxBook,
+    FxLock(u64),
 }
 
 impl StateKey {
@@ -61,6 +68,16 @@ impl StateKey {
             StateKey::Account(id) => corridor_sdk::proof::account_state_key(id),
             StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
             StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
+            StateKey::FxConfig => b"fc".to_vec(),
+            StateKey::FxPair(sell, buy) => {
+                [b"fp\0", sell.as_str().as_bytes(), b"\0", buy.as_str().as_bytes()].concat()
+            }
+            StateKey::FxBook => b"fb".to_vec(),
+            StateKey::FxLock(id) => [b"fl\0".as_slice(), &id.to_be_bytes()].concat(),
         }
+    }
+
+    pub fn is_fx_lock(key: &[u8]) -> bool {
+        key.starts_with(b"fl\0")
     }
 }

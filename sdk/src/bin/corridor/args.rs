@@ -109,6 +109,9 @@ pub enum Command {
         #[arg(long, value_name = "SEQ")]
         before: Option<u64>,
     },
+    /// FX: rates, post, lock, settle, show.
+    #[command(subcommand)]
+    Fx(crate::fx::FxCommand),
     /// Follow the event stream from a height, one line per event.
     Events {
         /// First block height to replay from.

@@ -205,6 +205,37 @@ pub fn event_text(event: &Event) -> String {
         }
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
         Event::Unfrozen { account, by } => format!("unfrozen {account} by {by}"),
+        Event::FxRatePosted {
+            provider,
+            sell,
+            buy,
+            rate,
+        } => format!("fx_rate_posted {sell}/{buy} {rate} by {provider}"),
+        Event::FxLocked {
+            lock_id,
+            payer,
+            provider,
+            sell,
+            buy,
+            sell_amount,
+            buy_amount,
+            rate,
+            expires_at_ms,
+        } => format!(
+            "fx_locked {lock_id} {payer} sells {sell_amount} {sell} to {provider} for {buy_amount} {buy} at {rate} until {expires_at_ms}"
+        ),
+        Event::FxSettled {
+            lock_id,
+            payer,
+            provider,
+            to,
+            sell,
+            sell_amount,
+            buy,
+            buy_amount,
+        } => format!(
+            "fx_settled {lock_id} {sell_amount} {sell} {payer} -> {provider}, {buy_amount} {buy} {provider} -> {to}"
+        ),
     }
 }
 
