@@ -78,6 +78,7 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/fx/rates", get(fx_rates))
         .route("/v1/fx/locks/{id}", get(fx_lock))
+        .route("/v1/contracts/{id}", get(contract))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -268,6 +269,15 @@ async fn fx_lock(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> Api
         .map_err(|_| Error::new(ErrorCode::BadRequest, format!("lock id `{id}` is not a number")))?;
     let view = blocking(move || chain.fx_lock(id)).await?;
     let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownFxLock, format!("no FX lock {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+async fn contract(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("contract id `{id}` is not a number")))?;
+    let view = blocking(move || chain.contract(id)).await?;
+    let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownContract, format!("no contract {id}")))?;
     Ok(Json(view).into_response())
 }
 

@@ -449,9 +449,18 @@ impl Chain {
         let codes: Vec<_> = self.genesis.currencies.iter().map(|c| c.code.clone()).collect();
         let pairs: Vec<_> = codes
             .iter()
-            .flat_map(|sell| codes.iter().filter(move |buy| *buy != sell).map(move |buy| (sell.clone(), buy.clone())))
+            .flat_map(|sell| {
+                codes
+                    .iter()
+                    .filter(move |buy| *buy != sell)
+                    .map(move |buy| (sell.clone(), buy.clone()))
+            })
             .collect();
         crate::ledger::fx::rates_view(&self.storage, &pairs, self.head().timestamp_ms)
+    }
+
+    pub fn contract(&self, id: u64) -> Option<corridor_sdk::contract::ContractView> {
+        crate::ledger::contracts::view(&self.storage, id)
     }
 
     pub fn fx_lock(&self, id: u64) -> Option<corridor_sdk::fx::LockView> {

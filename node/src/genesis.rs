@@ -181,7 +181,9 @@ impl Genesis {
         use corridor_sdk::fx::SPREAD_BPS_WHOLE;
         use corridor_sdk::limits::FX_PROVIDERS_MAX;
         if fx.rate_providers.len() > FX_PROVIDERS_MAX || fx.liquidity_providers.len() > FX_PROVIDERS_MAX {
-            return Err(invalid(format!("at most {FX_PROVIDERS_MAX} rate and liquidity providers")));
+            return Err(invalid(format!(
+                "at most {FX_PROVIDERS_MAX} rate and liquidity providers"
+            )));
         }
         for provider in fx.rate_providers.iter().chain(fx.liquidity_providers.keys()) {
             if !ids.contains(provider) {
@@ -189,15 +191,23 @@ impl Genesis {
             }
         }
         if let Some((provider, spread)) = fx.liquidity_providers.iter().find(|(_, s)| **s >= SPREAD_BPS_WHOLE) {
-            return Err(invalid(format!("{provider}'s spread {spread} bps is not below {SPREAD_BPS_WHOLE}")));
+            return Err(invalid(format!(
+                "{provider}'s spread {spread} bps is not below {SPREAD_BPS_WHOLE}"
+            )));
         }
         let known = |code: &CurrencyCode| self.currencies.iter().any(|c| &c.code == code);
         for post in &fx.rates {
             if !fx.rate_providers.contains(&post.provider) {
-                return Err(invalid(format!("{} posts a rate but is not a rate provider", post.provider)));
+                return Err(invalid(format!(
+                    "{} posts a rate but is not a rate provider",
+                    post.provider
+                )));
             }
             if !known(&post.sell) || !known(&post.buy) || post.sell == post.buy || !post.rate.is_valid() {
-                return Err(invalid(format!("rate {}/{} {} is not valid", post.sell, post.buy, post.rate)));
+                return Err(invalid(format!(
+                    "rate {}/{} {} is not valid",
+                    post.sell, post.buy, post.rate
+                )));
             }
         }
         Ok(())
@@ -270,7 +280,10 @@ impl Genesis {
                     posted_at_ms: self.genesis_time_ms,
                 };
                 if pair.posts.insert(post.provider.clone(), rate_post).is_some() {
-                    return Err(invalid(format!("{} posts {}/{} twice", post.provider, post.sell, post.buy)));
+                    return Err(invalid(format!(
+                        "{} posts {}/{} twice",
+                        post.provider, post.sell, post.buy
+                    )));
                 }
             }
             writes.extend(crate::ledger::fx::genesis_writes(&config, &pairs));

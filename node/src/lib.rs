@@ -15,5 +15,6 @@ mod mempool;
 mod metrics;
 mod producer;
 mod storage;
+mod wasm;
 
 pub use genesis::Genesis;

@@ -290,6 +290,10 @@ impl Client {
         self.get("/v1/fx/rates").await
     }
 
+    pub async fn contract(&self, id: u64) -> Result<crate::contract::ContractView> {
+        self.get(&format!("/v1/contracts/{id}")).await
+    }
+
     pub async fn fx_lock(&self, id: u64) -> Result<crate::fx::LockView> {
         self.get(&format!("/v1/fx/locks/{id}")).await
     }

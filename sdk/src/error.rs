@@ -87,6 +87,17 @@ error_codes! {
     FxLockExpired => "fx_lock_expired", 409;
     FxLockNotOpen => "fx_lock_not_open", 409;
     NotLockPayer => "not_lock_payer", 403;
+    // Contracts.
+    ContractInvalid => "contract_invalid", 400;
+    FuelLimit => "fuel_limit", 400;
+    UnknownContract => "unknown_contract", 404;
+    UnknownMethod => "unknown_method", 404;
+    ContractOutOfFuel => "contract_out_of_fuel", 409;
+    ContractMemoryLimit => "contract_memory_limit", 409;
+    ContractStackOverflow => "contract_stack_overflow", 409;
+    ContractTrap => "contract_trap", 409;
+    ContractAbort => "contract_abort", 409;
+    ContractLimit => "contract_limit", 409;
     // Node state.
     Unavailable => "unavailable", 503;
 }

@@ -87,7 +87,10 @@ fn truncate(mantissa: i128, scale: u32, target: u32) -> Result<Decimal, Error> {
 /// then truncated, never rounded to nearest first.
 pub fn multiply_down(a: Amount, b: Amount, scale: u32) -> Result<Amount, Error> {
     let (a, b) = (a.decimal(), b.decimal());
-    assert!(!a.is_sign_negative() && !b.is_sign_negative(), "FX multiplies non-negative values");
+    assert!(
+        !a.is_sign_negative() && !b.is_sign_negative(),
+        "FX multiplies non-negative values"
+    );
     let mantissa = a.mantissa().checked_mul(b.mantissa()).ok_or_else(overflow)?;
     Ok(Amount::new(truncate(mantissa, a.scale() + b.scale(), scale)?))
 }
@@ -228,7 +231,11 @@ mod tests {
     #[test]
     fn rates_are_positive_and_bounded() {
         for bad in ["0", "-1", "0.00000000001"] {
-            assert_eq!(Rate::parse(bad).map_err(|e| e.code), Err(ErrorCode::FxRateInvalid), "{bad}");
+            assert_eq!(
+                Rate::parse(bad).map_err(|e| e.code),
+                Err(ErrorCode::FxRateInvalid),
+                "{bad}"
+            );
         }
         assert_eq!(serde_json::to_string(&rate("7.25")).expect("json"), "\"7.25\"");
     }

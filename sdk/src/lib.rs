@@ -9,6 +9,7 @@ pub mod amount;
 pub mod api;
 pub mod block;
 pub mod codec;
+pub mod contract;
 pub mod crypto;
 pub mod error;
 pub mod fx;

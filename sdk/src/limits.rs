@@ -39,6 +39,15 @@ pub const FX_OPEN_LOCKS_MAX: usize = 2_048;
 /// Rate providers, and liquidity providers, named in genesis.
 pub const FX_PROVIDERS_MAX: usize = 64;
 
+/// Bytes of a contract's wasm module (it is stored as one state value).
+pub const CONTRACT_MODULE_BYTES_MAX: usize = 60 * 1024;
+/// Argument bytes of one contract call (or deploy's `init`).
+pub const CONTRACT_ARGS_BYTES_MAX: usize = 16 * 1024;
+/// Bytes of a contract method name.
+pub const CONTRACT_METHOD_BYTES_MAX: usize = 64;
+/// Fuel one transaction may give a contract: the network maximum.
+pub const CONTRACT_FUEL_MAX: u64 = 100_000_000;
+
 /// Bytes of a stored state value (an account record, a currency).
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
 

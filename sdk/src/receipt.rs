@@ -95,6 +95,34 @@ pub enum Event {
         buy: CurrencyCode,
         buy_amount: Amount,
     },
+    ContractDeployed {
+        contract: u64,
+        deployer: AccountId,
+        code_hash: Hash,
+    },
+    /// A contract call (or deploy's `init`) that succeeded: its fuel use and return data.
+    ContractCalled {
+        contract: u64,
+        caller: AccountId,
+        method: String,
+        funds: Option<(CurrencyCode, Amount)>,
+        fuel_used: u64,
+        return_data: Vec<u8>,
+    },
+    /// An event a contract emitted during a call by `caller`.
+    ContractEvent {
+        contract: u64,
+        caller: AccountId,
+        topic: String,
+        data: Vec<u8>,
+    },
+    /// A contract paid from its own balance.
+    ContractTransferred {
+        contract: u64,
+        to: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+    },
 }
 
 impl Event {
@@ -109,7 +137,12 @@ impl Event {
             Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
             Event::FxRatePosted { provider, .. } => vec![provider],
             Event::FxLocked { payer, provider, .. } => vec![payer, provider],
-            Event::FxSettled { payer, provider, to, .. } => vec![payer, provider, to],
+            Event::FxSettled {
+                payer, provider, to, ..
+            } => vec![payer, provider, to],
+            Event::ContractDeployed { deployer, .. } => vec![deployer],
+            Event::ContractCalled { caller, .. } | Event::ContractEvent { caller, .. } => vec![caller],
+            Event::ContractTransferred { to, .. } => vec![to],
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::error::{Error, ErrorCode};
 use crate::fx::Rate;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
-use crate::limits::{BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
+use crate::limits::{
+    BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX,
+    CONTRACT_MODULE_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX,
+};
 use serde::{Deserialize, Serialize};
 
 /// The format version of `Transaction`; a new version is a decision with an ADR.
@@ -99,6 +102,22 @@ pub enum Operation {
         lock_id: u64,
         to: AccountId,
     },
+    /// Deploy a wasm module (contracts/ABI.md); its `init` export, if any, runs with
+    /// `init_args`. `fuel` pays for validation and `init`, up to `CONTRACT_FUEL_MAX`.
+    DeployContract {
+        code: Vec<u8>,
+        init_args: Vec<u8>,
+        fuel: u64,
+    },
+    /// Call `method` of a contract with `args`; `funds` move from the sender to the contract
+    /// before the call. A trap or running out of `fuel` reverts every effect.
+    CallContract {
+        contract: u64,
+        method: String,
+        args: Vec<u8>,
+        funds: Option<(CurrencyCode, Amount)>,
+        fuel: u64,
+    },
 }
 
 impl Operation {
@@ -153,6 +172,8 @@ impl Operation {
             Operation::FxPostRate { .. } => "fx_post_rate",
             Operation::FxLock { .. } => "fx_lock",
             Operation::FxSettle { .. } => "fx_settle",
+            Operation::DeployContract { .. } => "deploy_contract",
+            Operation::CallContract { .. } => "call_contract",
         }
     }
 }
@@ -228,7 +249,10 @@ impl Transaction {
             Operation::FxPostRate { sell, buy, rate } => {
                 check_pair(sell, buy)?;
                 if !rate.is_valid() {
-                    return Err(Error::new(ErrorCode::FxRateInvalid, format!("rate {rate} is out of range")));
+                    return Err(Error::new(
+                        ErrorCode::FxRateInvalid,
+                        format!("rate {rate} is out of range"),
+                    ));
                 }
                 Ok(())
             }
@@ -253,6 +277,33 @@ impl Transaction {
                 }
                 Ok(())
             }
+            Operation::DeployContract { code, init_args, fuel } => {
+                if code.len() > CONTRACT_MODULE_BYTES_MAX {
+                    return Err(Error::new(
+                        ErrorCode::TooLarge,
+                        format!("a module is at most {CONTRACT_MODULE_BYTES_MAX} bytes"),
+                    ));
+                }
+                check_call(init_args, *fuel)
+            }
+            Operation::CallContract {
+                method,
+                args,
+                funds,
+                fuel,
+                ..
+            } => {
+                if method.is_empty() || method.len() > CONTRACT_METHOD_BYTES_MAX || method == "init" {
+                    return Err(Error::new(
+                        ErrorCode::UnknownMethod,
+                        format!("a method name is 1 to {CONTRACT_METHOD_BYTES_MAX} bytes and not `init`"),
+                    ));
+                }
+                if let Some((_, amount)) = funds {
+                    check_positive(*amount)?;
+                }
+                check_call(args, *fuel)
+            }
             Operation::RegisterAccount { .. }
             | Operation::RotateKey { .. }
             | Operation::Freeze { .. }
@@ -267,6 +318,22 @@ fn check_pair(sell: &CurrencyCode, buy: &CurrencyCode) -> Result<(), Error> {
         return Err(Error::new(
             ErrorCode::FxRateInvalid,
             format!("{sell}/{buy} is not a currency pair"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_call(args: &[u8], fuel: u64) -> Result<(), Error> {
+    if args.len() > CONTRACT_ARGS_BYTES_MAX {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("contract arguments are at most {CONTRACT_ARGS_BYTES_MAX} bytes"),
+        ));
+    }
+    if fuel == 0 || fuel > CONTRACT_FUEL_MAX {
+        return Err(Error::new(
+            ErrorCode::FuelLimit,
+            format!("fuel must be 1 to {CONTRACT_FUEL_MAX}"),
         ));
     }
     Ok(())

@@ -118,7 +118,11 @@ async fn lock_settle_at_the_locked_rate_and_refuse_an_expired_lock() {
         .expect("CNY/THB");
     assert_eq!(cny_thb.oracle_rate.map(|r| r.to_string()), Some("4.9".into()));
     assert_eq!(cny_thb.posts.len(), 2);
-    let kbank = cny_thb.quotes.iter().find(|q| q.provider == id("kbank-th")).expect("quote");
+    let kbank = cny_thb
+        .quotes
+        .iter()
+        .find(|q| q.provider == id("kbank-th"))
+        .expect("quote");
     assert_eq!(kbank.rate.to_string(), "4.88775", "4.9 less 25 bps");
     let text = ok(&node.cli(&["fx", "rates"]));
     assert!(text.contains("CNY/THB  oracle 4.9"), "{text}");
@@ -215,7 +219,12 @@ async fn lock_settle_at_the_locked_rate_and_refuse_an_expired_lock() {
         &node
             .sign(
                 "harbour@boc-hk",
-                Operation::transfer(id("gulf-trade@enbd-ae"), "HKD".parse().expect("code"), amount("1"), None),
+                Operation::transfer(
+                    id("gulf-trade@enbd-ae"),
+                    "HKD".parse().expect("code"),
+                    amount("1"),
+                    None,
+                ),
             )
             .await,
     )

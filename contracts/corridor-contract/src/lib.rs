@@ -36,7 +36,7 @@ mod host {
         pub fn balance(currency_ptr: i32, currency_len: i32) -> i64;
         pub fn attached_currency(ptr: i32, cap: i32) -> i32;
         pub fn attached_amount() -> i64;
-        pub fn transfer(to_ptr: i32, to_len: i32, currency_ptr: i32, currency_len: i32, amount: i64) -> i32;
+        pub fn transfer(to_ptr: i32, to_len: i32, currency_ptr: i32, currency_len: i32, amount: i64);
         pub fn emit(topic_ptr: i32, topic_len: i32, data_ptr: i32, data_len: i32);
         pub fn set_return(ptr: i32, len: i32);
         pub fn abort(code_ptr: i32, code_len: i32, message_ptr: i32, message_len: i32) -> !;
@@ -131,35 +131,19 @@ pub fn attached() -> Option<(String, i64)> {
     Some((currency, unsafe { host::attached_amount() }))
 }
 
-/// Why the host refused a transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferError {
-    InsufficientFunds,
-    BadAmount,
-    BadAccount,
-    TooManyTransfers,
-    Other(i32),
-}
-
-/// Pay `amount` minor units of `currency` from this contract's own balance to `to`. The
-/// ledger's compliance hook checks the payment when the call commits; a refusal there fails
-/// the whole call.
-pub fn transfer(to: &str, currency: &str, amount: i64) -> Result<(), TransferError> {
+/// Pay `amount` minor units of `currency` from this contract's own balance to `to`. A payment
+/// the contract cannot make (more than it holds, a bad account id or amount) stops the call
+/// with the ledger's code; the compliance hook checks the receiver when the call commits, and
+/// a refusal there fails the whole call too.
+pub fn transfer(to: &str, currency: &str, amount: i64) {
     let (to, currency) = (to.as_bytes(), currency.as_bytes());
-    match unsafe { host::transfer(ptr(to), len(to), ptr(currency), len(currency), amount) } {
-        0 => Ok(()),
-        1 => Err(TransferError::InsufficientFunds),
-        2 => Err(TransferError::BadAmount),
-        3 => Err(TransferError::BadAccount),
-        4 => Err(TransferError::TooManyTransfers),
-        other => Err(TransferError::Other(other)),
-    }
+    unsafe { host::transfer(ptr(to), len(to), ptr(currency), len(currency), amount) };
 }
 
-/// `transfer`, or abort the call with `code`.
-pub fn pay(to: &str, currency: &str, amount: i64, code: &str) {
-    if amount > 0 && transfer(to, currency, amount).is_err() {
-        abort(code, "transfer refused");
+/// `transfer` when `amount` is positive; nothing for zero.
+pub fn pay(to: &str, currency: &str, amount: i64) {
+    if amount > 0 {
+        transfer(to, currency, amount);
     }
 }
 

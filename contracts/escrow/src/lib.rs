@@ -74,8 +74,8 @@ impl Escrow {
             "bad_amount",
             "more than the escrow holds",
         );
-        host::pay(&self.seller, &self.currency, to_seller, "payment_refused");
-        host::pay(&self.buyer, &self.currency, self.amount - to_seller, "payment_refused");
+        host::pay(&self.seller, &self.currency, to_seller);
+        host::pay(&self.buyer, &self.currency, self.amount - to_seller);
         host::storage_remove(&key(id));
         host::emit(
             topic,

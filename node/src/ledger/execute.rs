@@ -143,6 +143,7 @@ pub(crate) struct TxContext<'a> {
     pub events: Vec<Event>,
     /// The block's time: the only clock execution knows.
     pub block_time_ms: u64,
+    pub height: u64,
 }
 
 impl<'a> TxContext<'a> {
@@ -159,7 +160,17 @@ impl<'a> TxContext<'a> {
             changes: Changes::default(),
             events: Vec::new(),
             block_time_ms,
+            height: 0,
         }
+    }
+
+    pub fn at_height(mut self, height: u64) -> TxContext<'a> {
+        self.height = height;
+        self
+    }
+
+    pub fn hash_algorithm(&self) -> corridor_sdk::HashAlgorithm {
+        self.config.hash_algorithm
     }
 
     /// A record other than an account, currency or key owner, as this transaction sees it.
@@ -263,7 +274,12 @@ fn overflow(code: &CurrencyCode) -> Error {
 }
 
 /// Take `amount` of `code` from `id`'s balance, or refuse with `insufficient_funds`.
-pub(crate) fn debit(id: &AccountId, record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+pub(crate) fn debit(
+    id: &AccountId,
+    record: &mut AccountRecord,
+    code: &CurrencyCode,
+    amount: Amount,
+) -> Result<(), Error> {
     let balance = record.balance(code);
     let remaining = balance
         .checked_sub(amount)
@@ -506,6 +522,25 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
             super::fx::lock(ctx, sender, &request).map(|_| ())
         }
         Operation::FxSettle { lock_id, to } => super::fx::settle(ctx, sender, *lock_id, to),
+        Operation::DeployContract { code, init_args, fuel } => {
+            super::contracts::deploy(ctx, sender, code, init_args, *fuel).map(|_| ())
+        }
+        Operation::CallContract {
+            contract,
+            method,
+            args,
+            funds,
+            fuel,
+        } => {
+            let request = super::contracts::CallRequest {
+                contract: *contract,
+                method,
+                args,
+                funds: funds.as_ref(),
+                fuel: *fuel,
+            };
+            super::contracts::call(ctx, sender, &request)
+        }
     }
 }
 
@@ -621,7 +656,7 @@ pub(crate) fn execute_block(
     for (index, signed) in block.txs.iter().enumerate() {
         let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
         let sender = &signed.tx.sender;
-        let ctx = TxContext::new(&committed, &changes, config, block_time_ms);
+        let ctx = TxContext::new(&committed, &changes, config, block_time_ms).at_height(height);
         let (outcome, tx_changes, events, consumes_nonce) =
             match check_envelope(&ctx, block.header.timestamp_ms, signed, prechecks[index as usize]) {
                 Err(error) => (
@@ -733,7 +768,12 @@ fn assert_conservation(committed: &Committed<'_>, changes: &Changes) {
     // Money held outside balances (FX reservations, contracts) counts as balances.
     for (key, after) in &changes.records {
         let before = committed.reader.get(key);
-        let held = |value: &Option<Vec<u8>>| value.as_deref().map(|bytes| super::held(key, bytes)).unwrap_or_default();
+        let held = |value: &Option<Vec<u8>>| {
+            value
+                .as_deref()
+                .map(|bytes| super::held(key, bytes))
+                .unwrap_or_default()
+        };
         for (holdings, sign) in [(held(&before), Decimal::NEGATIVE_ONE), (held(after), Decimal::ONE)] {
             for (code, amount) in holdings {
                 assert!(!amount.decimal().is_sign_negative(), "negative holding of {code}");

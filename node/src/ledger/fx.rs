@@ -178,7 +178,10 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
         rate_min,
     } = *request;
     if payer == provider {
-        return Err(Error::new(ErrorCode::SelfTransfer, "a provider cannot lock with itself"));
+        return Err(Error::new(
+            ErrorCode::SelfTransfer,
+            "a provider cannot lock with itself",
+        ));
     }
     let sell_currency = ctx.currency(sell)?;
     let buy_currency = ctx.currency(buy)?;
@@ -281,7 +284,10 @@ pub(crate) fn settle(ctx: &mut TxContext<'_>, sender: &AccountId, lock_id: u64, 
         ));
     }
     if lock.status == LockStatus::Settled {
-        return Err(Error::new(ErrorCode::FxLockNotOpen, format!("lock {lock_id} is settled")));
+        return Err(Error::new(
+            ErrorCode::FxLockNotOpen,
+            format!("lock {lock_id} is settled"),
+        ));
     }
     // Released means it expired and a block has since returned the reservation.
     if lock.status == LockStatus::Released || ctx.block_time_ms > lock.expires_at_ms {
@@ -318,7 +324,10 @@ pub(crate) fn settle(ctx: &mut TxContext<'_>, sender: &AccountId, lock_id: u64, 
     credit(&mut receiver, &lock.buy, lock.buy_amount)?;
     ctx.put_account(to, receiver);
     let mut book: FxBookRecord = ctx.record(&StateKey::FxBook).unwrap_or_default();
-    assert!(book.open.remove(&(lock.expires_at_ms, lock_id)), "an open lock is indexed");
+    assert!(
+        book.open.remove(&(lock.expires_at_ms, lock_id)),
+        "an open lock is indexed"
+    );
     ctx.put_record(&StateKey::FxBook, Some(&book));
     lock.status = LockStatus::Settled;
     lock.settled_to = Some(to.clone());
@@ -356,7 +365,9 @@ pub(crate) fn release_expired(ctx: &mut TxContext<'_>) {
         let key = StateKey::FxLock(entry.1);
         let mut lock: FxLockRecord = ctx.record(&key).expect("an indexed lock exists");
         assert_eq!(lock.status, LockStatus::Open, "only open locks are indexed");
-        let mut provider = ctx.require_account(&lock.provider).expect("providers are never deleted");
+        let mut provider = ctx
+            .require_account(&lock.provider)
+            .expect("providers are never deleted");
         credit(&mut provider, &lock.buy, lock.buy_amount).expect("a reservation fits back where it came from");
         ctx.put_account(&lock.provider, provider);
         lock.status = LockStatus::Released;
@@ -442,7 +453,10 @@ pub(crate) fn genesis_writes(
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut writes = vec![(StateKey::FxConfig.to_bytes(), codec::encode(config))];
     for ((sell, buy), pair) in posts {
-        writes.push((StateKey::FxPair(sell.clone(), buy.clone()).to_bytes(), codec::encode(pair)));
+        writes.push((
+            StateKey::FxPair(sell.clone(), buy.clone()).to_bytes(),
+            codec::encode(pair),
+        ));
     }
     writes
 }
@@ -454,7 +468,9 @@ mod tests {
     use crate::ledger::{ChainConfig, Precheck, execute_block};
     use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
     use corridor_sdk::error::ErrorCode;
-    use corridor_sdk::{Block, Hash, HashAlgorithm, Operation, Outcome, PrivateKey, Scheme, SignedTransaction, Transaction};
+    use corridor_sdk::{
+        Block, Hash, HashAlgorithm, Operation, Outcome, PrivateKey, Scheme, SignedTransaction, Transaction,
+    };
 
     const CHAIN: &str = "fx-test";
     const STALENESS_MS: u64 = 10_000;
@@ -530,7 +546,11 @@ mod tests {
                 rate_providers: ["oracle-a", "oracle-b", "oracle-c"].into_iter().map(id).collect(),
                 liquidity_providers: BTreeMap::from([(id("bank-th"), 25), (id("bank-cn"), 25)]),
                 staleness_ms: STALENESS_MS,
-                rates: vec![post("oracle-a", "4.9"), post("oracle-b", "5.1"), post("oracle-c", "4.95")],
+                rates: vec![
+                    post("oracle-a", "4.9"),
+                    post("oracle-b", "5.1"),
+                    post("oracle-c", "4.95"),
+                ],
             }),
         };
         genesis.validate().expect("valid genesis");
@@ -574,7 +594,13 @@ mod tests {
                 },
                 txs,
             };
-            let output = execute_block(&self.state, &self.config, &block, &hashes, &vec![Precheck::default(); hashes.len()]);
+            let output = execute_block(
+                &self.state,
+                &self.config,
+                &block,
+                &hashes,
+                &vec![Precheck::default(); hashes.len()],
+            );
             for (key, value) in output.writes {
                 match value {
                     Some(value) => self.state.insert(key, value),
@@ -593,7 +619,10 @@ mod tests {
         }
 
         fn balance(&self, account: &str, currency: &str) -> Amount {
-            let bytes = self.state.get(&StateKey::Account(id(account)).to_bytes()).expect("account");
+            let bytes = self
+                .state
+                .get(&StateKey::Account(id(account)).to_bytes())
+                .expect("account");
             super::super::execute::decode_state::<super::super::AccountRecord>(bytes).balance(&code(currency))
         }
 
@@ -616,7 +645,10 @@ mod tests {
                     record.balances.into_iter().for_each(|(c, a)| add(c, a));
                 } else if key.starts_with(b"c\0") {
                     let record: super::super::CurrencyRecord = super::super::execute::decode_state(value);
-                    supplies.insert(CurrencyCode::new(std::str::from_utf8(&key[2..]).expect("utf8")).expect("code"), record.supply);
+                    supplies.insert(
+                        CurrencyCode::new(std::str::from_utf8(&key[2..]).expect("utf8")).expect("code"),
+                        record.supply,
+                    );
                 }
                 super::super::held(key, value).into_iter().for_each(|(c, a)| add(c, a));
             }
@@ -627,13 +659,24 @@ mod tests {
     }
 
     fn lock_op(sell_amount: &str, window_ms: u64) -> Operation {
+        lock_with("bank-th", "CNY", "THB", sell_amount, window_ms, None)
+    }
+
+    fn lock_with(
+        provider: &str,
+        sell: &str,
+        buy: &str,
+        sell_amount: &str,
+        window_ms: u64,
+        rate_min: Option<&str>,
+    ) -> Operation {
         Operation::FxLock {
-            provider: id("bank-th"),
-            sell: code("CNY"),
-            buy: code("THB"),
+            provider: id(provider),
+            sell: code(sell),
+            buy: code(buy),
             sell_amount: amount(sell_amount),
             window_ms,
-            rate_min: None,
+            rate_min: rate_min.map(|r| Rate::parse(r).expect("rate")),
         }
     }
 
@@ -658,19 +701,49 @@ mod tests {
         assert_eq!(ledger.balance("bank-th", "THB"), amount("9506.19"), "reserved at once");
         // The oracle moves: two providers post far lower rates.
         let posts = vec![
-            ledger.tx("oracle-a", Operation::FxPostRate { sell: code("CNY"), buy: code("THB"), rate: Rate::parse("3").expect("r") }),
-            ledger.tx("oracle-b", Operation::FxPostRate { sell: code("CNY"), buy: code("THB"), rate: Rate::parse("3.1").expect("r") }),
+            ledger.tx(
+                "oracle-a",
+                Operation::FxPostRate {
+                    sell: code("CNY"),
+                    buy: code("THB"),
+                    rate: Rate::parse("3").expect("r"),
+                },
+            ),
+            ledger.tx(
+                "oracle-b",
+                Operation::FxPostRate {
+                    sell: code("CNY"),
+                    buy: code("THB"),
+                    rate: Rate::parse("3.1").expect("r"),
+                },
+            ),
         ];
         assert!(ledger.block(2_000, posts).iter().all(|(code, _)| code.is_none()));
-        let settle = ledger.tx("importer@bank-cn", Operation::FxSettle { lock_id, to: id("exporter@bank-th") });
+        let settle = ledger.tx(
+            "importer@bank-cn",
+            Operation::FxSettle {
+                lock_id,
+                to: id("exporter@bank-th"),
+            },
+        );
         let result = ledger.block(6_000, vec![settle]);
         assert_eq!(result[0].0, None, "settles at the expiry instant");
         assert_eq!(ledger.balance("exporter@bank-th", "THB"), amount("493.81"));
         assert_eq!(ledger.balance("importer@bank-cn", "CNY"), amount("899.99"));
         assert_eq!(ledger.balance("bank-th", "CNY"), amount("100.01"));
-        assert_eq!(ledger.balance("bank-th", "THB"), amount("9506.19"), "the rounding remainder stays");
+        assert_eq!(
+            ledger.balance("bank-th", "THB"),
+            amount("9506.19"),
+            "the rounding remainder stays"
+        );
         assert_eq!(ledger.lock(lock_id).status, LockStatus::Settled);
-        let again = ledger.tx("importer@bank-cn", Operation::FxSettle { lock_id, to: id("exporter@bank-th") });
+        let again = ledger.tx(
+            "importer@bank-cn",
+            Operation::FxSettle {
+                lock_id,
+                to: id("exporter@bank-th"),
+            },
+        );
         assert_eq!(ledger.block(6_500, vec![again])[0].0, Some(ErrorCode::FxLockNotOpen));
     }
 
@@ -681,7 +754,13 @@ mod tests {
         let lock_id = locked_id(&ledger.block(1_000, vec![lock])[0].1);
         assert_eq!(ledger.balance("bank-th", "THB"), amount("9950.63"));
         // The block at 2_001 first releases the lock, then refuses the settle.
-        let settle = ledger.tx("importer@bank-cn", Operation::FxSettle { lock_id, to: id("importer@bank-cn") });
+        let settle = ledger.tx(
+            "importer@bank-cn",
+            Operation::FxSettle {
+                lock_id,
+                to: id("importer@bank-cn"),
+            },
+        );
         let result = ledger.block(2_001, vec![settle]);
         assert_eq!(result[0].0, Some(ErrorCode::FxLockExpired));
         assert_eq!(ledger.lock(lock_id).status, LockStatus::Released);
@@ -694,13 +773,32 @@ mod tests {
         let mut ledger = ledger();
         let before = ledger.state.clone();
         let txs = vec![
-            ledger.tx("importer@bank-cn", Operation::FxPostRate { sell: code("CNY"), buy: code("THB"), rate: Rate::parse("1").expect("r") }),
+            ledger.tx(
+                "importer@bank-cn",
+                Operation::FxPostRate {
+                    sell: code("CNY"),
+                    buy: code("THB"),
+                    rate: Rate::parse("1").expect("r"),
+                },
+            ),
             ledger.tx("importer@bank-cn", lock_op("1000000", 1_000)),
-            ledger.tx("importer@bank-cn", Operation::FxLock { provider: id("exporter@bank-th"), ..lock_op("1", 1_000) }),
-            ledger.tx("importer@bank-cn", Operation::FxLock { sell: code("THB"), buy: code("CNY"), provider: id("bank-cn"), ..lock_op("1", 1_000) }),
-            ledger.tx("importer@bank-cn", Operation::FxLock { rate_min: Some(Rate::parse("5").expect("r")), ..lock_op("1", 1_000) }),
+            ledger.tx(
+                "importer@bank-cn",
+                lock_with("exporter@bank-th", "CNY", "THB", "1", 1_000, None),
+            ),
+            ledger.tx("importer@bank-cn", lock_with("bank-cn", "THB", "CNY", "1", 1_000, None)),
+            ledger.tx(
+                "importer@bank-cn",
+                lock_with("bank-th", "CNY", "THB", "1", 1_000, Some("5")),
+            ),
             ledger.tx("importer@bank-cn", lock_op("0.001", 1_000)),
-            ledger.tx("importer@bank-cn", Operation::FxSettle { lock_id: 99, to: id("importer@bank-cn") }),
+            ledger.tx(
+                "importer@bank-cn",
+                Operation::FxSettle {
+                    lock_id: 99,
+                    to: id("importer@bank-cn"),
+                },
+            ),
         ];
         let codes: Vec<_> = ledger.block(1_000, txs).into_iter().map(|(code, _)| code).collect();
         assert_eq!(
@@ -725,14 +823,27 @@ mod tests {
     #[test]
     fn stale_posts_leave_the_median_and_then_the_pair_has_no_rate() {
         let mut ledger = ledger();
-        let post = ledger.tx("oracle-a", Operation::FxPostRate { sell: code("CNY"), buy: code("THB"), rate: Rate::parse("6").expect("r") });
+        let post = ledger.tx(
+            "oracle-a",
+            Operation::FxPostRate {
+                sell: code("CNY"),
+                buy: code("THB"),
+                rate: Rate::parse("6").expect("r"),
+            },
+        );
         assert_eq!(ledger.block(STALENESS_MS - 1, vec![post])[0].0, None);
         // At STALENESS_MS + 1 only oracle-a's new post (6) is fresh: the quote is 6 less 25 bps.
         let lock = ledger.tx("importer@bank-cn", lock_op("1", 1_000));
         let result = ledger.block(STALENESS_MS + 1, vec![lock]);
-        assert_eq!(ledger.lock(locked_id(&result[0].1)).rate, Rate::parse("5.985").expect("r"));
+        assert_eq!(
+            ledger.lock(locked_id(&result[0].1)).rate,
+            Rate::parse("5.985").expect("r")
+        );
         let late = ledger.tx("importer@bank-cn", lock_op("1", 1_000));
-        assert_eq!(ledger.block(2 * STALENESS_MS, vec![late])[0].0, Some(ErrorCode::FxNoRate));
+        assert_eq!(
+            ledger.block(2 * STALENESS_MS, vec![late])[0].0,
+            Some(ErrorCode::FxNoRate)
+        );
     }
 
     #[test]
@@ -744,10 +855,33 @@ mod tests {
             "importer@bank-cn",
             Operation::transfer(id("bank-cn"), code("CNY"), amount("1"), None),
         );
-        let stranger = ledger.tx("bank-cn", Operation::FxSettle { lock_id, to: id("bank-cn") });
-        let broke = ledger.tx("importer@bank-cn", Operation::FxSettle { lock_id, to: id("importer@bank-cn") });
-        let codes: Vec<_> = ledger.block(2_000, vec![drain, stranger, broke]).into_iter().map(|(c, _)| c).collect();
-        assert_eq!(codes, vec![None, Some(ErrorCode::NotLockPayer), Some(ErrorCode::InsufficientFunds)]);
-        assert_eq!(ledger.lock(lock_id).status, LockStatus::Open, "still settleable until expiry");
+        let stranger = ledger.tx(
+            "bank-cn",
+            Operation::FxSettle {
+                lock_id,
+                to: id("bank-cn"),
+            },
+        );
+        let broke = ledger.tx(
+            "importer@bank-cn",
+            Operation::FxSettle {
+                lock_id,
+                to: id("importer@bank-cn"),
+            },
+        );
+        let codes: Vec<_> = ledger
+            .block(2_000, vec![drain, stranger, broke])
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(
+            codes,
+            vec![None, Some(ErrorCode::NotLockPayer), Some(ErrorCode::InsufficientFunds)]
+        );
+        assert_eq!(
+            ledger.lock(lock_id).status,
+            LockStatus::Open,
+            "still settleable until expiry"
+        );
     }
 }

@@ -59,6 +59,11 @@ pub(crate) enum StateKey {
     /// FX: the lock counter and the expiry index of open locks.
     FxBook,
     FxLock(u64),
+    /// Contracts: the id counter, each contract's record, its storage, and code by hash.
+    ContractBook,
+    Contract(u64),
+    ContractStorage(u64),
+    ContractCode(corridor_sdk::Hash),
 }
 
 impl StateKey {
@@ -69,12 +74,18 @@ impl StateKey {
             StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
             StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
             StateKey::FxConfig => b"fc".to_vec(),
-            StateKey::FxPair(sell, buy) => {
-                [b"fp\0", sell.as_str().as_bytes(), b"\0", buy.as_str().as_bytes()].concat()
-            }
+            StateKey::FxPair(sell, buy) => [b"fp\0", sell.as_str().as_bytes(), b"\0", buy.as_str().as_bytes()].concat(),
             StateKey::FxBook => b"fb".to_vec(),
             StateKey::FxLock(id) => [b"fl\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractBook => b"wb".to_vec(),
+            StateKey::Contract(id) => [b"wc\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractStorage(id) => [b"ws\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractCode(hash) => [b"wm\0".as_slice(), &hash.0].concat(),
         }
+    }
+
+    pub fn is_contract(key: &[u8]) -> bool {
+        key.starts_with(b"wc\0")
     }
 
     pub fn is_fx_lock(key: &[u8]) -> bool {

@@ -9,6 +9,8 @@
 mod args;
 #[path = "corridor/commands.rs"]
 mod commands;
+#[path = "corridor/contract.rs"]
+mod contract;
 #[path = "corridor/fx.rs"]
 mod fx;
 #[path = "corridor/input.rs"]

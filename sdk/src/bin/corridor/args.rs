@@ -109,6 +109,12 @@ pub enum Command {
         #[arg(long, value_name = "SEQ")]
         before: Option<u64>,
     },
+    /// Contracts: deploy, call, state.
+    #[command(subcommand)]
+    Contract(crate::contract::ContractCommand),
+    /// The shipped escrow contract: create, release, refund, dispute, capture, decide.
+    #[command(subcommand)]
+    Escrow(crate::contract::EscrowCommand),
     /// FX: rates, post, lock, settle, show.
     #[command(subcommand)]
     Fx(crate::fx::FxCommand),

@@ -97,6 +97,8 @@ impl Context {
             }
             Command::Events { from_height, count } => self.events(from_height, count).await,
             Command::Fx(command) => self.fx(command).await,
+            Command::Contract(command) => self.contract(command).await,
+            Command::Escrow(command) => self.escrow(command).await,
         }
     }
 

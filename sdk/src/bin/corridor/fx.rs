@@ -96,8 +96,7 @@ impl Context {
                 let payer = self.sender(&sender, &key).await?;
                 let to = to.unwrap_or_else(|| payer.clone());
                 let operation = Operation::FxSettle { lock_id, to };
-                self.sign_and_submit(&SenderArgs { from: Some(payer) }, operation)
-                    .await
+                self.sign_and_submit(&SenderArgs { from: Some(payer) }, operation).await
             }
             FxCommand::Show { lock_id } => {
                 let lock = self.client.fx_lock(lock_id).await?;

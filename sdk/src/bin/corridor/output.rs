@@ -236,6 +236,27 @@ pub fn event_text(event: &Event) -> String {
         } => format!(
             "fx_settled {lock_id} {sell_amount} {sell} {payer} -> {provider}, {buy_amount} {buy} {provider} -> {to}"
         ),
+        Event::ContractDeployed {
+            contract,
+            deployer,
+            code_hash,
+        } => format!("contract_deployed {contract} by {deployer} code {code_hash}"),
+        Event::ContractCalled {
+            contract,
+            caller,
+            method,
+            fuel_used,
+            ..
+        } => format!("contract_called {contract}.{method} by {caller} fuel {fuel_used}"),
+        Event::ContractEvent {
+            contract, topic, data, ..
+        } => format!("contract_event {contract} {topic} {}", hex::encode(data)),
+        Event::ContractTransferred {
+            contract,
+            to,
+            currency,
+            amount,
+        } => format!("contract_transferred {amount} {currency} contract {contract} -> {to}"),
     }
 }
 
