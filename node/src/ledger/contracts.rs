@@ -275,3 +275,402 @@ pub(crate) fn view(reader: &dyn super::StateReader, contract: u64) -> Option<Con
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisValidator};
+    use crate::ledger::{ChainConfig, Precheck, execute_block};
+    use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
+    use corridor_sdk::contract::escrow;
+    use corridor_sdk::{
+        Block, HashAlgorithm, Operation, Outcome, PrivateKey, Receipt, Scheme, SignedTransaction, Transaction,
+    };
+    use std::collections::BTreeSet;
+
+    const CHAIN: &str = "contract-test";
+    const FUEL: u64 = 5_000_000;
+
+    fn id(text: &str) -> AccountId {
+        AccountId::new(text).expect("id")
+    }
+
+    fn cny() -> CurrencyCode {
+        CurrencyCode::new("CNY").expect("code")
+    }
+
+    fn key(name: &str) -> PrivateKey {
+        let mut seed = [5u8; 32];
+        seed[..name.len().min(32)].copy_from_slice(&name.as_bytes()[..name.len().min(32)]);
+        PrivateKey::from_seed(Scheme::Ed25519, seed).expect("seed")
+    }
+
+    /// The escrow contract as contracts/ built it (scripts/test.sh builds it first).
+    fn escrow_wasm() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../contracts/target/wasm32-unknown-unknown/release/escrow.wasm"
+        );
+        std::fs::read(path).unwrap_or_else(|error| panic!("{path}: {error}; build contracts/ first"))
+    }
+
+    struct Ledger {
+        state: BTreeMap<Vec<u8>, Vec<u8>>,
+        config: ChainConfig,
+        height: u64,
+        nonces: BTreeMap<String, u64>,
+    }
+
+    fn ledger() -> Ledger {
+        let account = |name: &str, units: u64| GenesisAccount {
+            id: id(name),
+            public_key: key(name).public_key(),
+            balances: if units > 0 {
+                BTreeMap::from([(cny(), Amount::from(units))])
+            } else {
+                BTreeMap::new()
+            },
+        };
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            hash_algorithm: HashAlgorithm::Sha256,
+            genesis_time_ms: 0,
+            validators: vec![GenesisValidator {
+                id: id("v"),
+                public_key: key("v").public_key(),
+            }],
+            regulators: BTreeSet::from([id("regulator")]),
+            currencies: vec![GenesisCurrency {
+                code: cny(),
+                scale: 2,
+                issuer: id("pboc"),
+                transfer_limit: None,
+            }],
+            accounts: vec![
+                account("pboc", 0),
+                account("regulator", 0),
+                account("buyer", 1_000),
+                account("seller", 0),
+                account("arbiter", 0),
+            ],
+            fx: None,
+        };
+        let state = genesis
+            .state()
+            .expect("state")
+            .into_iter()
+            .map(|(k, v)| (k, v.expect("value")))
+            .collect();
+        Ledger {
+            state,
+            config: genesis.config(),
+            height: 0,
+            nonces: BTreeMap::new(),
+        }
+    }
+
+    impl Ledger {
+        fn tx(&mut self, sender: &str, operation: Operation) -> SignedTransaction {
+            let nonce = self.nonces.entry(sender.to_owned()).or_default();
+            let tx = Transaction::new(CHAIN, id(sender), *nonce, u64::MAX, operation).sign(&key(sender));
+            *nonce += 1;
+            tx
+        }
+
+        fn run(&mut self, time_ms: u64, sender: &str, operation: Operation) -> Receipt {
+            let tx = self.tx(sender, operation);
+            self.height += 1;
+            let hashes = vec![tx.hash(HashAlgorithm::Sha256)];
+            let block = Block {
+                header: BlockHeader {
+                    version: BLOCK_VERSION,
+                    chain_id: CHAIN.into(),
+                    height: self.height,
+                    parent_hash: Hash::ZERO,
+                    timestamp_ms: time_ms,
+                    proposer: id("v"),
+                    tx_count: 1,
+                    txs_root: Hash::ZERO,
+                    state_root: Hash::ZERO,
+                },
+                txs: vec![tx],
+            };
+            let output = execute_block(&self.state, &self.config, &block, &hashes, &[Precheck::default()]);
+            for (key, value) in output.writes {
+                match value {
+                    Some(value) => self.state.insert(key, value),
+                    None => self.state.remove(&key),
+                };
+            }
+            output.receipts.into_iter().next().expect("one receipt")
+        }
+
+        fn deploy(&mut self, code: Vec<u8>) -> Result<u64, ErrorCode> {
+            let receipt = self.run(
+                1,
+                "buyer",
+                Operation::DeployContract {
+                    code,
+                    init_args: vec![],
+                    fuel: FUEL,
+                },
+            );
+            match (&receipt.outcome, receipt.events.first()) {
+                (Outcome::Success, Some(Event::ContractDeployed { contract, .. })) => Ok(*contract),
+                (Outcome::Failed { code, .. }, _) => Err(*code),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn call(
+            &mut self,
+            time_ms: u64,
+            sender: &str,
+            contract: u64,
+            method: &str,
+            args: Vec<u8>,
+            funds: Option<u64>,
+        ) -> Receipt {
+            let funds = funds.map(|units| (cny(), Amount::from(units)));
+            let operation = Operation::CallContract {
+                contract,
+                method: method.into(),
+                args,
+                funds,
+                fuel: FUEL,
+            };
+            self.run(time_ms, sender, operation)
+        }
+
+        fn balance(&self, account: &str) -> Amount {
+            let bytes = &self.state[&StateKey::Account(id(account)).to_bytes()];
+            super::super::execute::decode_state::<super::super::AccountRecord>(bytes).balance(&cny())
+        }
+
+        /// Everything but the nonces of the accounts.
+        fn without_nonces(&self) -> BTreeMap<Vec<u8>, Vec<u8>> {
+            self.state
+                .iter()
+                .map(|(k, v)| {
+                    if k.starts_with(b"a\0") {
+                        let mut record: super::super::AccountRecord = super::super::execute::decode_state(v);
+                        record.next_nonce = 0;
+                        (k.clone(), codec::encode(&record))
+                    } else {
+                        (k.clone(), v.clone())
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn failed(receipt: &Receipt) -> Option<ErrorCode> {
+        match &receipt.outcome {
+            Outcome::Success => None,
+            Outcome::Failed { code, .. } => Some(*code),
+        }
+    }
+
+    fn fuel_used(receipt: &Receipt) -> u64 {
+        receipt
+            .events
+            .iter()
+            .find_map(|event| match event {
+                Event::ContractCalled { fuel_used, .. } => Some(*fuel_used),
+                _ => None,
+            })
+            .expect("a contract_called event")
+    }
+
+    fn module(body: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(module
+                (import "corridor" "transfer" (func $transfer (param i32 i32 i32 i32 i64)))
+                (import "corridor" "storage_set" (func $set (param i32 i32 i32 i32)))
+                (import "corridor" "storage_get" (func $get (param i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 0) "seller")
+                (data (i32.const 16) "CNY")
+                (data (i32.const 32) "key")
+                {body})"#
+        ))
+        .expect("valid wat")
+    }
+
+    #[test]
+    fn escrow_release_refund_dispute_and_capture_move_exactly_the_escrowed_money() {
+        let mut ledger = ledger();
+        let contract = ledger.deploy(escrow_wasm()).expect("escrow deploys");
+        let create = escrow::create(&id("seller"), &id("arbiter"), 1_000);
+        let receipt = ledger.call(10, "buyer", contract, "create", create.clone(), Some(100));
+        assert_eq!(failed(&receipt), None, "{receipt:?}");
+        assert_eq!(ledger.balance("buyer"), Amount::from(900));
+        let release = ledger.call(20, "buyer", contract, "release", escrow::id(0), None);
+        assert_eq!(failed(&release), None, "{release:?}");
+        assert_eq!(ledger.balance("seller"), Amount::from(100));
+        // A second escrow: the seller cannot release it; after the deadline the buyer is refunded.
+        ledger.call(30, "buyer", contract, "create", create.clone(), Some(50));
+        let refused = ledger.call(40, "seller", contract, "release", escrow::id(1), None);
+        assert_eq!(failed(&refused), Some(ErrorCode::ContractAbort));
+        let early = ledger.call(40, "buyer", contract, "refund", escrow::id(1), None);
+        assert_eq!(failed(&early), Some(ErrorCode::ContractAbort));
+        assert_eq!(
+            failed(&ledger.call(1_001, "buyer", contract, "refund", escrow::id(1), None)),
+            None
+        );
+        assert_eq!(ledger.balance("buyer"), Amount::from(900));
+        // A deposit: the seller captures 30.25 of 80, the rest returns.
+        let create = escrow::create(&id("seller"), &id("arbiter"), 5_000);
+        ledger.call(1_100, "buyer", contract, "create", create.clone(), Some(80));
+        let capture = ledger.call(1_200, "seller", contract, "capture", escrow::id_amount(2, 3_025), None);
+        assert_eq!(failed(&capture), None, "{capture:?}");
+        assert_eq!(ledger.balance("seller"), Amount::parse("130.25").expect("a"));
+        assert_eq!(ledger.balance("buyer"), Amount::parse("869.75").expect("a"));
+        // A dispute, split by the arbiter.
+        ledger.call(1_300, "buyer", contract, "create", create, Some(10));
+        assert_eq!(
+            failed(&ledger.call(1_400, "seller", contract, "dispute", escrow::id(3), None)),
+            None
+        );
+        assert_eq!(
+            failed(&ledger.call(1_500, "buyer", contract, "release", escrow::id(3), None)),
+            Some(ErrorCode::ContractAbort)
+        );
+        assert_eq!(
+            failed(&ledger.call(1_600, "arbiter", contract, "decide", escrow::id_amount(3, 400), None)),
+            None
+        );
+        assert_eq!(ledger.balance("seller"), Amount::parse("134.25").expect("a"));
+        assert_eq!(ledger.balance("buyer"), Amount::parse("865.75").expect("a"));
+        let view = view(&ledger.state, contract).expect("contract");
+        assert!(view.balances.is_empty(), "every escrow closed: {view:?}");
+    }
+
+    #[test]
+    fn the_same_call_uses_the_same_fuel_every_time() {
+        let mut first = ledger();
+        let mut second = ledger();
+        let mut fuels = Vec::new();
+        for ledger in [&mut first, &mut second] {
+            let contract = ledger.deploy(escrow_wasm()).expect("deploys");
+            let create = escrow::create(&id("seller"), &id("arbiter"), 1_000);
+            let receipt = ledger.call(10, "buyer", contract, "create", create, Some(100));
+            fuels.push(fuel_used(&receipt));
+            let receipt = ledger.call(20, "buyer", contract, "release", escrow::id(0), None);
+            fuels.push(fuel_used(&receipt));
+        }
+        assert_eq!(fuels[..2], fuels[2..]);
+        assert!(fuels[0] > 0 && fuels[1] > 0);
+        assert_eq!(first.state, second.state);
+    }
+
+    #[test]
+    fn hostile_contracts_fail_with_codes_and_change_nothing() {
+        let mut ledger = ledger();
+        let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+            (
+                "infinite loop",
+                module(r#"(func (export "run") (loop (br 0)))"#),
+                ErrorCode::ContractOutOfFuel,
+            ),
+            (
+                "memory growth",
+                module(
+                    r#"(func (export "run") (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable)"#,
+                ),
+                ErrorCode::ContractMemoryLimit,
+            ),
+            (
+                "recursion",
+                module(r#"(func $r (export "run") (call $r))"#),
+                ErrorCode::ContractStackOverflow,
+            ),
+            (
+                "moving funds it does not own",
+                module(
+                    r#"(func (export "run") (call $transfer (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 3) (i64.const 100000)))"#,
+                ),
+                ErrorCode::InsufficientFunds,
+            ),
+            (
+                "trap",
+                module(r#"(func (export "run") unreachable)"#),
+                ErrorCode::ContractTrap,
+            ),
+            (
+                "pointer outside memory",
+                module(
+                    r#"(func (export "run") (call $set (i32.const 70000) (i32.const 3) (i32.const 0) (i32.const 1)))"#,
+                ),
+                ErrorCode::ContractTrap,
+            ),
+        ];
+        for (name, code, expected) in cases {
+            let contract = ledger
+                .deploy(code)
+                .unwrap_or_else(|code| panic!("{name} deploys: {code}"));
+            let before = ledger.without_nonces();
+            let receipt = ledger.call(10, "buyer", contract, "run", vec![], Some(5));
+            assert_eq!(failed(&receipt), Some(expected), "{name}: {receipt:?}");
+            assert!(receipt.events.is_empty(), "{name}");
+            assert_eq!(ledger.without_nonces(), before, "{name} changed state");
+        }
+        // Refused at deploy.
+        let oversized = vec![0u8; corridor_sdk::limits::CONTRACT_MODULE_BYTES_MAX + 1];
+        let tx = Transaction::new(
+            CHAIN,
+            id("buyer"),
+            0,
+            u64::MAX,
+            Operation::DeployContract {
+                code: oversized,
+                init_args: vec![],
+                fuel: FUEL,
+            },
+        );
+        assert_eq!(tx.check_shape().map_err(|e| e.code), Err(ErrorCode::TooLarge));
+        assert_eq!(
+            ledger.deploy(b"\0asm garbage".to_vec()),
+            Err(ErrorCode::ContractInvalid)
+        );
+        let foreign_import =
+            wat::parse_str(r#"(module (import "env" "clock" (func)) (memory (export "memory") 1))"#).expect("wat");
+        assert_eq!(ledger.deploy(foreign_import), Err(ErrorCode::ContractInvalid));
+        let no_memory = wat::parse_str(r#"(module (func (export "run")))"#).expect("wat");
+        assert_eq!(ledger.deploy(no_memory), Err(ErrorCode::ContractInvalid));
+        let simd = wat::parse_str(
+            r#"(module (memory (export "memory") 1) (func (export "run") (drop (v128.const i64x2 0 0))))"#,
+        )
+        .expect("wat");
+        assert_eq!(ledger.deploy(simd), Err(ErrorCode::ContractInvalid));
+        let huge_memory = wat::parse_str(r#"(module (memory (export "memory") 1000))"#).expect("wat");
+        assert_eq!(
+            ledger.deploy(huge_memory),
+            Err(ErrorCode::ContractMemoryLimit),
+            "init instantiates"
+        );
+    }
+
+    #[test]
+    fn a_contract_sees_only_its_own_storage() {
+        let mut ledger = ledger();
+        // Writes "key" = "seller" into its own storage.
+        let writer =
+            module(r#"(func (export "run") (call $set (i32.const 32) (i32.const 3) (i32.const 0) (i32.const 6)))"#);
+        // Traps unless its own "key" is absent.
+        let reader = module(
+            r#"(func (export "run") (if (i32.ne (call $get (i32.const 32) (i32.const 3) (i32.const 64) (i32.const 16)) (i32.const -1)) (then unreachable)))"#,
+        );
+        let a = ledger.deploy(writer).expect("deploys");
+        let b = ledger.deploy(reader).expect("deploys");
+        assert_eq!(failed(&ledger.call(10, "buyer", a, "run", vec![], None)), None);
+        assert_eq!(
+            failed(&ledger.call(20, "buyer", b, "run", vec![], None)),
+            None,
+            "b cannot see a's key"
+        );
+        let stored = view(&ledger.state, a).expect("a").storage;
+        assert_eq!(stored.get(&hex::encode("key")), Some(&hex::encode("seller")));
+        assert!(view(&ledger.state, b).expect("b").storage.is_empty());
+    }
+}
