@@ -68,7 +68,9 @@ impl<'a> Args<'a> {
 
     pub fn u64(&mut self) -> u64 {
         let field = self.bytes();
-        let array: [u8; 8] = field.try_into().unwrap_or_else(|_| crate::abort("bad_args", "not 8 bytes"));
+        let array: [u8; 8] = field
+            .try_into()
+            .unwrap_or_else(|_| crate::abort("bad_args", "not 8 bytes"));
         u64::from_le_bytes(array)
     }
 

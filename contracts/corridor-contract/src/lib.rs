@@ -214,7 +214,9 @@ mod runtime {
     }
 
     #[global_allocator]
-    static ALLOCATOR: Bump = Bump { next: UnsafeCell::new(0) };
+    static ALLOCATOR: Bump = Bump {
+        next: UnsafeCell::new(0),
+    };
 
     #[panic_handler]
     fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {

@@ -9,6 +9,7 @@
 //! - `refund(id)`: after the deadline, the remaining amount goes back to the buyer.
 //! - `dispute(id)`: the buyer or the seller freezes the escrow for the arbiter.
 //! - `decide(id, to_seller)`: the arbiter splits a disputed (or any open) escrow.
+//!
 //! A disputed escrow moves only by `decide`.
 
 #![no_std]
@@ -79,7 +80,11 @@ impl Escrow {
         host::storage_remove(&key(id));
         host::emit(
             topic,
-            &ArgsWriter::new().u64(id).i64(to_seller).i64(self.amount - to_seller).finish(),
+            &ArgsWriter::new()
+                .u64(id)
+                .i64(to_seller)
+                .i64(self.amount - to_seller)
+                .finish(),
         );
     }
 }
@@ -103,7 +108,11 @@ pub extern "C" fn create() {
     };
     let buyer = host::caller();
     require(seller != buyer, "bad_party", "the buyer cannot be the seller");
-    require(deadline_ms > host::block_time_ms(), "bad_deadline", "the deadline has passed");
+    require(
+        deadline_ms > host::block_time_ms(),
+        "bad_deadline",
+        "the deadline has passed",
+    );
     let id = host::storage_get(NEXT_ID_KEY).map_or(0, |bytes| {
         let mut fields = Args::new(&bytes);
         fields.u64()
@@ -128,7 +137,11 @@ pub extern "C" fn release() {
     let id = id_arg();
     let escrow = Escrow::load(id);
     let caller = host::caller();
-    require(!escrow.disputed, "disputed", "a disputed escrow is decided by the arbiter");
+    require(
+        !escrow.disputed,
+        "disputed",
+        "a disputed escrow is decided by the arbiter",
+    );
     require(
         caller == escrow.buyer || caller == escrow.arbiter,
         "not_allowed",
@@ -145,8 +158,16 @@ pub extern "C" fn capture() {
     let (id, amount) = (fields.u64(), fields.i64());
     fields.end();
     let escrow = Escrow::load(id);
-    require(!escrow.disputed, "disputed", "a disputed escrow is decided by the arbiter");
-    require(host::caller() == escrow.seller, "not_allowed", "only the seller captures");
+    require(
+        !escrow.disputed,
+        "disputed",
+        "a disputed escrow is decided by the arbiter",
+    );
+    require(
+        host::caller() == escrow.seller,
+        "not_allowed",
+        "only the seller captures",
+    );
     escrow.close(id, amount, "captured");
 }
 
@@ -154,7 +175,11 @@ pub extern "C" fn capture() {
 pub extern "C" fn refund() {
     let id = id_arg();
     let escrow = Escrow::load(id);
-    require(!escrow.disputed, "disputed", "a disputed escrow is decided by the arbiter");
+    require(
+        !escrow.disputed,
+        "disputed",
+        "a disputed escrow is decided by the arbiter",
+    );
     require(
         host::block_time_ms() > escrow.deadline_ms,
         "before_deadline",
@@ -185,6 +210,10 @@ pub extern "C" fn decide() {
     let (id, to_seller) = (fields.u64(), fields.i64());
     fields.end();
     let escrow = Escrow::load(id);
-    require(host::caller() == escrow.arbiter, "not_allowed", "only the arbiter decides");
+    require(
+        host::caller() == escrow.arbiter,
+        "not_allowed",
+        "only the arbiter decides",
+    );
     escrow.close(id, to_seller, "decided");
 }
