@@ -105,6 +105,61 @@ pub mod escrow {
     }
 }
 
+/// The shipped conditional-payment contract's arguments (contracts/conditional-payment).
+pub mod conditional_payment {
+    use super::ArgsWriter;
+    use crate::ids::AccountId;
+
+    /// The conditions of a payment; `None`/empty means the condition does not apply.
+    #[derive(Debug, Clone, Default)]
+    pub struct Conditions {
+        pub attester: Option<AccountId>,
+        /// Approvals needed from `approvers`.
+        pub threshold: u64,
+        pub approvers: Vec<AccountId>,
+        /// Only these payees (empty: any).
+        pub payees: Vec<AccountId>,
+        pub tax: Option<(AccountId, u64)>,
+    }
+
+    fn list(mut writer: ArgsWriter, accounts: &[AccountId]) -> ArgsWriter {
+        writer = writer.u64(accounts.len() as u64);
+        for account in accounts {
+            writer = writer.str(account.as_str());
+        }
+        writer
+    }
+
+    pub fn create(beneficiary: &AccountId, expiry_ms: u64, conditions: &Conditions) -> Vec<u8> {
+        let (tax_authority, tax_bps) = conditions
+            .tax
+            .as_ref()
+            .map_or(("", 0), |(authority, bps)| (authority.as_str(), *bps));
+        let writer = ArgsWriter::new()
+            .str(beneficiary.as_str())
+            .u64(expiry_ms)
+            .str(conditions.attester.as_ref().map_or("", AccountId::as_str))
+            .u64(conditions.threshold)
+            .str(tax_authority)
+            .u64(tax_bps);
+        let writer = list(writer, &conditions.payees);
+        list(writer, &conditions.approvers).finish()
+    }
+
+    pub fn spend(payment: u64, payee: &AccountId, minor_units: i64) -> Vec<u8> {
+        ArgsWriter::new()
+            .u64(payment)
+            .str(payee.as_str())
+            .i64(minor_units)
+            .finish()
+    }
+
+    /// `attest`, `approve`, `reclaim`.
+    pub fn id(payment: u64) -> Vec<u8> {
+        ArgsWriter::new().u64(payment).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -306,12 +306,16 @@ mod tests {
     }
 
     /// The escrow contract as contracts/ built it (scripts/test.sh builds it first).
-    fn escrow_wasm() -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../contracts/target/wasm32-unknown-unknown/release/escrow.wasm"
+    fn shipped(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../contracts/target/wasm32-unknown-unknown/release/{name}.wasm",
+            env!("CARGO_MANIFEST_DIR")
         );
-        std::fs::read(path).unwrap_or_else(|error| panic!("{path}: {error}; build contracts/ first"))
+        std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}; build contracts/ first"))
+    }
+
+    fn escrow_wasm() -> Vec<u8> {
+        shipped("escrow")
     }
 
     struct Ledger {
@@ -352,6 +356,14 @@ mod tests {
                 account("buyer", 1_000),
                 account("seller", 0),
                 account("arbiter", 0),
+                account("merchant-a", 0),
+                account("merchant-b", 0),
+                account("elsewhere", 0),
+                account("tax-bureau", 0),
+                account("attester", 0),
+                account("approver-1", 0),
+                account("approver-2", 0),
+                account("approver-3", 0),
             ],
             fx: None,
         };
@@ -672,5 +684,148 @@ mod tests {
         let stored = view(&ledger.state, a).expect("a").storage;
         assert_eq!(stored.get(&hex::encode("key")), Some(&hex::encode("seller")));
         assert!(view(&ledger.state, b).expect("b").storage.is_empty());
+    }
+
+    fn abort_code(receipt: &Receipt) -> String {
+        match &receipt.outcome {
+            Outcome::Failed {
+                code: ErrorCode::ContractAbort,
+                message,
+            } => message.split(':').next().unwrap_or("").to_owned(),
+            other => panic!("expected an abort: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn conditional_payments_pay_only_under_their_conditions() {
+        use corridor_sdk::contract::conditional_payment::{Conditions, create, id as payment, spend};
+        let mut ledger = ledger();
+        let contract = ledger.deploy(shipped("conditional_payment")).expect("deploys");
+        // A subsidy for seller, spendable only at merchant-a and merchant-b until t = 1 000.
+        let subsidy = Conditions {
+            payees: vec![id("merchant-a"), id("merchant-b")],
+            ..Conditions::default()
+        };
+        let receipt = ledger.call(
+            10,
+            "buyer",
+            contract,
+            "create",
+            create(&id("seller"), 1_000, &subsidy),
+            Some(100),
+        );
+        assert_eq!(failed(&receipt), None, "{receipt:?}");
+        let elsewhere = ledger.call(20, "seller", contract, "spend", spend(0, &id("elsewhere"), 1_000), None);
+        assert_eq!(abort_code(&elsewhere), "not_whitelisted");
+        assert_eq!(
+            failed(&ledger.call(
+                30,
+                "seller",
+                contract,
+                "spend",
+                spend(0, &id("merchant-a"), 2_550),
+                None
+            )),
+            None
+        );
+        assert_eq!(ledger.balance("merchant-a"), Amount::parse("25.5").expect("a"));
+        assert_eq!(
+            abort_code(&ledger.call(40, "buyer", contract, "reclaim", payment(0), None)),
+            "not_expired"
+        );
+        // After expiry nothing more is spendable and the rest returns to the payer.
+        assert_eq!(
+            abort_code(&ledger.call(1_001, "seller", contract, "spend", spend(0, &id("merchant-b"), 1), None)),
+            "expired"
+        );
+        assert_eq!(
+            failed(&ledger.call(1_002, "buyer", contract, "reclaim", payment(0), None)),
+            None
+        );
+        assert_eq!(ledger.balance("buyer"), Amount::parse("974.5").expect("a"));
+
+        // A milestone payment: released only once the attester attests.
+        let milestone = Conditions {
+            attester: Some(id("attester")),
+            ..Conditions::default()
+        };
+        ledger.call(
+            2_000,
+            "buyer",
+            contract,
+            "create",
+            create(&id("seller"), 9_000, &milestone),
+            Some(50),
+        );
+        assert_eq!(
+            abort_code(&ledger.call(2_010, "seller", contract, "spend", spend(1, &id("seller"), 5_000), None)),
+            "not_attested"
+        );
+        assert_eq!(
+            abort_code(&ledger.call(2_020, "seller", contract, "attest", payment(1), None)),
+            "not_allowed"
+        );
+        assert_eq!(
+            failed(&ledger.call(2_030, "attester", contract, "attest", payment(1), None)),
+            None
+        );
+        assert_eq!(
+            failed(&ledger.call(2_040, "seller", contract, "spend", spend(1, &id("seller"), 5_000), None)),
+            None
+        );
+        assert_eq!(ledger.balance("seller"), Amount::from(50));
+
+        // 2-of-3 approval with 6% tax withheld for the tax bureau.
+        let approved = Conditions {
+            threshold: 2,
+            approvers: vec![id("approver-1"), id("approver-2"), id("approver-3")],
+            tax: Some((id("tax-bureau"), 600)),
+            ..Conditions::default()
+        };
+        ledger.call(
+            3_000,
+            "buyer",
+            contract,
+            "create",
+            create(&id("seller"), 9_000, &approved),
+            Some(200),
+        );
+        assert_eq!(
+            failed(&ledger.call(3_010, "approver-1", contract, "approve", payment(2), None)),
+            None
+        );
+        assert_eq!(
+            abort_code(&ledger.call(3_020, "approver-1", contract, "approve", payment(2), None)),
+            "duplicate"
+        );
+        assert_eq!(
+            abort_code(&ledger.call(
+                3_030,
+                "seller",
+                contract,
+                "spend",
+                spend(2, &id("merchant-b"), 100),
+                None
+            )),
+            "not_approved"
+        );
+        assert_eq!(
+            failed(&ledger.call(3_040, "approver-3", contract, "approve", payment(2), None)),
+            None
+        );
+        let paid = ledger.call(
+            3_050,
+            "seller",
+            contract,
+            "spend",
+            spend(2, &id("merchant-b"), 12_345),
+            None,
+        );
+        assert_eq!(failed(&paid), None, "{paid:?}");
+        // 6% of 123.45 is 7.407, rounded down to 7.40; the merchant gets 116.05.
+        assert_eq!(ledger.balance("tax-bureau"), Amount::parse("7.4").expect("a"));
+        assert_eq!(ledger.balance("merchant-b"), Amount::parse("116.05").expect("a"));
+        let held = view(&ledger.state, contract).expect("contract").balances;
+        assert_eq!(held.get(&cny()), Some(&Amount::parse("76.55").expect("a")));
     }
 }
