@@ -160,6 +160,47 @@ pub mod conditional_payment {
     }
 }
 
+/// The shipped supply-chain-finance contract's arguments (contracts/supply-chain-finance).
+pub mod supply_chain_finance {
+    use super::ArgsWriter;
+    use crate::ids::{AccountId, CurrencyCode};
+
+    pub fn issue(holder: &AccountId, currency: &CurrencyCode, minor_units: i64, maturity_ms: u64) -> Vec<u8> {
+        ArgsWriter::new()
+            .str(holder.as_str())
+            .str(currency.as_str())
+            .i64(minor_units)
+            .u64(maturity_ms)
+            .finish()
+    }
+
+    pub fn transfer(receivable: u64, to: &AccountId, minor_units: i64) -> Vec<u8> {
+        ArgsWriter::new()
+            .u64(receivable)
+            .str(to.as_str())
+            .i64(minor_units)
+            .finish()
+    }
+
+    pub fn offer(receivable: u64, financier: &AccountId, minor_units: i64, rate_bps: u64) -> Vec<u8> {
+        ArgsWriter::new()
+            .u64(receivable)
+            .str(financier.as_str())
+            .i64(minor_units)
+            .u64(rate_bps)
+            .finish()
+    }
+
+    pub fn take(receivable: u64, holder: &AccountId) -> Vec<u8> {
+        ArgsWriter::new().u64(receivable).str(holder.as_str()).finish()
+    }
+
+    /// `settle`, `check`.
+    pub fn id(receivable: u64) -> Vec<u8> {
+        ArgsWriter::new().u64(receivable).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,6 +364,11 @@ mod tests {
                 account("approver-1", 0),
                 account("approver-2", 0),
                 account("approver-3", 0),
+                account("anchor", 2_000_000),
+                account("poor-anchor", 10),
+                account("tier-1", 0),
+                account("tier-2", 0),
+                account("bank", 1_000_000),
             ],
             fx: None,
         };
@@ -827,5 +832,111 @@ mod tests {
         assert_eq!(ledger.balance("merchant-b"), Amount::parse("116.05").expect("a"));
         let held = view(&ledger.state, contract).expect("contract").balances;
         assert_eq!(held.get(&cny()), Some(&Amount::parse("76.55").expect("a")));
+    }
+
+    #[test]
+    fn a_receivable_travels_down_the_chain_is_discounted_and_paid_at_maturity() {
+        use corridor_sdk::contract::supply_chain_finance::{id as receivable, issue, offer, take, transfer};
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        let mut ledger = ledger();
+        let contract = ledger.deploy(shipped("supply_chain_finance")).expect("deploys");
+        // The anchor issues 1,000,000 CNY due in 90 days to its tier-1 supplier.
+        let maturity = 90 * DAY_MS;
+        let issued = ledger.call(
+            0,
+            "anchor",
+            contract,
+            "issue",
+            issue(&id("tier-1"), &cny(), 100_000_000, maturity),
+            None,
+        );
+        assert_eq!(failed(&issued), None, "{issued:?}");
+        // Tier-1 passes 300,000 to tier-2; tier-2 discounts it with the bank at 3% a year.
+        assert_eq!(
+            failed(&ledger.call(
+                DAY_MS,
+                "tier-1",
+                contract,
+                "transfer",
+                transfer(0, &id("tier-2"), 30_000_000),
+                None
+            )),
+            None
+        );
+        assert_eq!(
+            failed(&ledger.call(
+                DAY_MS,
+                "tier-2",
+                contract,
+                "offer",
+                offer(0, &id("bank"), 30_000_000, 300),
+                None
+            )),
+            None
+        );
+        // 89 days remain: 300,000 × 3% × 89/365 = 2,194.520547… → 2,194.52 discount.
+        let wrong = ledger.call(DAY_MS, "bank", contract, "take", take(0, &id("tier-2")), Some(300_000));
+        assert_eq!(abort_code(&wrong), "bad_price");
+        let price = Amount::parse("297805.48").expect("price");
+        let operation = Operation::CallContract {
+            contract,
+            method: "take".into(),
+            args: take(0, &id("tier-2")),
+            funds: Some((cny(), price)),
+            fuel: FUEL,
+        };
+        let taken = ledger.run(DAY_MS, "bank", operation);
+        assert_eq!(failed(&taken), None, "{taken:?}");
+        assert_eq!(ledger.balance("tier-2"), price);
+        // Not before maturity; at maturity the anchor pays and the holders receive exactly.
+        let early = Operation::CallContract {
+            contract,
+            method: "settle".into(),
+            args: receivable(0),
+            funds: Some((cny(), Amount::from(1_000_000))),
+            fuel: FUEL,
+        };
+        assert_eq!(
+            abort_code(&ledger.run(maturity - 1, "anchor", early.clone())),
+            "not_mature"
+        );
+        assert_eq!(failed(&ledger.run(maturity, "anchor", early)), None);
+        assert_eq!(ledger.balance("tier-1"), Amount::from(700_000));
+        assert_eq!(
+            ledger.balance("bank"),
+            Amount::parse("1002194.52").expect("a"),
+            "the discount is the bank's yield"
+        );
+        assert_eq!(ledger.balance("anchor"), Amount::from(1_000_000));
+
+        // An underfunded anchor cannot settle; after maturity the receivable turns overdue.
+        ledger.call(
+            maturity,
+            "poor-anchor",
+            contract,
+            "issue",
+            issue(&id("tier-1"), &cny(), 5_000_000, maturity + DAY_MS),
+            None,
+        );
+        let short = Operation::CallContract {
+            contract,
+            method: "settle".into(),
+            args: receivable(1),
+            funds: Some((cny(), Amount::from(50_000))),
+            fuel: FUEL,
+        };
+        assert_eq!(
+            failed(&ledger.run(maturity + DAY_MS, "poor-anchor", short)),
+            Some(ErrorCode::InsufficientFunds)
+        );
+        let checked = ledger.call(maturity + DAY_MS + 1, "tier-1", contract, "check", receivable(1), None);
+        assert_eq!(failed(&checked), None);
+        assert!(
+            checked
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::ContractEvent { topic, .. } if topic == "overdue")),
+            "{checked:?}"
+        );
     }
 }
