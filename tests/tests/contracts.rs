@@ -255,3 +255,240 @@ async fn escrow_through_the_cli_and_hostile_contracts_refused() {
     let node = DevNode::start(&dir.path().join("chain")).await;
     assert_eq!(node.status().await.state_root, root);
 }
+
+fn shipped(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../contracts/target/wasm32-unknown-unknown/release/{name}.wasm"
+    ));
+    assert!(path.exists(), "{} not built", path.display());
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supply_chain_finance_and_conditional_payment_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let key = |account: &str| node.key_path(account).display().to_string();
+    let (icbc, acme, harbour, kbank) = (
+        key("icbc-cn"),
+        key("acme@icbc-cn"),
+        key("harbour@boc-hk"),
+        key("kbank-th"),
+    );
+    // The financier (kbank-th) needs CNY.
+    ok(&node.cli(&[
+        "--key",
+        &icbc,
+        "transfer",
+        "--to",
+        "kbank-th",
+        "--amount",
+        "400000",
+        "--currency",
+        "CNY",
+    ]));
+
+    // Supply-chain finance: icbc-cn (the anchor) owes acme 1,000,000 CNY in 3 s of block time.
+    let scf = field(
+        &ok(&node.cli(&[
+            "--key",
+            &icbc,
+            "contract",
+            "deploy",
+            "--wasm",
+            &shipped("supply_chain_finance"),
+        ])),
+        "contract_id",
+    );
+    let maturity = now_ms() + 3_000;
+    let maturity_text = maturity.to_string();
+    let issued = ok(&node.cli(&[
+        "--key",
+        &icbc,
+        "scf",
+        "issue",
+        "--contract",
+        &scf,
+        "--holder",
+        "acme@icbc-cn",
+        "--amount",
+        "1000000",
+        "--currency",
+        "CNY",
+        "--maturity-ms",
+        &maturity_text,
+    ]));
+    let receivable = field(&issued, "receivable_id");
+    ok(&node.cli(&[
+        "--key",
+        &acme,
+        "scf",
+        "transfer",
+        "--contract",
+        &scf,
+        &receivable,
+        "--to",
+        "harbour@boc-hk",
+        "--amount",
+        "300000",
+        "--currency",
+        "CNY",
+    ]));
+    ok(&node.cli(&[
+        "--key",
+        &harbour,
+        "scf",
+        "offer",
+        "--contract",
+        &scf,
+        &receivable,
+        "--financier",
+        "kbank-th",
+        "--amount",
+        "300000",
+        "--currency",
+        "CNY",
+        "--rate-bps",
+        "300",
+    ]));
+    // The financier attaches the face value as a ceiling; the contract keeps the discounted price.
+    ok(&node.cli(&[
+        "--key",
+        &kbank,
+        "scf",
+        "take",
+        "--contract",
+        &scf,
+        &receivable,
+        "--holder",
+        "harbour@boc-hk",
+        "--price",
+        "300000",
+        "--currency",
+        "CNY",
+    ]));
+    // With 3 s to maturity, 3% a year discounts 300,000 by ~0.0009: under a fen, so the price
+    // rounds to the face (the discount arithmetic over 89 days is covered by the executor test).
+    assert_eq!(cny(&node, "harbour@boc-hk").await, amount("300000"));
+    assert_eq!(
+        cny(&node, "kbank-th").await,
+        amount("100000"),
+        "kbank paid the price, no more"
+    );
+    let early = node.cli(&[
+        "--key",
+        &icbc,
+        "scf",
+        "settle",
+        "--contract",
+        &scf,
+        &receivable,
+        "--amount",
+        "1000000",
+        "--currency",
+        "CNY",
+    ]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&early.stderr).contains("not_mature"));
+    while now_ms() <= maturity + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let acme_before = cny(&node, "acme@icbc-cn").await;
+    let kbank_before = cny(&node, "kbank-th").await;
+    ok(&node.cli(&[
+        "--key",
+        &icbc,
+        "scf",
+        "settle",
+        "--contract",
+        &scf,
+        &receivable,
+        "--amount",
+        "1000000",
+        "--currency",
+        "CNY",
+    ]));
+    assert_eq!(
+        cny(&node, "acme@icbc-cn").await,
+        acme_before.checked_add(amount("700000")).expect("exact")
+    );
+    assert_eq!(
+        cny(&node, "kbank-th").await,
+        kbank_before.checked_add(amount("300000")).expect("exact")
+    );
+
+    // Conditional payment: a subsidy for harbour spendable only at kbank-th, 6% tax to the regulator.
+    let pay = field(
+        &ok(&node.cli(&[
+            "--key",
+            &icbc,
+            "contract",
+            "deploy",
+            "--wasm",
+            &shipped("conditional_payment"),
+        ])),
+        "contract_id",
+    );
+    let expiry = (now_ms() + 3_600_000).to_string();
+    let created = ok(&node.cli(&[
+        "--key",
+        &acme,
+        "pay",
+        "create",
+        "--contract",
+        &pay,
+        "--beneficiary",
+        "harbour@boc-hk",
+        "--amount",
+        "1000",
+        "--currency",
+        "CNY",
+        "--expiry-ms",
+        &expiry,
+        "--payee",
+        "kbank-th",
+        "--tax-authority",
+        "regulator",
+        "--tax-bps",
+        "600",
+    ]));
+    let payment = field(&created, "payment_id");
+    let elsewhere = node.cli(&[
+        "--key",
+        &harbour,
+        "pay",
+        "spend",
+        "--contract",
+        &pay,
+        &payment,
+        "--payee",
+        "enbd-ae",
+        "--amount",
+        "10",
+        "--currency",
+        "CNY",
+    ]);
+    assert_eq!(elsewhere.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("not_whitelisted"));
+    let kbank_before = cny(&node, "kbank-th").await;
+    ok(&node.cli(&[
+        "--key",
+        &harbour,
+        "pay",
+        "spend",
+        "--contract",
+        &pay,
+        &payment,
+        "--payee",
+        "kbank-th",
+        "--amount",
+        "500",
+        "--currency",
+        "CNY",
+    ]));
+    assert_eq!(cny(&node, "regulator").await, amount("30"));
+    assert_eq!(
+        cny(&node, "kbank-th").await,
+        kbank_before.checked_add(amount("470")).expect("exact")
+    );
+}

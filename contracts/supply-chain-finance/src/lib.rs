@@ -6,9 +6,9 @@
 //! - `transfer(id, to, amount)`: a holder passes part of its claim down the chain.
 //! - `offer(id, financier, amount, rate_bps)`: a holder offers part of its claim to a financier
 //!   at a yearly discount rate.
-//! - `take(id, holder)`: the financier, attaching exactly the discounted price
-//!   `amount − ⌊amount × rate_bps × remaining_ms / (10 000 × YEAR_MS)⌋`, pays the holder and
-//!   takes the claim.
+//! - `take(id, holder)`: the financier, attaching at least the discounted price
+//!   `amount − ⌊amount × rate_bps × remaining_ms / (10 000 × YEAR_MS)⌋` (the block time decides
+//!   `remaining_ms`; any excess is returned), pays the holder and takes the claim.
 //! - `settle(id)`: at or after maturity, the anchor attaches the whole face amount; every holder
 //!   is paid its part.
 //! - `check(id)`: after maturity, an unpaid receivable becomes overdue (event `overdue`).
@@ -233,14 +233,13 @@ pub extern "C" fn take() {
     let remaining = i128::from(receivable.maturity_ms - now);
     let discount = i128::from(offer.amount) * i128::from(offer.rate_bps) * remaining / (BPS_WHOLE * YEAR_MS);
     let price = offer.amount - discount as i64;
-    let paid = host::attached().filter(|(currency, _)| *currency == receivable.currency);
-    require(
-        paid.map(|(_, amount)| amount) == Some(price),
-        "bad_price",
-        "attach exactly the discounted price",
-    );
+    let paid = host::attached()
+        .filter(|(currency, _)| *currency == receivable.currency)
+        .map_or(0, |(_, amount)| amount);
+    require(paid >= price, "bad_price", "attach at least the discounted price");
     receivable.move_claim(&holder, &financier, offer.amount);
     host::pay(&holder, &receivable.currency, price);
+    host::pay(&financier, &receivable.currency, paid - price);
     receivable.store(id);
     host::emit(
         "discounted",

@@ -875,7 +875,7 @@ mod tests {
             None
         );
         // 89 days remain: 300,000 × 3% × 89/365 = 2,194.520547… → 2,194.52 discount.
-        let wrong = ledger.call(DAY_MS, "bank", contract, "take", take(0, &id("tier-2")), Some(300_000));
+        let wrong = ledger.call(DAY_MS, "bank", contract, "take", take(0, &id("tier-2")), Some(297_000));
         assert_eq!(abort_code(&wrong), "bad_price");
         let price = Amount::parse("297805.48").expect("price");
         let operation = Operation::CallContract {

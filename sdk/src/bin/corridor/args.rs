@@ -115,6 +115,12 @@ pub enum Command {
     /// The shipped escrow contract: create, release, refund, dispute, capture, decide.
     #[command(subcommand)]
     Escrow(crate::contract::EscrowCommand),
+    /// The shipped supply-chain-finance contract: issue, transfer, offer, take, settle, check.
+    #[command(subcommand)]
+    Scf(crate::contract::ScfCommand),
+    /// The shipped conditional-payment contract: create, spend, attest, approve, reclaim.
+    #[command(subcommand)]
+    Pay(crate::contract::PayCommand),
     /// FX: rates, post, lock, settle, show.
     #[command(subcommand)]
     Fx(crate::fx::FxCommand),

@@ -99,6 +99,8 @@ impl Context {
             Command::Fx(command) => self.fx(command).await,
             Command::Contract(command) => self.contract(command).await,
             Command::Escrow(command) => self.escrow(command).await,
+            Command::Scf(command) => self.scf(command).await,
+            Command::Pay(command) => self.pay(command).await,
         }
     }
 

@@ -264,7 +264,19 @@ impl Context {
                 (target, "decide", contract::escrow::id_amount(escrow, minor), None)
             }
         };
-        let is_create = method == "create";
+        let label = (method == "create").then_some("escrow_id");
+        self.call_typed(target, method, args, funds, label).await
+    }
+
+    /// Call a shipped contract's method; with `id_label`, print the u64 it returns.
+    async fn call_typed(
+        &self,
+        target: EscrowTarget,
+        method: &str,
+        args: Vec<u8>,
+        funds: Option<(CurrencyCode, Amount)>,
+        id_label: Option<&str>,
+    ) -> Result<u8, Failure> {
         let operation = Operation::CallContract {
             contract: target.contract,
             method: method.to_owned(),
@@ -273,17 +285,265 @@ impl Context {
             fuel: target.fuel,
         };
         let (code, view) = self.submit_contract(&target.sender, operation).await?;
-        if is_create && !self.json {
+        if let Some(label) = id_label
+            && !self.json
+        {
             let (_, _, data) = call_results(&view);
             if let Some(id) = data.and_then(|data| <[u8; 8]>::try_from(data.as_slice()).ok()) {
-                print!(
-                    "{}",
-                    output::fields(&[("escrow_id", u64::from_le_bytes(id).to_string())])
-                );
+                print!("{}", output::fields(&[(label, u64::from_le_bytes(id).to_string())]));
             }
         }
         Ok(code)
     }
+
+    pub(crate) async fn scf(&self, command: ScfCommand) -> Result<u8, Failure> {
+        use contract::supply_chain_finance as scf;
+        match command {
+            ScfCommand::Issue {
+                target,
+                holder,
+                amount,
+                currency,
+                maturity_ms,
+            } => {
+                let minor = self.minor_units(amount, &currency).await?;
+                let args = scf::issue(&holder, &currency, minor, maturity_ms);
+                self.call_typed(target, "issue", args, None, Some("receivable_id"))
+                    .await
+            }
+            ScfCommand::Transfer {
+                target,
+                receivable,
+                to,
+                amount,
+                currency,
+            } => {
+                let minor = self.minor_units(amount, &currency).await?;
+                self.call_typed(target, "transfer", scf::transfer(receivable, &to, minor), None, None)
+                    .await
+            }
+            ScfCommand::Offer {
+                target,
+                receivable,
+                financier,
+                amount,
+                currency,
+                rate_bps,
+            } => {
+                let minor = self.minor_units(amount, &currency).await?;
+                let args = scf::offer(receivable, &financier, minor, rate_bps);
+                self.call_typed(target, "offer", args, None, None).await
+            }
+            ScfCommand::Take {
+                target,
+                receivable,
+                holder,
+                price,
+                currency,
+            } => {
+                let args = scf::take(receivable, &holder);
+                self.call_typed(target, "take", args, Some((currency, price)), None)
+                    .await
+            }
+            ScfCommand::Settle {
+                target,
+                receivable,
+                amount,
+                currency,
+            } => {
+                let funds = Some((currency, amount));
+                self.call_typed(target, "settle", scf::id(receivable), funds, None)
+                    .await
+            }
+            ScfCommand::Check { target, receivable } => {
+                self.call_typed(target, "check", scf::id(receivable), None, None).await
+            }
+        }
+    }
+
+    pub(crate) async fn pay(&self, command: PayCommand) -> Result<u8, Failure> {
+        use contract::conditional_payment as pay;
+        match command {
+            PayCommand::Create {
+                target,
+                beneficiary,
+                amount,
+                currency,
+                expiry_ms,
+                attester,
+                approvers,
+                threshold,
+                payees,
+                tax_authority,
+                tax_bps,
+            } => {
+                let conditions = pay::Conditions {
+                    attester,
+                    threshold,
+                    approvers,
+                    payees,
+                    tax: tax_authority.map(|authority| (authority, tax_bps)),
+                };
+                let args = pay::create(&beneficiary, expiry_ms, &conditions);
+                let funds = Some((currency, amount));
+                self.call_typed(target, "create", args, funds, Some("payment_id")).await
+            }
+            PayCommand::Spend {
+                target,
+                payment,
+                payee,
+                amount,
+                currency,
+            } => {
+                let minor = self.minor_units(amount, &currency).await?;
+                self.call_typed(target, "spend", pay::spend(payment, &payee, minor), None, None)
+                    .await
+            }
+            PayCommand::Attest { target, payment } => {
+                self.call_typed(target, "attest", pay::id(payment), None, None).await
+            }
+            PayCommand::Approve { target, payment } => {
+                self.call_typed(target, "approve", pay::id(payment), None, None).await
+            }
+            PayCommand::Reclaim { target, payment } => {
+                self.call_typed(target, "reclaim", pay::id(payment), None, None).await
+            }
+        }
+    }
+}
+
+/// `corridor scf ...`: the supply-chain-finance contract (amounts in the currency's units).
+#[derive(Debug, Subcommand)]
+pub enum ScfCommand {
+    /// The signer (the anchor) owes AMOUNT to HOLDER at MATURITY; prints the receivable id.
+    Issue {
+        #[command(flatten)]
+        target: EscrowTarget,
+        #[arg(long, value_name = "ACCOUNT")]
+        holder: AccountId,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+        #[arg(long, value_name = "MS")]
+        maturity_ms: u64,
+    },
+    /// Pass AMOUNT of the signer's claim to TO.
+    Transfer {
+        #[command(flatten)]
+        target: EscrowTarget,
+        receivable: u64,
+        #[arg(long, value_name = "ACCOUNT")]
+        to: AccountId,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+    },
+    /// Offer AMOUNT of the signer's claim to FINANCIER at RATE_BPS a year.
+    Offer {
+        #[command(flatten)]
+        target: EscrowTarget,
+        receivable: u64,
+        #[arg(long, value_name = "ACCOUNT")]
+        financier: AccountId,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+        #[arg(long, value_name = "BPS")]
+        rate_bps: u64,
+    },
+    /// The signer (financier) pays PRICE to HOLDER and takes the offered claim.
+    Take {
+        #[command(flatten)]
+        target: EscrowTarget,
+        receivable: u64,
+        #[arg(long, value_name = "ACCOUNT")]
+        holder: AccountId,
+        #[arg(long, value_name = "DEC")]
+        price: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+    },
+    /// The anchor pays the face AMOUNT at maturity; every holder receives its part.
+    Settle {
+        #[command(flatten)]
+        target: EscrowTarget,
+        receivable: u64,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+    },
+    /// After maturity, mark an unpaid receivable overdue.
+    Check {
+        #[command(flatten)]
+        target: EscrowTarget,
+        receivable: u64,
+    },
+}
+
+/// `corridor pay ...`: the conditional-payment contract.
+#[derive(Debug, Subcommand)]
+pub enum PayCommand {
+    /// Fund a conditional payment for BENEFICIARY; prints the payment id.
+    Create {
+        #[command(flatten)]
+        target: EscrowTarget,
+        #[arg(long, value_name = "ACCOUNT")]
+        beneficiary: AccountId,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+        /// After this block time the rest returns to the payer.
+        #[arg(long, value_name = "MS")]
+        expiry_ms: u64,
+        #[arg(long, value_name = "ACCOUNT")]
+        attester: Option<AccountId>,
+        #[arg(long = "approver", value_name = "ACCOUNT")]
+        approvers: Vec<AccountId>,
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        threshold: u64,
+        /// Whitelisted payees (none: any payee).
+        #[arg(long = "payee", value_name = "ACCOUNT")]
+        payees: Vec<AccountId>,
+        #[arg(long, value_name = "ACCOUNT", requires = "tax_bps")]
+        tax_authority: Option<AccountId>,
+        #[arg(long, default_value_t = 0, value_name = "BPS")]
+        tax_bps: u64,
+    },
+    /// The beneficiary pays AMOUNT to PAYEE (tax withheld).
+    Spend {
+        #[command(flatten)]
+        target: EscrowTarget,
+        payment: u64,
+        #[arg(long, value_name = "ACCOUNT")]
+        payee: AccountId,
+        #[arg(long, value_name = "DEC")]
+        amount: Amount,
+        #[arg(long, value_name = "CUR")]
+        currency: CurrencyCode,
+    },
+    /// The attester confirms the milestone.
+    Attest {
+        #[command(flatten)]
+        target: EscrowTarget,
+        payment: u64,
+    },
+    /// One approver's approval.
+    Approve {
+        #[command(flatten)]
+        target: EscrowTarget,
+        payment: u64,
+    },
+    /// After expiry, return the rest to the payer.
+    Reclaim {
+        #[command(flatten)]
+        target: EscrowTarget,
+        payment: u64,
+    },
 }
 
 fn contract_text(view: &ContractView) -> String {
