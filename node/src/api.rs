@@ -79,6 +79,8 @@ pub(crate) fn router(chain: Arc<Chain>) -> Router {
         .route("/v1/fx/rates", get(fx_rates))
         .route("/v1/fx/locks/{id}", get(fx_lock))
         .route("/v1/contracts/{id}", get(contract))
+        .route("/v1/schedules", get(schedules))
+        .route("/v1/schedules/{id}", get(schedule))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -279,6 +281,29 @@ async fn contract(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> Ap
     let view = blocking(move || chain.contract(id)).await?;
     let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownContract, format!("no contract {id}")))?;
     Ok(Json(view).into_response())
+}
+
+async fn schedule(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("schedule id `{id}` is not a number")))?;
+    let view = blocking(move || chain.schedule(id)).await?;
+    let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownSchedule, format!("no standing order {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct SchedulesQuery {
+    payer: String,
+}
+
+async fn schedules(
+    State(chain): State<Arc<Chain>>,
+    query: Result<Query<SchedulesQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(query_rejection)?;
+    let payer = parse_account(&query.payer)?;
+    Ok(Json(blocking(move || chain.schedules_of(&payer)).await?).into_response())
 }
 
 #[derive(Deserialize)]

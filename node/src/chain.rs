@@ -463,6 +463,14 @@ impl Chain {
         crate::ledger::contracts::view(&self.storage, id)
     }
 
+    pub fn schedule(&self, id: u64) -> Option<corridor_sdk::schedule::ScheduleView> {
+        crate::ledger::schedule::view(&self.storage, id)
+    }
+
+    pub fn schedules_of(&self, payer: &AccountId) -> Vec<corridor_sdk::schedule::ScheduleView> {
+        crate::ledger::schedule::active_of(&self.storage, payer)
+    }
+
     pub fn fx_lock(&self, id: u64) -> Option<corridor_sdk::fx::LockView> {
         crate::ledger::fx::lock_view(&self.storage, id, self.head().timestamp_ms)
     }

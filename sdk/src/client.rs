@@ -294,6 +294,14 @@ impl Client {
         self.get(&format!("/v1/contracts/{id}")).await
     }
 
+    pub async fn schedule(&self, id: u64) -> Result<crate::schedule::ScheduleView> {
+        self.get(&format!("/v1/schedules/{id}")).await
+    }
+
+    pub async fn schedules(&self, payer: &AccountId) -> Result<Vec<crate::schedule::ScheduleView>> {
+        self.get(&format!("/v1/schedules?payer={payer}")).await
+    }
+
     pub async fn fx_lock(&self, id: u64) -> Result<crate::fx::LockView> {
         self.get(&format!("/v1/fx/locks/{id}")).await
     }

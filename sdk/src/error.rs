@@ -98,6 +98,9 @@ error_codes! {
     ContractTrap => "contract_trap", 409;
     ContractAbort => "contract_abort", 409;
     ContractLimit => "contract_limit", 409;
+    // Standing orders.
+    UnknownSchedule => "unknown_schedule", 404;
+    SchedulesFull => "schedules_full", 503;
     // Node state.
     Unavailable => "unavailable", 503;
 }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod limits;
 pub mod proof;
 pub mod receipt;
+pub mod schedule;
 pub mod tx;
 
 #[cfg(feature = "client")]

@@ -48,6 +48,11 @@ pub const CONTRACT_METHOD_BYTES_MAX: usize = 64;
 /// Fuel one transaction may give a contract: the network maximum.
 pub const CONTRACT_FUEL_MAX: u64 = 100_000_000;
 
+/// Standing orders active at once across the chain (their due index is one state record).
+pub const SCHEDULES_ACTIVE_MAX: usize = 2_048;
+/// The shortest period of a recurring standing order.
+pub const SCHEDULE_PERIOD_MS_MIN: u64 = 1_000;
+
 /// Bytes of a stored state value (an account record, a currency).
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
 

@@ -123,6 +123,14 @@ pub enum Event {
         currency: CurrencyCode,
         amount: Amount,
     },
+    ScheduleCreated {
+        schedule: u64,
+        payer: AccountId,
+    },
+    ScheduleCancelled {
+        schedule: u64,
+        payer: AccountId,
+    },
 }
 
 impl Event {
@@ -143,6 +151,7 @@ impl Event {
             Event::ContractDeployed { deployer, .. } => vec![deployer],
             Event::ContractCalled { caller, .. } | Event::ContractEvent { caller, .. } => vec![caller],
             Event::ContractTransferred { to, .. } => vec![to],
+            Event::ScheduleCreated { payer, .. } | Event::ScheduleCancelled { payer, .. } => vec![payer],
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
 use crate::limits::{
     BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX,
-    CONTRACT_MODULE_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX,
+    CONTRACT_MODULE_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, TX_BYTES_MAX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,18 @@ pub enum Operation {
         funds: Option<(CurrencyCode, Amount)>,
         fuel: u64,
     },
+    /// A standing order: pay `leg` at the first block at or after `start_ms`, then every
+    /// `period_ms` (0: once), `count` times (0: until cancelled).
+    ScheduleCreate {
+        leg: TransferLeg,
+        start_ms: u64,
+        period_ms: u64,
+        count: u32,
+    },
+    /// The payer cancels its standing order.
+    ScheduleCancel {
+        schedule: u64,
+    },
 }
 
 impl Operation {
@@ -174,6 +186,8 @@ impl Operation {
             Operation::FxSettle { .. } => "fx_settle",
             Operation::DeployContract { .. } => "deploy_contract",
             Operation::CallContract { .. } => "call_contract",
+            Operation::ScheduleCreate { .. } => "schedule_create",
+            Operation::ScheduleCancel { .. } => "schedule_cancel",
         }
     }
 }
@@ -308,7 +322,17 @@ impl Transaction {
             | Operation::RotateKey { .. }
             | Operation::Freeze { .. }
             | Operation::Unfreeze { .. }
-            | Operation::FxSettle { .. } => Ok(()),
+            | Operation::FxSettle { .. }
+            | Operation::ScheduleCancel { .. } => Ok(()),
+            Operation::ScheduleCreate { leg, period_ms, .. } => {
+                if *period_ms != 0 && *period_ms < SCHEDULE_PERIOD_MS_MIN {
+                    return Err(Error::new(
+                        ErrorCode::BadRequest,
+                        format!("a period is 0 (once) or at least {SCHEDULE_PERIOD_MS_MIN} ms"),
+                    ));
+                }
+                check_leg(leg)
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ pub(crate) struct BlockOutput {
 }
 
 /// State changes not yet committed: a block's, or one transaction's on top of its block's.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Changes {
     accounts: BTreeMap<AccountId, Option<AccountRecord>>,
     currencies: BTreeMap<CurrencyCode, Option<CurrencyRecord>>,
@@ -167,6 +167,17 @@ impl<'a> TxContext<'a> {
     pub fn at_height(mut self, height: u64) -> TxContext<'a> {
         self.height = height;
         self
+    }
+
+    /// Run `work`; if it fails, undo whatever it changed here.
+    pub fn attempt(&mut self, work: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
+        let (saved, events) = (self.changes.clone(), self.events.len());
+        let result = work(self);
+        if result.is_err() {
+            self.changes = saved;
+            self.events.truncate(events);
+        }
+        result
     }
 
     pub fn hash_algorithm(&self) -> corridor_sdk::HashAlgorithm {
@@ -311,7 +322,7 @@ fn require_issuer(sender: &AccountId, code: &CurrencyCode, currency: &CurrencyRe
     Ok(())
 }
 
-fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
+pub(crate) fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
     if from == &leg.to {
         return Err(Error::new(
             ErrorCode::SelfTransfer,
@@ -522,6 +533,13 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
             super::fx::lock(ctx, sender, &request).map(|_| ())
         }
         Operation::FxSettle { lock_id, to } => super::fx::settle(ctx, sender, *lock_id, to),
+        Operation::ScheduleCreate {
+            leg,
+            start_ms,
+            period_ms,
+            count,
+        } => super::schedule::create(ctx, sender, leg, *start_ms, *period_ms, *count).map(|_| ()),
+        Operation::ScheduleCancel { schedule } => super::schedule::cancel(ctx, sender, *schedule),
         Operation::DeployContract { code, init_args, fuel } => {
             super::contracts::deploy(ctx, sender, code, init_args, *fuel).map(|_| ())
         }
@@ -651,6 +669,16 @@ pub(crate) fn execute_block(
         ctx.changes
     };
     changes.merge(scheduled);
+    // Standing orders due by this block's time, each atomic on its own.
+    let due = super::schedule::due(&TxContext::new(&committed, &changes, config, block_time_ms));
+    for schedule in due {
+        let run = {
+            let mut ctx = TxContext::new(&committed, &changes, config, block_time_ms).at_height(height);
+            super::schedule::run(&mut ctx, schedule);
+            ctx.changes
+        };
+        changes.merge(run);
+    }
     let mut receipts = Vec::with_capacity(block.txs.len());
     let mut history = Vec::new();
     for (index, signed) in block.txs.iter().enumerate() {

@@ -10,6 +10,7 @@ pub(crate) mod execute;
 pub(crate) mod fx;
 pub(crate) mod merkle;
 pub(crate) mod records;
+pub(crate) mod schedule;
 
 pub(crate) use execute::{Precheck, StateReader, StateWrites, check_transaction, execute_block};
 pub(crate) use records::{AccountRecord, ChainConfig, CurrencyRecord, StateKey};

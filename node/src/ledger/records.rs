@@ -64,6 +64,9 @@ pub(crate) enum StateKey {
     Contract(u64),
     ContractStorage(u64),
     ContractCode(corridor_sdk::Hash),
+    /// Standing orders: the id counter with the due index, and each order.
+    ScheduleBook,
+    Schedule(u64),
 }
 
 impl StateKey {
@@ -81,6 +84,8 @@ impl StateKey {
             StateKey::Contract(id) => [b"wc\0".as_slice(), &id.to_be_bytes()].concat(),
             StateKey::ContractStorage(id) => [b"ws\0".as_slice(), &id.to_be_bytes()].concat(),
             StateKey::ContractCode(hash) => [b"wm\0".as_slice(), &hash.0].concat(),
+            StateKey::ScheduleBook => b"sb".to_vec(),
+            StateKey::Schedule(id) => [b"so\0".as_slice(), &id.to_be_bytes()].concat(),
         }
     }
 

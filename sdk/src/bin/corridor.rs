@@ -17,6 +17,8 @@ mod fx;
 mod input;
 #[path = "corridor/output.rs"]
 mod output;
+#[path = "corridor/schedule.rs"]
+mod schedule;
 
 use clap::Parser as _;
 use std::process::ExitCode;

@@ -121,6 +121,9 @@ pub enum Command {
     /// The shipped conditional-payment contract: create, spend, attest, approve, reclaim.
     #[command(subcommand)]
     Pay(crate::contract::PayCommand),
+    /// Standing orders: create, list, show, cancel.
+    #[command(subcommand)]
+    Schedule(crate::schedule::ScheduleCommand),
     /// FX: rates, post, lock, settle, show.
     #[command(subcommand)]
     Fx(crate::fx::FxCommand),

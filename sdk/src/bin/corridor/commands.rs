@@ -101,6 +101,7 @@ impl Context {
             Command::Escrow(command) => self.escrow(command).await,
             Command::Scf(command) => self.scf(command).await,
             Command::Pay(command) => self.pay(command).await,
+            Command::Schedule(command) => self.schedule(command).await,
         }
     }
 

@@ -257,6 +257,8 @@ pub fn event_text(event: &Event) -> String {
             currency,
             amount,
         } => format!("contract_transferred {amount} {currency} contract {contract} -> {to}"),
+        Event::ScheduleCreated { schedule, payer } => format!("schedule_created {schedule} by {payer}"),
+        Event::ScheduleCancelled { schedule, payer } => format!("schedule_cancelled {schedule} by {payer}"),
     }
 }
 
