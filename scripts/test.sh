@@ -7,6 +7,9 @@ source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p corridor-consensus --all-targets --all-features -- -D warnings
+# The contracts (their own workspace, wasm32); node and end-to-end tests load the .wasm files.
+(cd contracts && export CARGO_TARGET_DIR=target && cargo fmt --all -- --check \
+  && cargo clippy --release -- -D warnings && cargo build --release --locked)
 # The end-to-end tests start the binaries built here.
 cargo build --workspace --bins
 # Default features everywhere: the consensus simulation runs its >= 4,000 seeds with every

@@ -47,10 +47,6 @@ pub fn mutation_features() -> Vec<&'static str> {
             cfg!(feature = "mutation-finalize-after-nullify"),
             "mutation-finalize-after-nullify",
         ),
-        (
-            cfg!(feature = "mutation-nullify-after-finalize"),
-            "mutation-nullify-after-finalize",
-        ),
     ];
     features
         .into_iter()

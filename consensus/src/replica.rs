@@ -1292,7 +1292,9 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         if view <= self.anchor.view || self.holds(certificate.get()) {
             return;
         }
-        if kind == VoteKind::Nullify {
+        if kind != VoteKind::Finalize {
+            // Before any vote it leads to is persisted: a replica that finalized a view must
+            // restart with the notarization that let it, or nobody may ever end that view.
             self.effects.push(Effect::StoreCertificate(certificate.get().clone()));
         }
         let nullified_here = self.own_vote(VoteKind::Nullify, view).is_some();
@@ -1313,11 +1315,6 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
                     self.persist_then(Held::Vote(vote));
                     self.on_view_in_time();
                 }
-                // After the finalize vote's Persist: the driver contract allows the
-                // notarization to become durable only with the next one, so a crash in
-                // between restarts this replica in a view it finalized, without the
-                // notarization (the rule "no nullify after finalize" is what keeps it honest).
-                self.effects.push(Effect::StoreCertificate(certificate.get().clone()));
                 if view >= self.view {
                     self.failed_views = 0;
                     self.advance_past(&certificate);

@@ -70,9 +70,8 @@ impl SafetyState {
     }
 
     pub fn may_nullify(&self, view: View) -> bool {
-        let after_finalize = cfg!(feature = "mutation-nullify-after-finalize");
         self.at(view)
-            .is_some_and(|state| !state.nullified && (after_finalize || state.finalized.is_none()))
+            .is_some_and(|state| !state.nullified && state.finalized.is_none())
     }
 
     pub fn may_finalize(&self, view: View) -> bool {

@@ -83,6 +83,11 @@ pub(crate) fn router(chain: Arc<Chain>, audit: Arc<AuditLog>, bounds: Bounds) ->
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
         .route("/v1/audit", get(audit_page))
+        .route("/v1/fx/rates", get(fx_rates))
+        .route("/v1/fx/locks/{id}", get(fx_lock))
+        .route("/v1/contracts/{id}", get(contract))
+        .route("/v1/schedules", get(schedules))
+        .route("/v1/schedules/{id}", get(schedule))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError(Error::new(ErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
@@ -346,6 +351,74 @@ async fn block(State(chain): State<Arc<Chain>>, Path(height): Path<String>) -> A
     let view = blocking(move || chain.block_view(height)).await?;
     let view = view.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no block at height {height}")))?;
     Ok(Json(view).into_response())
+}
+
+async fn fx_rates(State(chain): State<Arc<Chain>>) -> ApiResult<Response> {
+    Ok(Json(blocking(move || chain.fx_rates()).await?).into_response())
+}
+
+async fn fx_lock(State(chain): State<Arc<Chain>>, reader: Reader, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("lock id `{id}` is not a number")))?;
+    let view = blocking(move || chain.fx_lock(id)).await?;
+    // Scoped like the accounts it names; a refusal looks the same whether the lock exists.
+    let view = scoped_record(&reader, view, |view| vec![&view.payer, &view.provider])?
+        .ok_or_else(|| Error::new(ErrorCode::UnknownFxLock, format!("no FX lock {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+async fn contract(State(chain): State<Arc<Chain>>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("contract id `{id}` is not a number")))?;
+    let view = blocking(move || chain.contract(id)).await?;
+    let view = view.ok_or_else(|| Error::new(ErrorCode::UnknownContract, format!("no contract {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+async fn schedule(State(chain): State<Arc<Chain>>, reader: Reader, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::BadRequest, format!("schedule id `{id}` is not a number")))?;
+    let view = blocking(move || chain.schedule(id)).await?;
+    let view = scoped_record(&reader, view, |view| vec![&view.payer])?
+        .ok_or_else(|| Error::new(ErrorCode::UnknownSchedule, format!("no standing order {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+/// A record found by id is shown to a caller who may read one of the accounts it names. A
+/// caller who may not, and one asking for an id that does not exist, both get `forbidden`
+/// (a regulator, who may read everything, learns that it does not exist).
+fn scoped_record<T>(
+    reader: &Reader,
+    view: Option<T>,
+    accounts: impl Fn(&T) -> Vec<&AccountId>,
+) -> Result<Option<T>, Error> {
+    match view {
+        Some(view) => {
+            let granted = accounts(&view).into_iter().any(|account| reader.grant(account).is_ok());
+            if granted { Ok(Some(view)) } else { Err(forbidden()) }
+        }
+        None if reader.caller.is_regulator() => Ok(None),
+        None => Err(forbidden()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SchedulesQuery {
+    payer: String,
+}
+
+async fn schedules(
+    State(chain): State<Arc<Chain>>,
+    reader: Reader,
+    query: Result<Query<SchedulesQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(query_rejection)?;
+    let payer = parse_account(&query.payer)?;
+    reader.grant(&payer)?;
+    Ok(Json(blocking(move || chain.schedules_of(&payer)).await?).into_response())
 }
 
 #[derive(Deserialize)]

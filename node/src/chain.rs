@@ -543,6 +543,37 @@ impl Chain {
         views
     }
 
+    /// Every FX pair with posts, with its oracle rate and quotes as of the head's block time.
+    pub fn fx_rates(&self) -> corridor_sdk::fx::RatesView {
+        let codes: Vec<_> = self.genesis.currencies.iter().map(|c| c.code.clone()).collect();
+        let pairs: Vec<_> = codes
+            .iter()
+            .flat_map(|sell| {
+                codes
+                    .iter()
+                    .filter(move |buy| *buy != sell)
+                    .map(move |buy| (sell.clone(), buy.clone()))
+            })
+            .collect();
+        crate::ledger::fx::rates_view(&self.storage, &pairs, self.head().timestamp_ms)
+    }
+
+    pub fn contract(&self, id: u64) -> Option<corridor_sdk::contract::ContractView> {
+        crate::ledger::contracts::view(&self.storage, id)
+    }
+
+    pub fn schedule(&self, id: u64) -> Option<corridor_sdk::schedule::ScheduleView> {
+        crate::ledger::schedule::view(&self.storage, id)
+    }
+
+    pub fn schedules_of(&self, payer: &AccountId) -> Vec<corridor_sdk::schedule::ScheduleView> {
+        crate::ledger::schedule::active_of(&self.storage, payer)
+    }
+
+    pub fn fx_lock(&self, id: u64) -> Option<corridor_sdk::fx::LockView> {
+        crate::ledger::fx::lock_view(&self.storage, id, self.head().timestamp_ms)
+    }
+
     /// A transaction's status with its signed bytes, and its sender (for scoping), or `None`
     /// if this node never heard of it.
     pub fn tx_view(&self, hash: &Hash) -> Option<(TxView, AccountId)> {
@@ -664,6 +695,9 @@ impl Chain {
                 for (code, amount) in record.balances {
                     *totals.entry(code.to_string()).or_default() += amount.decimal();
                 }
+            }
+            for (code, amount) in crate::ledger::held(key, value) {
+                *totals.entry(code.to_string()).or_default() += amount.decimal();
             }
         });
         for currency in self.currencies() {

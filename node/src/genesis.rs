@@ -1,9 +1,11 @@
 //! Genesis: the chain's first state, from a JSON file, and the demo genesis of `corridord dev`.
 
+use crate::ledger::fx::{FxConfigRecord, FxPairRecord, RatePost};
 use crate::ledger::records::Validator;
 use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateWrites};
 use corridor_sdk::crypto::{PrivateKey, PublicKey, Scheme};
 use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::fx::Rate;
 use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm, codec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +54,32 @@ pub struct Genesis {
     /// customers. An institution without one can be frozen by regulators only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub jurisdictions: BTreeMap<AccountId, AccountId>,
+    /// FX rate providers, liquidity providers and initial rates; none means no FX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx: Option<GenesisFx>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFx {
+    /// Accounts that may post rates.
+    pub rate_providers: BTreeSet<AccountId>,
+    /// Liquidity providers and their spreads in basis points below the oracle rate.
+    pub liquidity_providers: BTreeMap<AccountId, u32>,
+    /// How long (block time) a post stays fresh for the oracle.
+    pub staleness_ms: u64,
+    /// Posts in force at genesis, as if posted at `genesis_time_ms`.
+    #[serde(default)]
+    pub rates: Vec<GenesisRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisRate {
+    pub provider: AccountId,
+    pub sell: CurrencyCode,
+    pub buy: CurrencyCode,
+    pub rate: Rate,
 }
 
 fn invalid(message: String) -> Error {
@@ -169,6 +197,45 @@ impl Genesis {
                 }
             }
         }
+        if let Some(fx) = &self.fx {
+            self.validate_fx(fx, &ids)?;
+        }
+        Ok(())
+    }
+
+    fn validate_fx(&self, fx: &GenesisFx, ids: &BTreeSet<&AccountId>) -> Result<(), Error> {
+        use corridor_sdk::fx::SPREAD_BPS_WHOLE;
+        use corridor_sdk::limits::FX_PROVIDERS_MAX;
+        if fx.rate_providers.len() > FX_PROVIDERS_MAX || fx.liquidity_providers.len() > FX_PROVIDERS_MAX {
+            return Err(invalid(format!(
+                "at most {FX_PROVIDERS_MAX} rate and liquidity providers"
+            )));
+        }
+        for provider in fx.rate_providers.iter().chain(fx.liquidity_providers.keys()) {
+            if !ids.contains(provider) {
+                return Err(invalid(format!("FX provider {provider} has no account")));
+            }
+        }
+        if let Some((provider, spread)) = fx.liquidity_providers.iter().find(|(_, s)| **s >= SPREAD_BPS_WHOLE) {
+            return Err(invalid(format!(
+                "{provider}'s spread {spread} bps is not below {SPREAD_BPS_WHOLE}"
+            )));
+        }
+        let known = |code: &CurrencyCode| self.currencies.iter().any(|c| &c.code == code);
+        for post in &fx.rates {
+            if !fx.rate_providers.contains(&post.provider) {
+                return Err(invalid(format!(
+                    "{} posts a rate but is not a rate provider",
+                    post.provider
+                )));
+            }
+            if !known(&post.sell) || !known(&post.buy) || post.sell == post.buy || !post.rate.is_valid() {
+                return Err(invalid(format!(
+                    "rate {}/{} {} is not valid",
+                    post.sell, post.buy, post.rate
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -225,6 +292,28 @@ impl Genesis {
                 StateKey::Currency(currency.code.clone()).to_bytes(),
                 codec::encode(&record),
             );
+        }
+        if let Some(fx) = &self.fx {
+            let config = FxConfigRecord {
+                rate_providers: fx.rate_providers.clone(),
+                liquidity_providers: fx.liquidity_providers.clone(),
+                staleness_ms: fx.staleness_ms,
+            };
+            let mut pairs: BTreeMap<(CurrencyCode, CurrencyCode), FxPairRecord> = BTreeMap::new();
+            for post in &fx.rates {
+                let pair = pairs.entry((post.sell.clone(), post.buy.clone())).or_default();
+                let rate_post = RatePost {
+                    rate: post.rate,
+                    posted_at_ms: self.genesis_time_ms,
+                };
+                if pair.posts.insert(post.provider.clone(), rate_post).is_some() {
+                    return Err(invalid(format!(
+                        "{} posts {}/{} twice",
+                        post.provider, post.sell, post.buy
+                    )));
+                }
+            }
+            writes.extend(crate::ledger::fx::genesis_writes(&config, &pairs));
         }
         Ok(writes.into_iter().map(|(key, value)| (key, Some(value))).collect())
     }
@@ -334,7 +423,59 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
                 (id(bank), id(central_bank))
             })
             .collect(),
+        fx: Some(dev_fx()),
     };
     genesis.validate()?;
     Ok(genesis)
+}
+
+/// Reference rates of the dev chain, one `sell` in `buy`, posted at genesis by two providers
+/// (the second a little higher, so the oracle is the first: the lower median of two).
+const DEV_RATES: [(&str, &str, &str); 12] = [
+    ("CNY", "HKD", "1.09"),
+    ("CNY", "THB", "4.9"),
+    ("CNY", "AED", "0.51"),
+    ("HKD", "CNY", "0.9174"),
+    ("HKD", "THB", "4.5"),
+    ("HKD", "AED", "0.47"),
+    ("THB", "CNY", "0.204"),
+    ("THB", "HKD", "0.2222"),
+    ("THB", "AED", "0.104"),
+    ("AED", "CNY", "1.96"),
+    ("AED", "HKD", "2.127"),
+    ("AED", "THB", "9.615"),
+];
+/// The dev rate providers; the second posts `DEV_RATE_MARKUP` above the reference rate.
+const DEV_RATE_PROVIDERS: [&str; 2] = ["icbc-cn", "boc-hk"];
+const DEV_RATE_MARKUP: &str = "1.001";
+/// Dev liquidity providers quote 25 basis points below the oracle rate.
+const DEV_SPREAD_BPS: u32 = 25;
+/// Dev posts stay fresh for a day of block time.
+const DEV_RATE_STALENESS_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn dev_fx() -> GenesisFx {
+    let code = |text: &str| CurrencyCode::new(text).expect("dev code");
+    let rate = |text: &str| Rate::parse(text).expect("dev rate");
+    let markup = Amount::parse(DEV_RATE_MARKUP).expect("dev markup");
+    let mut rates = Vec::new();
+    for (sell, buy, reference) in DEV_RATES {
+        let reference = rate(reference);
+        let higher = corridor_sdk::fx::multiply_down(reference.amount(), markup, corridor_sdk::fx::RATE_SCALE_MAX)
+            .and_then(Rate::new)
+            .expect("dev rates stay in range");
+        for (provider, posted) in DEV_RATE_PROVIDERS.iter().zip([reference, higher]) {
+            rates.push(GenesisRate {
+                provider: id(provider),
+                sell: code(sell),
+                buy: code(buy),
+                rate: posted,
+            });
+        }
+    }
+    GenesisFx {
+        rate_providers: DEV_RATE_PROVIDERS.iter().map(|p| id(p)).collect(),
+        liquidity_providers: DEV_BANKS.iter().map(|(bank, _)| (id(bank), DEV_SPREAD_BPS)).collect(),
+        staleness_ms: DEV_RATE_STALENESS_MS,
+        rates,
+    }
 }

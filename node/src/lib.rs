@@ -20,5 +20,6 @@ mod metrics;
 mod producer;
 mod storage;
 mod tls;
+mod wasm;
 
 pub use genesis::Genesis;

@@ -12,6 +12,11 @@
 //! | `GET /v1/keys/{scheme:hex}` | | `KeyOwner` (the account that holds a public key) |
 //! | `GET /v1/currencies` | | `Vec<CurrencyView>` |
 //! | `GET /v1/blocks/{height}` | | `BlockView` |
+//! | `GET /v1/fx/rates` | | `fx::RatesView` (oracle rates, posts, quotes at the head's time) |
+//! | `GET /v1/fx/locks/{id}` | | `fx::LockView` |
+//! | `GET /v1/contracts/{id}` | | `contract::ContractView` (code hash, balances, storage) |
+//! | `GET /v1/schedules/{id}` | | `schedule::ScheduleView` |
+//! | `GET /v1/schedules` | `?payer=ACCOUNT` | `Vec<schedule::ScheduleView>` (the payer's active orders) |
 //! | `GET /v1/events` | `?from_height=H`, or `?after=ID` / `Last-Event-ID: ID` | Server-Sent Events, each `data:` an `EventRecord`, `id:` its `EventRecord::id()` |
 //! | `GET /v1/audit` | `?after=SEQ&limit=N` | `audit::AuditPage` (audited reads the caller may see) |
 //! | `GET /metrics` | | Prometheus text |

@@ -384,6 +384,27 @@ impl Client {
         self.get("/v1/currencies").await
     }
 
+    /// Oracle rates, posts and quotes as of the head block.
+    pub async fn fx_rates(&self) -> Result<crate::fx::RatesView> {
+        self.get("/v1/fx/rates").await
+    }
+
+    pub async fn contract(&self, id: u64) -> Result<crate::contract::ContractView> {
+        self.get(&format!("/v1/contracts/{id}")).await
+    }
+
+    pub async fn schedule(&self, id: u64) -> Result<crate::schedule::ScheduleView> {
+        self.get(&format!("/v1/schedules/{id}")).await
+    }
+
+    pub async fn schedules(&self, payer: &AccountId) -> Result<Vec<crate::schedule::ScheduleView>> {
+        self.get(&format!("/v1/schedules?payer={payer}")).await
+    }
+
+    pub async fn fx_lock(&self, id: u64) -> Result<crate::fx::LockView> {
+        self.get(&format!("/v1/fx/locks/{id}")).await
+    }
+
     pub async fn block(&self, height: u64) -> Result<BlockView> {
         self.get(&format!("/v1/blocks/{height}")).await
     }

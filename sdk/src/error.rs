@@ -82,6 +82,33 @@ error_codes! {
     Forbidden => "forbidden", 403;
     Busy => "busy", 503;
     RateLimited => "rate_limited", 429;
+    // FX.
+    FxRateInvalid => "fx_rate_invalid", 400;
+    FxNoRate => "fx_no_rate", 409;
+    FxRateBelowMin => "fx_rate_below_min", 409;
+    NotRateProvider => "not_rate_provider", 403;
+    NotLiquidityProvider => "not_liquidity_provider", 403;
+    InsufficientLiquidity => "insufficient_liquidity", 409;
+    FxLockWindow => "fx_lock_window", 400;
+    FxLocksFull => "fx_locks_full", 503;
+    UnknownFxLock => "unknown_fx_lock", 404;
+    FxLockExpired => "fx_lock_expired", 409;
+    FxLockNotOpen => "fx_lock_not_open", 409;
+    NotLockPayer => "not_lock_payer", 403;
+    // Contracts.
+    ContractInvalid => "contract_invalid", 400;
+    FuelLimit => "fuel_limit", 400;
+    UnknownContract => "unknown_contract", 404;
+    UnknownMethod => "unknown_method", 404;
+    ContractOutOfFuel => "contract_out_of_fuel", 409;
+    ContractMemoryLimit => "contract_memory_limit", 409;
+    ContractStackOverflow => "contract_stack_overflow", 409;
+    ContractTrap => "contract_trap", 409;
+    ContractAbort => "contract_abort", 409;
+    ContractLimit => "contract_limit", 409;
+    // Standing orders.
+    UnknownSchedule => "unknown_schedule", 404;
+    SchedulesFull => "schedules_full", 503;
     // Node state.
     Unavailable => "unavailable", 503;
 }

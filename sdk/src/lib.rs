@@ -10,14 +10,17 @@ pub mod api;
 pub mod audit;
 pub mod block;
 pub mod codec;
+pub mod contract;
 pub mod crypto;
 pub mod error;
+pub mod fx;
 pub mod hash;
 pub mod ids;
 pub mod limits;
 pub mod proof;
 pub mod receipt;
 pub mod request_auth;
+pub mod schedule;
 pub mod tx;
 
 #[cfg(feature = "client")]

@@ -32,6 +32,27 @@ pub const NONCE_WINDOW_MAX: u64 = 64;
 pub const TX_EXPIRY_AHEAD_MS_MAX: u64 = 24 * 60 * 60 * 1000;
 /// Entries returned by one history query.
 pub const HISTORY_PAGE_ENTRIES_MAX: usize = 1_000;
+/// Block time an FX lock may stay open.
+pub const FX_LOCK_WINDOW_MS_MAX: u64 = 30 * 24 * 60 * 60 * 1000;
+/// FX locks open at once across the chain (their expiry index is one state record).
+pub const FX_OPEN_LOCKS_MAX: usize = 2_048;
+/// Rate providers, and liquidity providers, named in genesis.
+pub const FX_PROVIDERS_MAX: usize = 64;
+
+/// Bytes of a contract's wasm module (it is stored as one state value).
+pub const CONTRACT_MODULE_BYTES_MAX: usize = 60 * 1024;
+/// Argument bytes of one contract call (or deploy's `init`).
+pub const CONTRACT_ARGS_BYTES_MAX: usize = 16 * 1024;
+/// Bytes of a contract method name.
+pub const CONTRACT_METHOD_BYTES_MAX: usize = 64;
+/// Fuel one transaction may give a contract: the network maximum.
+pub const CONTRACT_FUEL_MAX: u64 = 100_000_000;
+
+/// Standing orders active at once across the chain (their due index is one state record).
+pub const SCHEDULES_ACTIVE_MAX: usize = 2_048;
+/// The shortest period of a recurring standing order.
+pub const SCHEDULE_PERIOD_MS_MIN: u64 = 1_000;
+
 /// Bytes of a stored state value (an account record, a currency).
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
 

@@ -3,6 +3,7 @@
 use crate::amount::Amount;
 use crate::crypto::PublicKey;
 use crate::error::ErrorCode;
+use crate::fx::Rate;
 use crate::hash::Hash;
 use crate::ids::{AccountId, CurrencyCode};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,70 @@ pub enum Event {
         account: AccountId,
         by: AccountId,
     },
+    FxRatePosted {
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        rate: Rate,
+    },
+    FxLocked {
+        lock_id: u64,
+        payer: AccountId,
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        sell_amount: Amount,
+        buy_amount: Amount,
+        rate: Rate,
+        expires_at_ms: u64,
+    },
+    /// Both legs of a lock moved: `sell_amount` payer → provider, `buy_amount` reservation → `to`.
+    FxSettled {
+        lock_id: u64,
+        payer: AccountId,
+        provider: AccountId,
+        to: AccountId,
+        sell: CurrencyCode,
+        sell_amount: Amount,
+        buy: CurrencyCode,
+        buy_amount: Amount,
+    },
+    ContractDeployed {
+        contract: u64,
+        deployer: AccountId,
+        code_hash: Hash,
+    },
+    /// A contract call (or deploy's `init`) that succeeded: its fuel use and return data.
+    ContractCalled {
+        contract: u64,
+        caller: AccountId,
+        method: String,
+        funds: Option<(CurrencyCode, Amount)>,
+        fuel_used: u64,
+        return_data: Vec<u8>,
+    },
+    /// An event a contract emitted during a call by `caller`.
+    ContractEvent {
+        contract: u64,
+        caller: AccountId,
+        topic: String,
+        data: Vec<u8>,
+    },
+    /// A contract paid from its own balance.
+    ContractTransferred {
+        contract: u64,
+        to: AccountId,
+        currency: CurrencyCode,
+        amount: Amount,
+    },
+    ScheduleCreated {
+        schedule: u64,
+        payer: AccountId,
+    },
+    ScheduleCancelled {
+        schedule: u64,
+        payer: AccountId,
+    },
     /// The sender's transaction was ordered but its operation was refused with `code`; only
     /// its nonce moved. In the sender's history and event stream, so nothing accepted is
     /// silently forgotten.
@@ -86,6 +151,15 @@ impl Event {
             Event::Transferred { from, to, .. } => vec![from, to],
             Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
             Event::Failed { account, .. } => vec![account],
+            Event::FxRatePosted { provider, .. } => vec![provider],
+            Event::FxLocked { payer, provider, .. } => vec![payer, provider],
+            Event::FxSettled {
+                payer, provider, to, ..
+            } => vec![payer, provider, to],
+            Event::ContractDeployed { deployer, .. } => vec![deployer],
+            Event::ContractCalled { caller, .. } | Event::ContractEvent { caller, .. } => vec![caller],
+            Event::ContractTransferred { to, .. } => vec![to],
+            Event::ScheduleCreated { payer, .. } | Event::ScheduleCancelled { payer, .. } => vec![payer],
         }
     }
 }

@@ -9,9 +9,13 @@ use crate::amount::Amount;
 use crate::codec;
 use crate::crypto::{PrivateKey, PublicKey, Signature};
 use crate::error::{Error, ErrorCode};
+use crate::fx::Rate;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
-use crate::limits::{BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
+use crate::limits::{
+    BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX,
+    CONTRACT_MODULE_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, TX_BYTES_MAX,
+};
 use serde::{Deserialize, Serialize};
 
 /// The format version of `Transaction`; a new version is a decision with an ADR.
@@ -87,6 +91,58 @@ pub enum Operation {
     RotateKeyWithProof {
         public_key: PublicKey,
         proof: Signature,
+    },
+    /// A rate provider named in genesis posts its rate for the directed pair: one `sell` buys
+    /// `rate` of `buy`. It replaces the provider's previous post for the pair.
+    FxPostRate {
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        rate: Rate,
+    },
+    /// Lock a liquidity provider's client rate for selling `sell_amount` of `sell` for `buy`,
+    /// for `window_ms` of block time. The provider's `buy` is reserved at once. Refused if the
+    /// client rate is below `rate_min`.
+    FxLock {
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        sell_amount: Amount,
+        window_ms: u64,
+        rate_min: Option<Rate>,
+    },
+    /// The lock's payer settles it before expiry: its `sell_amount` goes to the provider and
+    /// the reserved `buy` amount to `to`, both or neither (PvP).
+    FxSettle {
+        lock_id: u64,
+        to: AccountId,
+    },
+    /// Deploy a wasm module (contracts/ABI.md); its `init` export, if any, runs with
+    /// `init_args`. `fuel` pays for validation and `init`, up to `CONTRACT_FUEL_MAX`.
+    DeployContract {
+        code: Vec<u8>,
+        init_args: Vec<u8>,
+        fuel: u64,
+    },
+    /// Call `method` of a contract with `args`; `funds` move from the sender to the contract
+    /// before the call. A trap or running out of `fuel` reverts every effect.
+    CallContract {
+        contract: u64,
+        method: String,
+        args: Vec<u8>,
+        funds: Option<(CurrencyCode, Amount)>,
+        fuel: u64,
+    },
+    /// A standing order: pay `leg` at the first block at or after `start_ms`, then every
+    /// `period_ms` (0: once), `count` times (0: until cancelled).
+    ScheduleCreate {
+        leg: TransferLeg,
+        start_ms: u64,
+        period_ms: u64,
+        count: u32,
+    },
+    /// The payer cancels its standing order.
+    ScheduleCancel {
+        schedule: u64,
     },
 }
 
@@ -171,6 +227,13 @@ impl Operation {
             Operation::Unfreeze { .. } => "unfreeze",
             Operation::RegisterAccountWithProof { .. } => "register_account",
             Operation::RotateKeyWithProof { .. } => "rotate_key",
+            Operation::FxPostRate { .. } => "fx_post_rate",
+            Operation::FxLock { .. } => "fx_lock",
+            Operation::FxSettle { .. } => "fx_settle",
+            Operation::DeployContract { .. } => "deploy_contract",
+            Operation::CallContract { .. } => "call_contract",
+            Operation::ScheduleCreate { .. } => "schedule_create",
+            Operation::ScheduleCancel { .. } => "schedule_cancel",
         }
     }
 }
@@ -250,6 +313,74 @@ impl Transaction {
             Operation::RegisterAccountWithProof { public_key, .. }
             | Operation::RotateKeyWithProof { public_key, .. } => public_key.check_torsion_free(),
             Operation::Freeze { .. } | Operation::Unfreeze { .. } => Ok(()),
+            Operation::FxPostRate { sell, buy, rate } => {
+                check_pair(sell, buy)?;
+                if !rate.is_valid() {
+                    return Err(Error::new(
+                        ErrorCode::FxRateInvalid,
+                        format!("rate {rate} is out of range"),
+                    ));
+                }
+                Ok(())
+            }
+            Operation::FxLock {
+                sell,
+                buy,
+                sell_amount,
+                window_ms,
+                rate_min,
+                ..
+            } => {
+                check_pair(sell, buy)?;
+                check_positive(*sell_amount)?;
+                if *window_ms == 0 || *window_ms > FX_LOCK_WINDOW_MS_MAX {
+                    return Err(Error::new(
+                        ErrorCode::FxLockWindow,
+                        format!("a lock window is 1 to {FX_LOCK_WINDOW_MS_MAX} ms"),
+                    ));
+                }
+                if rate_min.is_some_and(|rate| !rate.is_valid()) {
+                    return Err(Error::new(ErrorCode::FxRateInvalid, "rate_min is out of range"));
+                }
+                Ok(())
+            }
+            Operation::DeployContract { code, init_args, fuel } => {
+                if code.len() > CONTRACT_MODULE_BYTES_MAX {
+                    return Err(Error::new(
+                        ErrorCode::TooLarge,
+                        format!("a module is at most {CONTRACT_MODULE_BYTES_MAX} bytes"),
+                    ));
+                }
+                check_call(init_args, *fuel)
+            }
+            Operation::CallContract {
+                method,
+                args,
+                funds,
+                fuel,
+                ..
+            } => {
+                if method.is_empty() || method.len() > CONTRACT_METHOD_BYTES_MAX || method == "init" {
+                    return Err(Error::new(
+                        ErrorCode::UnknownMethod,
+                        format!("a method name is 1 to {CONTRACT_METHOD_BYTES_MAX} bytes and not `init`"),
+                    ));
+                }
+                if let Some((_, amount)) = funds {
+                    check_positive(*amount)?;
+                }
+                check_call(args, *fuel)
+            }
+            Operation::FxSettle { .. } | Operation::ScheduleCancel { .. } => Ok(()),
+            Operation::ScheduleCreate { leg, period_ms, .. } => {
+                if *period_ms != 0 && *period_ms < SCHEDULE_PERIOD_MS_MIN {
+                    return Err(Error::new(
+                        ErrorCode::BadRequest,
+                        format!("a period is 0 (once) or at least {SCHEDULE_PERIOD_MS_MIN} ms"),
+                    ));
+                }
+                check_leg(leg)
+            }
         }
     }
 
@@ -282,6 +413,32 @@ impl Transaction {
             Operation::RegisterAccountWithProof { .. } | Operation::RotateKeyWithProof { .. }
         )
     }
+}
+
+fn check_pair(sell: &CurrencyCode, buy: &CurrencyCode) -> Result<(), Error> {
+    if sell == buy {
+        return Err(Error::new(
+            ErrorCode::FxRateInvalid,
+            format!("{sell}/{buy} is not a currency pair"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_call(args: &[u8], fuel: u64) -> Result<(), Error> {
+    if args.len() > CONTRACT_ARGS_BYTES_MAX {
+        return Err(Error::new(
+            ErrorCode::TooLarge,
+            format!("contract arguments are at most {CONTRACT_ARGS_BYTES_MAX} bytes"),
+        ));
+    }
+    if fuel == 0 || fuel > CONTRACT_FUEL_MAX {
+        return Err(Error::new(
+            ErrorCode::FuelLimit,
+            format!("fuel must be 1 to {CONTRACT_FUEL_MAX}"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_positive(amount: Amount) -> Result<(), Error> {

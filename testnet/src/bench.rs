@@ -65,7 +65,7 @@ pub struct BenchArgs {
 }
 
 /// The HTTP client: plain, or https trusting only `ca`.
-fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, BoxError> {
+pub(crate) fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, BoxError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     corridor_sdk::client::install_tls_provider();
@@ -88,24 +88,24 @@ fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, BoxError
 const FINALITY_TIMEOUT: Duration = Duration::from_secs(120);
 const TRANSFERS_PER_ACCOUNT_MAX: usize = 60;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-struct Node {
-    http: reqwest::Client,
-    rpc: String,
+pub(crate) struct Node {
+    pub(crate) http: reqwest::Client,
+    pub(crate) rpc: String,
     /// Signs reads (the sponsor, which may read its bench customers), with the chain id.
-    reader: Option<(PrivateKey, String)>,
+    pub(crate) reader: Option<(PrivateKey, String)>,
 }
 
 impl Node {
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>, BoxError> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>, BoxError> {
         let mut request = self.http.get(format!("{}{path}", self.rpc));
         // Status and blocks are public: only scoped reads are signed.
         let scoped = path.starts_with("/v1/accounts") || path.starts_with("/v1/transactions");
@@ -138,7 +138,7 @@ impl Node {
         Ok(Some(response.json().await?))
     }
 
-    async fn submit(&self, txs: &[String]) -> Result<BatchSubmitResponse, BoxError> {
+    pub(crate) async fn submit(&self, txs: &[String]) -> Result<BatchSubmitResponse, BoxError> {
         let body = serde_json::json!({ "txs": txs });
         let response = self
             .http
@@ -157,12 +157,12 @@ impl Node {
         Ok(response.json().await?)
     }
 
-    async fn status(&self) -> Result<Status, BoxError> {
+    pub(crate) async fn status(&self) -> Result<Status, BoxError> {
         self.get("/v1/status").await?.ok_or_else(|| "no status".into())
     }
 
     /// Submit `txs` and wait until every one is in a block.
-    async fn settle(&self, txs: &[SignedTransaction]) -> Result<(), BoxError> {
+    pub(crate) async fn settle(&self, txs: &[SignedTransaction]) -> Result<(), BoxError> {
         let hexes: Vec<String> = txs.iter().map(|tx| hex::encode(tx.to_bytes())).collect();
         let response = self.submit(&hexes).await?;
         for result in &response.results {
@@ -199,7 +199,7 @@ impl Node {
     }
 }
 
-fn bench_key(scheme: Scheme, index: usize) -> PrivateKey {
+pub(crate) fn bench_key(scheme: Scheme, index: usize) -> PrivateKey {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&(index as u64 + 1).to_le_bytes());
     seed[8] = match scheme {
@@ -210,7 +210,7 @@ fn bench_key(scheme: Scheme, index: usize) -> PrivateKey {
     PrivateKey::from_seed(scheme, seed).expect("bench seeds are valid scalars")
 }
 
-fn bench_account(args: &BenchArgs, index: usize) -> Result<AccountId, BoxError> {
+pub(crate) fn bench_account(args: &BenchArgs, index: usize) -> Result<AccountId, BoxError> {
     Ok(AccountId::new(&format!(
         "bench-{}-{index}@{}",
         args.scheme, args.sponsor
@@ -218,7 +218,7 @@ fn bench_account(args: &BenchArgs, index: usize) -> Result<AccountId, BoxError> 
 }
 
 /// Register and fund the bench accounts that do not exist yet. Returns each account's next nonce.
-async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>, BoxError> {
+pub(crate) async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>, BoxError> {
     let sponsor_id = AccountId::new(&args.sponsor)?;
     let sponsor_key = PrivateKey::read_file(&args.keys.join(format!("{}.key", args.sponsor)))?;
     let currency = CurrencyCode::new(&args.currency)?;

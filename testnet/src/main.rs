@@ -17,6 +17,8 @@ enum Command {
     /// Drive pre-signed transfers from many accounts at a running node and report finalized
     /// transfers/s and submit→finalized latency.
     Bench(corridor_testnet::bench::BenchArgs),
+    /// Escrow create + release contract calls against a running node: calls/s and latency.
+    EscrowBench(corridor_testnet::escrow_bench::EscrowBenchArgs),
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -24,6 +26,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => corridor_testnet::bench::run(args).await,
+        Command::EscrowBench(args) => corridor_testnet::escrow_bench::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

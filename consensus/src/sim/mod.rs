@@ -695,14 +695,7 @@ impl Simulation {
                 } = *written;
                 if self.slots[slot].alive && self.slots[slot].generation == generation {
                     let worst_moment = state.notarized.is_some() && !state.nullified && state.finalized.is_none();
-                    if worst_moment && self.crash_at_worst_moment(slot) {
-                        // The vote is durable but never left: the restarted replica must not
-                        // sign a conflicting one (persist before you speak).
-                        self.slots[slot].durable_safety = state;
-                        self.crash(slot);
-                        let delay_ms = self.rng.range(1, 30);
-                        return self.schedule(delay_ms, EventKind::Restart { slot });
-                    }
+                    let crash_now = worst_moment && self.crash_at_worst_moment(slot);
                     let target = &mut self.slots[slot];
                     target.durable_safety = state;
                     target.durable_certificate = certificate;
@@ -715,6 +708,14 @@ impl Simulation {
                                 .or_default()
                                 .push(certificate),
                         }
+                    }
+                    if crash_now {
+                        // Everything this Persist wrote is durable, but the vote never left:
+                        // the restarted replica must not sign a conflicting one (persist
+                        // before you speak).
+                        self.crash(slot);
+                        let delay_ms = self.rng.range(1, 30);
+                        return self.schedule(delay_ms, EventKind::Restart { slot });
                     }
                     self.feed(slot, Input::Persisted { sequence });
                 }

@@ -59,11 +59,13 @@ pub(crate) struct BlockOutput {
 }
 
 /// State changes not yet committed: a block's, or one transaction's on top of its block's.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Changes {
     accounts: BTreeMap<AccountId, Option<AccountRecord>>,
     currencies: BTreeMap<CurrencyCode, Option<CurrencyRecord>>,
     key_owners: BTreeMap<PublicKey, Option<AccountId>>,
+    /// Every other record (FX, contracts, schedules), by state key, in canonical bytes.
+    records: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Changes {
@@ -71,6 +73,15 @@ impl Changes {
         self.accounts.extend(other.accounts);
         self.currencies.extend(other.currencies);
         self.key_owners.extend(other.key_owners);
+        self.records.extend(other.records);
+    }
+}
+
+/// Decode a stored record; stored state that does not decode is a broken node.
+pub(crate) fn decode_state<T: DeserializeOwned>(bytes: &[u8]) -> T {
+    match codec::decode(bytes, STATE_VALUE_BYTES_MAX) {
+        Ok(record) => record,
+        Err(error) => panic!("stored state does not decode: {error}"),
     }
 }
 
@@ -124,42 +135,92 @@ impl<'r> Committed<'r> {
 }
 
 /// One transaction's view: its own changes over its block's over committed state.
-struct TxContext<'a> {
+pub(crate) struct TxContext<'a> {
     committed: &'a Committed<'a>,
     block: &'a Changes,
     config: &'a ChainConfig,
     changes: Changes,
-    events: Vec<Event>,
+    pub events: Vec<Event>,
+    /// The block's time: the only clock execution knows.
+    pub block_time_ms: u64,
+    pub height: u64,
 }
 
 impl<'a> TxContext<'a> {
-    fn new(committed: &'a Committed<'a>, block: &'a Changes, config: &'a ChainConfig) -> TxContext<'a> {
+    fn new(
+        committed: &'a Committed<'a>,
+        block: &'a Changes,
+        config: &'a ChainConfig,
+        block_time_ms: u64,
+    ) -> TxContext<'a> {
         TxContext {
             committed,
             block,
             config,
             changes: Changes::default(),
             events: Vec::new(),
+            block_time_ms,
+            height: 0,
         }
     }
 
-    fn account(&self, id: &AccountId) -> Option<AccountRecord> {
+    pub fn at_height(mut self, height: u64) -> TxContext<'a> {
+        self.height = height;
+        self
+    }
+
+    /// Run `work`; if it fails, undo whatever it changed here.
+    pub fn attempt(&mut self, work: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
+        let (saved, events) = (self.changes.clone(), self.events.len());
+        let result = work(self);
+        if result.is_err() {
+            self.changes = saved;
+            self.events.truncate(events);
+        }
+        result
+    }
+
+    pub fn hash_algorithm(&self) -> corridor_sdk::HashAlgorithm {
+        self.config.hash_algorithm
+    }
+
+    /// A record other than an account, currency or key owner, as this transaction sees it.
+    pub fn record<T: DeserializeOwned>(&self, key: &StateKey) -> Option<T> {
+        let key = key.to_bytes();
+        let bytes = match self.changes.records.get(&key).or_else(|| self.block.records.get(&key)) {
+            Some(value) => value.clone(),
+            None => self.committed.reader.get(&key),
+        };
+        bytes.map(|bytes| decode_state(&bytes))
+    }
+
+    /// Write (`Some`) or delete (`None`) a record other than an account, currency or key owner.
+    pub fn put_record<T: serde::Serialize>(&mut self, key: &StateKey, value: Option<&T>) {
+        let bytes = value.map(codec::encode);
+        assert!(
+            bytes.as_ref().is_none_or(|b| b.len() <= STATE_VALUE_BYTES_MAX),
+            "record {key:?} over {STATE_VALUE_BYTES_MAX} bytes"
+        );
+        self.changes.records.insert(key.to_bytes(), bytes);
+    }
+
+    pub fn account(&self, id: &AccountId) -> Option<AccountRecord> {
         if let Some(record) = self.changes.accounts.get(id).or_else(|| self.block.accounts.get(id)) {
             return record.clone();
         }
         self.committed.account(id)
     }
 
-    fn require_account(&self, id: &AccountId) -> Result<AccountRecord, Error> {
+    pub fn require_account(&self, id: &AccountId) -> Result<AccountRecord, Error> {
         self.account(id)
             .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {id}")))
     }
 
-    fn put_account(&mut self, id: &AccountId, record: AccountRecord) {
+    pub fn put_account(&mut self, id: &AccountId, record: AccountRecord) {
         self.changes.accounts.insert(id.clone(), Some(record));
     }
 
-    fn currency(&self, code: &CurrencyCode) -> Result<CurrencyRecord, Error> {
+    pub fn currency(&self, code: &CurrencyCode) -> Result<CurrencyRecord, Error> {
         let record = match self
             .changes
             .currencies
@@ -200,7 +261,7 @@ impl<'a> TxContext<'a> {
     }
 }
 
-fn check_scale(code: &CurrencyCode, currency: &CurrencyRecord, amount: Amount) -> Result<(), Error> {
+pub(crate) fn check_scale(code: &CurrencyCode, currency: &CurrencyRecord, amount: Amount) -> Result<(), Error> {
     if !amount.fits_scale(currency.scale) {
         return Err(Error::new(
             ErrorCode::AmountScale,
@@ -224,7 +285,12 @@ fn overflow(code: &CurrencyCode) -> Error {
 }
 
 /// Take `amount` of `code` from `id`'s balance, or refuse with `insufficient_funds`.
-fn debit(id: &AccountId, record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+pub(crate) fn debit(
+    id: &AccountId,
+    record: &mut AccountRecord,
+    code: &CurrencyCode,
+    amount: Amount,
+) -> Result<(), Error> {
     let balance = record.balance(code);
     let remaining = balance
         .checked_sub(amount)
@@ -240,7 +306,7 @@ fn debit(id: &AccountId, record: &mut AccountRecord, code: &CurrencyCode, amount
 }
 
 /// Add `amount` of `code` to a balance, or refuse with `amount_overflow`.
-fn credit(record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
+pub(crate) fn credit(record: &mut AccountRecord, code: &CurrencyCode, amount: Amount) -> Result<(), Error> {
     let balance = record.balance(code).checked_add(amount).ok_or_else(|| overflow(code))?;
     record.set_balance(code, balance);
     Ok(())
@@ -256,7 +322,7 @@ fn require_issuer(sender: &AccountId, code: &CurrencyCode, currency: &CurrencyRe
     Ok(())
 }
 
-fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
+pub(crate) fn transfer(ctx: &mut TxContext<'_>, from: &AccountId, leg: &TransferLeg) -> Result<(), Error> {
     if from == &leg.to {
         return Err(Error::new(
             ErrorCode::SelfTransfer,
@@ -463,6 +529,52 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
         }),
         Operation::Freeze { account } => set_frozen(ctx, sender, account, true),
         Operation::Unfreeze { account } => set_frozen(ctx, sender, account, false),
+        Operation::FxPostRate { sell, buy, rate } => super::fx::post_rate(ctx, sender, sell, buy, *rate),
+        Operation::FxLock {
+            provider,
+            sell,
+            buy,
+            sell_amount,
+            window_ms,
+            rate_min,
+        } => {
+            let request = super::fx::LockRequest {
+                provider,
+                sell,
+                buy,
+                sell_amount: *sell_amount,
+                window_ms: *window_ms,
+                rate_min: *rate_min,
+            };
+            super::fx::lock(ctx, sender, &request).map(|_| ())
+        }
+        Operation::FxSettle { lock_id, to } => super::fx::settle(ctx, sender, *lock_id, to),
+        Operation::ScheduleCreate {
+            leg,
+            start_ms,
+            period_ms,
+            count,
+        } => super::schedule::create(ctx, sender, leg, *start_ms, *period_ms, *count).map(|_| ()),
+        Operation::ScheduleCancel { schedule } => super::schedule::cancel(ctx, sender, *schedule),
+        Operation::DeployContract { code, init_args, fuel } => {
+            super::contracts::deploy(ctx, sender, code, init_args, *fuel).map(|_| ())
+        }
+        Operation::CallContract {
+            contract,
+            method,
+            args,
+            funds,
+            fuel,
+        } => {
+            let request = super::contracts::CallRequest {
+                contract: *contract,
+                method,
+                args,
+                funds: funds.as_ref(),
+                fuel: *fuel,
+            };
+            super::contracts::call(ctx, sender, &request)
+        }
     }
 }
 
@@ -527,7 +639,7 @@ pub(crate) fn check_transaction(
 ) -> Result<(), Error> {
     let changes = Changes::default();
     let committed = Committed::new(reader);
-    let mut ctx = TxContext::new(&committed, &changes, config);
+    let mut ctx = TxContext::new(&committed, &changes, config, block_time_ms);
     check_envelope(
         &ctx,
         block_time_ms,
@@ -565,12 +677,30 @@ pub(crate) fn execute_block(
     let height = block.header.height;
     let committed = Committed::new(reader);
     let mut changes = Changes::default();
+    let block_time_ms = block.header.timestamp_ms;
+    // Work the block does before its transactions, by block time alone.
+    let scheduled = {
+        let mut ctx = TxContext::new(&committed, &changes, config, block_time_ms);
+        super::fx::release_expired(&mut ctx);
+        ctx.changes
+    };
+    changes.merge(scheduled);
+    // Standing orders due by this block's time, each atomic on its own.
+    let due = super::schedule::due(&TxContext::new(&committed, &changes, config, block_time_ms));
+    for schedule in due {
+        let run = {
+            let mut ctx = TxContext::new(&committed, &changes, config, block_time_ms).at_height(height);
+            super::schedule::run(&mut ctx, schedule);
+            ctx.changes
+        };
+        changes.merge(run);
+    }
     let mut receipts = Vec::with_capacity(block.txs.len());
     let mut history = Vec::new();
     for (index, signed) in block.txs.iter().enumerate() {
         let index = u32::try_from(index).expect("BLOCK_TXS_MAX fits u32");
         let sender = &signed.tx.sender;
-        let ctx = TxContext::new(&committed, &changes, config);
+        let ctx = TxContext::new(&committed, &changes, config, block_time_ms).at_height(height);
         let (outcome, tx_changes, events, consumes_nonce) =
             match check_envelope(&ctx, block.header.timestamp_ms, signed, prechecks[index as usize]) {
                 Err(error) => (
@@ -604,7 +734,7 @@ pub(crate) fn execute_block(
             };
         changes.merge(tx_changes);
         if consumes_nonce {
-            let ctx = TxContext::new(&committed, &changes, config);
+            let ctx = TxContext::new(&committed, &changes, config, block_time_ms);
             let mut record = ctx.require_account(sender).expect("the envelope found the sender");
             assert_eq!(record.next_nonce, signed.tx.nonce, "nonce checked in the envelope");
             record.next_nonce += 1;
@@ -683,6 +813,24 @@ fn assert_conservation(committed: &Committed<'_>, changes: &Changes) {
             add(&after.balances, Decimal::ONE);
         }
     }
+    // Money held outside balances (FX reservations, contracts) counts as balances.
+    for (key, after) in &changes.records {
+        let before = committed.reader.get(key);
+        let held = |value: &Option<Vec<u8>>| {
+            value
+                .as_deref()
+                .map(|bytes| super::held(key, bytes))
+                .unwrap_or_default()
+        };
+        for (holdings, sign) in [(held(&before), Decimal::NEGATIVE_ONE), (held(after), Decimal::ONE)] {
+            for (code, amount) in holdings {
+                assert!(!amount.decimal().is_sign_negative(), "negative holding of {code}");
+                let entry = balance_delta.entry(code).or_default();
+                *entry = corridor_sdk::amount::exact_add(*entry, amount.decimal() * sign)
+                    .expect("balance deltas stay exact under the supply cap");
+            }
+        }
+    }
     let mut supply_delta: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
     for (code, record) in &changes.currencies {
         let before = committed.currency(code);
@@ -713,6 +861,7 @@ fn encode_writes(changes: Changes) -> StateWrites {
     for (key, owner) in changes.key_owners {
         writes.push((StateKey::KeyOwner(key).to_bytes(), owner.map(|o| codec::encode(&o))));
     }
+    writes.extend(changes.records);
     writes.sort_by(|a, b| a.0.cmp(&b.0));
     for (_, value) in &writes {
         assert!(
@@ -792,6 +941,7 @@ mod tests {
                 account("regulator", 0),
             ],
             jurisdictions: BTreeMap::from([(id("bank-a"), id("pboc")), (id("bank-b"), id("hkma"))]),
+            fx: None,
         };
         genesis.validate().expect("valid genesis");
         let writes = genesis.state().expect("state");

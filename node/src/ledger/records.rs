@@ -69,6 +69,21 @@ pub(crate) enum StateKey {
     Currency(CurrencyCode),
     /// Which account holds a public key (for the CLI's "who am I" lookup).
     KeyOwner(PublicKey),
+    /// FX: who may post and quote (`ledger::fx`).
+    FxConfig,
+    /// FX: the posts for the directed pair (sell, buy).
+    FxPair(CurrencyCode, CurrencyCode),
+    /// FX: the lock counter and the expiry index of open locks.
+    FxBook,
+    FxLock(u64),
+    /// Contracts: the id counter, each contract's record, its storage, and code by hash.
+    ContractBook,
+    Contract(u64),
+    ContractStorage(u64),
+    ContractCode(corridor_sdk::Hash),
+    /// Standing orders: the id counter with the due index, and each order.
+    ScheduleBook,
+    Schedule(u64),
 }
 
 impl StateKey {
@@ -78,6 +93,24 @@ impl StateKey {
             StateKey::Account(id) => corridor_sdk::proof::account_state_key(id),
             StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
             StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
+            StateKey::FxConfig => b"fc".to_vec(),
+            StateKey::FxPair(sell, buy) => [b"fp\0", sell.as_str().as_bytes(), b"\0", buy.as_str().as_bytes()].concat(),
+            StateKey::FxBook => b"fb".to_vec(),
+            StateKey::FxLock(id) => [b"fl\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractBook => b"wb".to_vec(),
+            StateKey::Contract(id) => [b"wc\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractStorage(id) => [b"ws\0".as_slice(), &id.to_be_bytes()].concat(),
+            StateKey::ContractCode(hash) => [b"wm\0".as_slice(), &hash.0].concat(),
+            StateKey::ScheduleBook => b"sb".to_vec(),
+            StateKey::Schedule(id) => [b"so\0".as_slice(), &id.to_be_bytes()].concat(),
         }
+    }
+
+    pub fn is_contract(key: &[u8]) -> bool {
+        key.starts_with(b"wc\0")
+    }
+
+    pub fn is_fx_lock(key: &[u8]) -> bool {
+        key.starts_with(b"fl\0")
     }
 }

@@ -9,10 +9,16 @@
 mod args;
 #[path = "corridor/commands.rs"]
 mod commands;
+#[path = "corridor/contract.rs"]
+mod contract;
+#[path = "corridor/fx.rs"]
+mod fx;
 #[path = "corridor/input.rs"]
 mod input;
 #[path = "corridor/output.rs"]
 mod output;
+#[path = "corridor/schedule.rs"]
+mod schedule;
 
 use clap::Parser as _;
 use std::process::ExitCode;

@@ -130,6 +130,24 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Contracts: deploy, call, state.
+    #[command(subcommand)]
+    Contract(crate::contract::ContractCommand),
+    /// The shipped escrow contract: create, release, refund, dispute, capture, decide.
+    #[command(subcommand)]
+    Escrow(crate::contract::EscrowCommand),
+    /// The shipped supply-chain-finance contract: issue, transfer, offer, take, settle, check.
+    #[command(subcommand)]
+    Scf(crate::contract::ScfCommand),
+    /// The shipped conditional-payment contract: create, spend, attest, approve, reclaim.
+    #[command(subcommand)]
+    Pay(crate::contract::PayCommand),
+    /// Standing orders: create, list, show, cancel.
+    #[command(subcommand)]
+    Schedule(crate::schedule::ScheduleCommand),
+    /// FX: rates, post, lock, settle, show.
+    #[command(subcommand)]
+    Fx(crate::fx::FxCommand),
     /// Follow the event stream from a height, one line per event.
     Events {
         /// First block height to replay from.

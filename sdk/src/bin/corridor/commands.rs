@@ -20,11 +20,11 @@ use std::time::Duration;
 
 /// What every command shares: the node, the output mode and the global options.
 pub struct Context {
-    client: Client,
-    json: bool,
+    pub(crate) client: Client,
+    pub(crate) json: bool,
     key: Option<PathBuf>,
     wait: Duration,
-    expires_in: Duration,
+    pub(crate) expires_in: Duration,
 }
 
 /// Run the command; `Ok` carries the exit code of a command that printed its own result.
@@ -122,6 +122,12 @@ impl Context {
             }
             Command::Events { from_height, count } => self.events(from_height, count).await,
             Command::Audit { after, limit } => self.audit(after, limit).await,
+            Command::Fx(command) => self.fx(command).await,
+            Command::Contract(command) => self.contract(command).await,
+            Command::Escrow(command) => self.escrow(command).await,
+            Command::Scf(command) => self.scf(command).await,
+            Command::Pay(command) => self.pay(command).await,
+            Command::Schedule(command) => self.schedule(command).await,
         }
     }
 
@@ -185,7 +191,7 @@ impl Context {
     }
 
     /// Print `value` as JSON or through `human`, and succeed.
-    fn show<T: serde::Serialize>(&self, value: &T, human: impl Fn(&T) -> String) -> Result<u8, Failure> {
+    pub(crate) fn show<T: serde::Serialize>(&self, value: &T, human: impl Fn(&T) -> String) -> Result<u8, Failure> {
         if self.json {
             output::print_json(value)?;
         } else {
@@ -246,7 +252,7 @@ impl Context {
         Ok(EXIT_SUCCESS)
     }
 
-    fn signing_key(&self) -> Result<PrivateKey, Failure> {
+    pub(crate) fn signing_key(&self) -> Result<PrivateKey, Failure> {
         let Some(path) = &self.key else {
             return Err(Failure::input(Error::new(
                 ErrorCode::BadRequest,
@@ -257,7 +263,7 @@ impl Context {
     }
 
     /// The sender: `--from`, or the account that holds the key's public key.
-    async fn sender(&self, sender: &SenderArgs, key: &PrivateKey) -> Result<AccountId, Failure> {
+    pub(crate) async fn sender(&self, sender: &SenderArgs, key: &PrivateKey) -> Result<AccountId, Failure> {
         if let Some(from) = &sender.from {
             return Ok(from.clone());
         }
@@ -273,7 +279,7 @@ impl Context {
         })
     }
 
-    async fn sign_and_submit(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
+    pub(crate) async fn sign_and_submit(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
         let key = self.signing_key()?;
         let sender = self.sender(sender, &key).await?;
         let tx = self.client.build(&sender, operation, self.expires_in).await?;
@@ -299,7 +305,7 @@ impl Context {
         self.report_outcome(&view)
     }
 
-    async fn wait(&self, hash: &Hash) -> Result<TxView, Failure> {
+    pub(crate) async fn wait(&self, hash: &Hash) -> Result<TxView, Failure> {
         self.client.wait(hash, self.wait).await.map_err(|error| match error {
             ClientError::Timeout => Failure {
                 code: "timeout",
@@ -311,7 +317,7 @@ impl Context {
         })
     }
 
-    fn report_outcome(&self, view: &TxView) -> Result<u8, Failure> {
+    pub(crate) fn report_outcome(&self, view: &TxView) -> Result<u8, Failure> {
         if self.json {
             output::print_json(view)?;
         } else {

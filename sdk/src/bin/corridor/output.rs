@@ -206,6 +206,60 @@ pub fn event_text(event: &Event) -> String {
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
         Event::Unfrozen { account, by } => format!("unfrozen {account} by {by}"),
         Event::Failed { account, code } => format!("failed {account} {code}"),
+        Event::FxRatePosted {
+            provider,
+            sell,
+            buy,
+            rate,
+        } => format!("fx_rate_posted {sell}/{buy} {rate} by {provider}"),
+        Event::FxLocked {
+            lock_id,
+            payer,
+            provider,
+            sell,
+            buy,
+            sell_amount,
+            buy_amount,
+            rate,
+            expires_at_ms,
+        } => format!(
+            "fx_locked {lock_id} {payer} sells {sell_amount} {sell} to {provider} for {buy_amount} {buy} at {rate} until {expires_at_ms}"
+        ),
+        Event::FxSettled {
+            lock_id,
+            payer,
+            provider,
+            to,
+            sell,
+            sell_amount,
+            buy,
+            buy_amount,
+        } => format!(
+            "fx_settled {lock_id} {sell_amount} {sell} {payer} -> {provider}, {buy_amount} {buy} {provider} -> {to}"
+        ),
+        Event::ContractDeployed {
+            contract,
+            deployer,
+            code_hash,
+        } => format!("contract_deployed {contract} by {deployer} code {code_hash}"),
+        Event::ContractCalled {
+            contract,
+            caller,
+            method,
+            fuel_used,
+            ..
+        } => format!("contract_called {contract}.{method} by {caller} fuel {fuel_used}"),
+        Event::ContractEvent {
+            contract, topic, data, ..
+        } => format!("contract_event {contract} {topic} {}", hex::encode(data)),
+        Event::ContractTransferred {
+            contract,
+            to,
+            currency,
+            amount,
+        } => format!("contract_transferred {amount} {currency} contract {contract} -> {to}"),
+        Event::ScheduleCreated { schedule, payer } => format!("schedule_created {schedule} by {payer}"),
+        Event::ScheduleCancelled { schedule, payer } => format!("schedule_cancelled {schedule} by {payer}"),
     }
 }
 
