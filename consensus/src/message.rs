@@ -204,25 +204,33 @@ impl Certificate {
         if cfg!(feature = "mutation-skip-certificate-verification") {
             return Ok(());
         }
-        let messages: Vec<Vec<u8>> = self
-            .endorsements
-            .iter()
-            .map(|endorsement| {
-                signing_bytes(
-                    chain_id,
-                    epoch,
-                    self.kind.tag(),
-                    self.view,
-                    &self.digest,
-                    endorsement.since,
-                )
-            })
-            .collect();
+        // Every signer signs the same bytes, except the claims of a nullification.
+        let shared = signing_bytes(chain_id, epoch, self.kind.tag(), self.view, &self.digest, 0);
+        let claims: Vec<Vec<u8>> = if self.kind == VoteKind::Nullify {
+            self.endorsements
+                .iter()
+                .map(|endorsement| {
+                    signing_bytes(
+                        chain_id,
+                        epoch,
+                        self.kind.tag(),
+                        self.view,
+                        &self.digest,
+                        endorsement.since,
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let items: Vec<(ValidatorIndex, &[u8], &Signature)> = self
             .endorsements
             .iter()
-            .zip(&messages)
-            .map(|(endorsement, message)| (endorsement.signer, message.as_slice(), &endorsement.signature))
+            .enumerate()
+            .map(|(position, endorsement)| {
+                let message = claims.get(position).unwrap_or(&shared);
+                (endorsement.signer, message.as_slice(), &endorsement.signature)
+            })
             .collect();
         if verifier.verify_all(&items) {
             Ok(())

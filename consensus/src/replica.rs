@@ -1388,18 +1388,23 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         }
         chain.reverse();
         self.pending_finalization = None;
-        let headers: Vec<BlockHeader> = chain.iter().map(|block| block.header(&self.hasher)).collect();
         // Padding past the epoch's last height proves finality but is never delivered.
         let deliverable = chain
             .iter()
             .take_while(|block| block.height <= self.config.last_height)
             .count();
+        // Headers only for the blocks that prove a batch's finality: those after its end.
+        let first_end = deliverable.min(CATCH_UP_BLOCKS_MAX);
+        let headers: Vec<BlockHeader> = chain[first_end..]
+            .iter()
+            .map(|block| block.header(&self.hasher))
+            .collect();
         let mut start = 0;
         while start < deliverable {
             let end = (start + CATCH_UP_BLOCKS_MAX).min(deliverable);
             let batch = FinalizedChain {
                 blocks: chain[start..end].to_vec(),
-                headers: headers[end..].to_vec(),
+                headers: headers[end - first_end..].to_vec(),
                 finalization: finalization.get().clone(),
             };
             self.deliver(boundary::own_chain(batch));
@@ -1449,10 +1454,14 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         let last = chain.blocks.last().expect("a delivered chain is never empty");
         assert!(first.height == self.anchor.height + 1, "delivery skips a height");
         assert!(last.height <= self.config.last_height, "delivery past the epoch's end");
+        let digest = match chain.headers.first() {
+            None => chain.finalization.digest,
+            Some(next) => next.parent,
+        };
         self.anchor = Anchor {
             view: last.view,
             height: last.height,
-            digest: last.digest(&self.hasher),
+            digest,
         };
         self.anchor_finalization = Some((self.config.epoch, chain.finalization.clone()));
         self.catch_up_requested = None;
