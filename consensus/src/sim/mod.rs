@@ -1062,34 +1062,13 @@ impl Simulation {
                 let mut payload = view.to_le_bytes().to_vec();
                 payload.extend_from_slice(&height.to_le_bytes());
                 payload.extend_from_slice(&self.rng.next_u64().to_le_bytes());
-                let input = Input::Proposal { view, payload };
-                let delay_ms = self.rng.range(0, 2);
-                self.schedule(
-                    delay_ms,
-                    EventKind::Input {
-                        slot,
-                        generation,
-                        input: Box::new(input),
-                    },
-                );
+                self.answer_soon(slot, generation, Input::Proposal { view, payload });
             }
             Effect::Validate {
                 view, digest, payload, ..
             } => {
-                let input = Input::Validated {
-                    view,
-                    digest,
-                    valid: application_accepts(&payload),
-                };
-                let delay_ms = self.rng.range(0, 2);
-                self.schedule(
-                    delay_ms,
-                    EventKind::Input {
-                        slot,
-                        generation,
-                        input: Box::new(input),
-                    },
-                );
+                let valid = application_accepts(&payload);
+                self.answer_soon(slot, generation, Input::Validated { view, digest, valid });
             }
             Effect::StoreBlock(block) => self.slots[slot].staged.push(Stored::Block(block)),
             Effect::StoreCertificate(certificate) => self.slots[slot].staged.push(Stored::Certificate(certificate)),
@@ -1108,6 +1087,20 @@ impl Simulation {
                 self.enter_next_epoch(slot, durable);
             }
         }
+    }
+
+    /// The simulated application answers within 0–2 ms.
+    fn answer_soon(&mut self, slot: usize, generation: u64, input: Input) {
+        let delay_ms = self.rng.range(0, 2);
+        let input = Box::new(input);
+        self.schedule(
+            delay_ms,
+            EventKind::Input {
+                slot,
+                generation,
+                input,
+            },
+        );
     }
 
     fn enter_next_epoch(&mut self, slot: usize, durable: Durable) {
