@@ -27,7 +27,7 @@ pub enum VoteKind {
 }
 
 impl VoteKind {
-    pub(crate) fn tag(self) -> u8 {
+    pub fn tag(self) -> u8 {
         match self {
             VoteKind::Notarize => 1,
             VoteKind::Nullify => 2,

@@ -95,11 +95,13 @@ pub enum Effect {
         height: Height,
         parent: Digest,
     },
-    /// Check a proposed payload; answer with `Input::Validated`.
+    /// Check a proposed payload on `parent` (a block this replica delivered, stored or was
+    /// asked to build on); answer with `Input::Validated`.
     Validate {
         view: View,
         height: Height,
         digest: Digest,
+        parent: Digest,
         payload: Vec<u8>,
     },
     /// Blocks that are final, in height order, at most `CATCH_UP_BLOCKS_MAX` per batch, each
@@ -472,6 +474,11 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
 
     pub fn view(&self) -> View {
         self.view
+    }
+
+    /// A block this replica holds above its anchor (proposed, validated, fetched or restored).
+    pub fn block(&self, digest: &Digest) -> Option<&Block> {
+        self.blocks.get(digest)
     }
 
     pub fn anchor(&self) -> Anchor {
@@ -1130,11 +1137,12 @@ impl<S: Signer, V: Verifier, H: Hasher> Replica<S, V, H> {
         match state.validation {
             Validation::NotAsked => {
                 state.validation = Validation::Asked;
-                let (height, payload) = (block.height, block.payload);
+                let (height, parent, payload) = (block.height, block.parent, block.payload);
                 self.effects.push(Effect::Validate {
                     view,
                     height,
                     digest,
+                    parent,
                     payload,
                 });
             }

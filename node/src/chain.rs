@@ -21,19 +21,17 @@ use corridor_sdk::api::{
 use corridor_sdk::block::merkle_root;
 use corridor_sdk::crypto::{BatchItem, PublicKey, verify_batch};
 use corridor_sdk::error::{Error, ErrorCode};
-use corridor_sdk::limits::{
-    BLOCK_BYTES_MAX, BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX,
-};
+use corridor_sdk::limits::{BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX};
 use corridor_sdk::{AccountId, Block, BlockHeader, Certificate, Hash, SignedTransaction, codec};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// How far ahead of this node's clock a proposal's timestamp may be.
-pub(crate) const BLOCK_TIME_DRIFT_MS_MAX: u64 = 5_000;
+/// Transaction bytes in one proposal: the consensus payload limit, less room for the header.
+const PROPOSAL_TXS_BYTES_MAX: usize = corridor_consensus::limits::PAYLOAD_BYTES_MAX - 64 * 1024;
 /// What `cheap_checks` found: the transaction's canonical bytes, its hash, the time used, and
 /// the sender's record.
 type Checked = (Vec<u8>, Hash, u64, AccountRecord);
@@ -41,16 +39,52 @@ type Checked = (Vec<u8>, Hash, u64, AccountRecord);
 /// Signatures verified together in one batch.
 const VERIFY_BATCH_TXS: usize = 64;
 
-/// What block ordering needs from the application. The dev producer drives it with n = 1
-/// today; the BFT consensus driver drives the same calls with n validators.
+/// What a new block's header must follow: its parent's place, hash, time and the height of
+/// the state root the parent named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Parent {
+    pub height: u64,
+    pub block_hash: Hash,
+    pub timestamp_ms: u64,
+    pub state_height: u64,
+}
+
+impl Parent {
+    pub fn of(header: &BlockHeader, algorithm: corridor_sdk::HashAlgorithm) -> Parent {
+        Parent {
+            height: header.height,
+            block_hash: header.hash(algorithm),
+            timestamp_ms: header.timestamp_ms,
+            state_height: header.state_height,
+        }
+    }
+}
+
+/// Why a proposal gets no vote (yet).
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// It names a state root at a height this node has not executed: ask again later.
+    Behind,
+    Invalid(Error),
+}
+
+/// What block ordering needs from the application. The consensus driver (`driver.rs`) calls
+/// it with n validators, and with n = 1 in `corridord dev`.
 pub(crate) trait Application: Send + Sync {
-    /// A block extending the committed head from ready mempool transactions, or `None` if
-    /// there is nothing to order.
-    fn propose(&self, proposer: &AccountId, now_ms: u64) -> Option<Block>;
-    /// Whether a proposal may be voted for: it extends the head, its roots and counts are
-    /// right, its time is within bounds, and every signature verifies.
-    fn verify_proposal(&self, block: &Block, now_ms: u64) -> Result<(), Error>;
-    /// Execute and persist a finalized block. Returns once it is durable.
+    /// A block on `parent` from ready mempool transactions, or `None` if there is nothing to
+    /// order. Its transactions stay out of later proposals until `release` or `finalize`.
+    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64) -> Option<Block>;
+    /// Whether a proposal on `parent` may be voted for: it extends it, its time is after the
+    /// parent's and not ahead of `now_ms` by more than the genesis bound, its state root
+    /// equals ours at the height it names, its counts, nonces and expiries are right, and
+    /// every signature verifies. A valid proposal's transactions are held out of our own
+    /// proposals as if we had proposed them.
+    fn verify_proposal(&self, block: &Block, parent: &Parent, now_ms: u64) -> Result<(), Refusal>;
+    /// A proposal that will not be finalized: its transactions may be proposed again.
+    fn release(&self, block: &Block);
+    /// Execute and persist a block whose finality the caller verified. Returns once it is
+    /// durable. A block whose header disagrees with our state is refused with
+    /// `ErrorCode::Diverged`, and nothing is written.
     fn finalize(&self, block: Block, certificate: Certificate) -> Result<Head, Error>;
 }
 
@@ -61,25 +95,29 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Wakes the producer early when a full block is waiting.
+/// Tells the consensus driver that transactions are ready, at most once until it looks.
 #[derive(Default)]
 pub(crate) struct Wakeup {
-    flag: Mutex<bool>,
-    condvar: Condvar,
+    pending: std::sync::atomic::AtomicBool,
+    notify: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Wakeup {
-    pub fn notify(&self) {
-        *self.flag.lock() = true;
-        self.condvar.notify_one();
+    pub fn set(&self, notify: Box<dyn Fn() + Send + Sync>) {
+        *self.notify.lock() = Some(notify);
     }
 
-    pub fn wait(&self, timeout: Duration) {
-        let mut flag = self.flag.lock();
-        if !*flag {
-            self.condvar.wait_for(&mut flag, timeout);
+    pub fn notify(&self) {
+        if !self.pending.swap(true, std::sync::atomic::Ordering::AcqRel)
+            && let Some(notify) = self.notify.lock().as_ref()
+        {
+            notify();
         }
-        *flag = false;
+    }
+
+    /// The driver looked: the next admission notifies again.
+    pub fn clear(&self) {
+        self.pending.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -98,6 +136,8 @@ pub(crate) struct Chain {
     journal: Journal,
     /// What the journal held at open, to admit again (`replay_journal`).
     journaled: Mutex<Vec<SignedTransaction>>,
+    /// Why block production stopped (a certified block disagreed with our state).
+    halted: Mutex<Option<String>>,
 }
 
 fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
@@ -156,6 +196,7 @@ impl Chain {
             wakeup: Wakeup::default(),
             journal,
             journaled: Mutex::new(journaled),
+            halted: Mutex::new(None),
         }))
     }
 
@@ -178,6 +219,7 @@ impl Chain {
             tx_count: 0,
             txs_root: Hash::ZERO,
             state_root: Hash::ZERO,
+            state_height: 0,
         };
         let block_hash = header.hash(algorithm);
         let head = Head {
@@ -191,7 +233,11 @@ impl Chain {
             certificate: Certificate {
                 height: 0,
                 block_hash,
-                signatures: vec![],
+                epoch: 0,
+                view: 0,
+                parent_view: 0,
+                parent_digest: Hash::ZERO,
+                finality: Vec::new(),
             },
         };
         let commit = BlockCommit {
@@ -236,6 +282,18 @@ impl Chain {
         self.head.read().clone()
     }
 
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn hash_algorithm(&self) -> corridor_sdk::HashAlgorithm {
+        self.config.hash_algorithm
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     pub fn subscribe_height(&self) -> tokio::sync::watch::Receiver<u64> {
         self.head_watch.subscribe()
     }
@@ -276,9 +334,7 @@ impl Chain {
                 self.metrics
                     .txs_admitted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if self.mempool.ready_len() >= BLOCK_TXS_MAX {
-                    self.wakeup.notify();
-                }
+                self.wakeup.notify();
             }
             Err(error) => self.metrics.rejected(error.code),
         }
@@ -437,37 +493,6 @@ impl Chain {
             .collect();
         self.journal_append(&admitted);
         results.into_iter().map(|r| r.map(|(hash, _)| hash)).collect()
-    }
-
-    /// A certificate finalizes `block_hash` at `height` if a quorum (n − f of the n genesis
-    /// validators, each counted once) signed it.
-    fn verify_certificate(&self, height: u64, block_hash: &Hash, certificate: &Certificate) -> Result<(), Error> {
-        let refuse = |why: String| {
-            Err(Error::new(
-                ErrorCode::BadSignature,
-                format!("certificate for {height}: {why}"),
-            ))
-        };
-        if certificate.height != height || &certificate.block_hash != block_hash {
-            return refuse("it is for another block".into());
-        }
-        let validators = &self.config.validators;
-        let quorum = validators.len() - (validators.len() - 1) / 3;
-        let message = Certificate::signing_bytes(&self.config.chain_id, height, block_hash);
-        let mut signers = std::collections::BTreeSet::new();
-        for signature in &certificate.signatures {
-            let Some(validator) = validators.iter().find(|v| v.id == signature.validator) else {
-                return refuse(format!("{} is not a validator", signature.validator));
-            };
-            if validator.public_key.verify(&message, &signature.signature).is_err() {
-                return refuse(format!("{}'s signature does not verify", signature.validator));
-            }
-            signers.insert(&validator.id);
-        }
-        if signers.len() < quorum {
-            return refuse(format!("{} of the {quorum} signatures a quorum needs", signers.len()));
-        }
-        Ok(())
     }
 
     // --- queries --------------------------------------------------------------------------
@@ -713,81 +738,104 @@ impl Chain {
     }
 }
 
-impl Application for Chain {
-    fn propose(&self, proposer: &AccountId, now_ms: u64) -> Option<Block> {
+impl Chain {
+    /// Our state root after the block at `height`, or `None` if we have not executed it.
+    fn root_at(&self, height: u64) -> Option<Hash> {
         let head = self.head();
-        let timestamp_ms = now_ms.max(head.timestamp_ms);
-        let taken = self
-            .mempool
-            .take_ready(BLOCK_TXS_MAX, BLOCK_BYTES_MAX / 2, timestamp_ms);
-        if taken.is_empty() {
-            return None;
+        match height.cmp(&head.height) {
+            std::cmp::Ordering::Greater => None,
+            std::cmp::Ordering::Equal => Some(head.state_root),
+            std::cmp::Ordering::Less => self.storage.state_root_at(height),
         }
-        let hashes: Vec<Hash> = taken.iter().map(|(hash, _)| *hash).collect();
-        let header = BlockHeader {
-            version: corridor_sdk::block::BLOCK_VERSION,
-            chain_id: self.config.chain_id.clone(),
-            height: head.height + 1,
-            parent_hash: head.block_hash,
-            timestamp_ms,
-            proposer: proposer.clone(),
-            tx_count: u32::try_from(taken.len()).expect("BLOCK_TXS_MAX fits u32"),
-            txs_root: merkle_root(self.config.hash_algorithm, &hashes),
-            state_root: head.state_root,
-        };
-        let txs = taken
-            .into_iter()
-            .map(|(_, signed)| Arc::unwrap_or_clone(signed))
-            .collect();
-        Some(Block { header, txs })
     }
 
-    fn verify_proposal(&self, block: &Block, now_ms: u64) -> Result<(), Error> {
-        let head = self.head();
+    /// The shape checks of a proposal that need no state: chain, link to the parent, time,
+    /// counts, bytes, duplicates, transactions root. Returns the transactions' hashes.
+    fn check_proposal_shape(&self, block: &Block, parent: &Parent, now_ms: u64) -> Result<Vec<Hash>, String> {
         let header = &block.header;
         let algorithm = self.config.hash_algorithm;
-        let refuse = |why: String| {
-            Err(Error::new(
-                ErrorCode::BadRequest,
-                format!("proposal {}: {why}", header.height),
-            ))
-        };
-        if header.chain_id != self.config.chain_id {
-            return refuse("wrong chain".into());
+        if header.version != corridor_sdk::block::BLOCK_VERSION || header.chain_id != self.config.chain_id {
+            return Err("wrong chain or block version".into());
         }
-        if header.height != head.height + 1 || header.parent_hash != head.block_hash {
-            return refuse(format!("does not extend head {} ({})", head.height, head.block_hash));
+        if header.height != parent.height + 1 || header.parent_hash != parent.block_hash {
+            return Err(format!("does not extend {} ({})", parent.height, parent.block_hash));
         }
-        if header.state_root != head.state_root {
-            return refuse(format!(
-                "state root {} differs from ours {}",
-                header.state_root, head.state_root
+        if header.timestamp_ms <= parent.timestamp_ms {
+            return Err(format!(
+                "time {} is not after its parent's {}",
+                header.timestamp_ms, parent.timestamp_ms
             ));
         }
-        if header.timestamp_ms < head.timestamp_ms || header.timestamp_ms > now_ms + BLOCK_TIME_DRIFT_MS_MAX {
-            return refuse(format!("timestamp {} out of bounds", header.timestamp_ms));
+        let drift_ms_max = self.genesis.block_time_drift_ms_max;
+        if header.timestamp_ms > now_ms.saturating_add(drift_ms_max) {
+            return Err(format!(
+                "time {} is more than {drift_ms_max} ms ahead of ours ({now_ms})",
+                header.timestamp_ms
+            ));
+        }
+        if header.state_height < parent.state_height || header.state_height > parent.height {
+            return Err(format!(
+                "state height {} outside [{}, {}]",
+                header.state_height, parent.state_height, parent.height
+            ));
         }
         if block.txs.len() > BLOCK_TXS_MAX || header.tx_count as usize != block.txs.len() {
-            return refuse("transaction count".into());
+            return Err("transaction count".into());
         }
         if let Some(error) = block.txs.iter().find_map(|tx| tx.tx.check_shape().err()) {
-            return refuse(format!("a transaction is malformed: {error}"));
+            return Err(format!("a transaction is malformed: {error}"));
+        }
+        if let Some(tx) = block.txs.iter().find(|tx| tx.tx.expires_at_ms < header.timestamp_ms) {
+            return Err(format!(
+                "a transaction of {} expired before the block time",
+                tx.tx.sender
+            ));
         }
         let hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
         let unique: std::collections::HashSet<&Hash> = hashes.iter().collect();
         if unique.len() != hashes.len() || hashes.iter().any(|hash| self.storage.tx_location(hash).is_some()) {
-            return refuse("a transaction appears twice or was already committed".into());
-        }
-        if codec::encode(block).len() > BLOCK_BYTES_MAX {
-            return refuse(format!("over {BLOCK_BYTES_MAX} bytes"));
+            return Err("a transaction appears twice or was already committed".into());
         }
         if merkle_root(algorithm, &hashes) != header.txs_root {
-            return refuse("transactions root".into());
+            return Err("transactions root".into());
         }
+        Ok(hashes)
+    }
+
+    /// Nonces against committed state: a transaction below its sender's committed nonce can
+    /// never execute. (Those in our pool were checked at admission and are kept above it.)
+    fn check_proposal_nonces(&self, block: &Block, hashes: &[Hash]) -> Result<(), String> {
+        let mut committed: BTreeMap<&AccountId, u64> = BTreeMap::new();
+        let unknown = hashes
+            .iter()
+            .zip(&block.txs)
+            .filter(|(hash, _)| !self.mempool.contains(hash));
+        for (_, signed) in unknown {
+            let sender = &signed.tx.sender;
+            let next = match committed.get(sender) {
+                Some(next) => *next,
+                None => {
+                    let next = self.account_record(sender).map_or(0, |record| record.next_nonce);
+                    committed.insert(sender, next);
+                    next
+                }
+            };
+            if signed.tx.nonce < next {
+                return Err(format!(
+                    "{}'s nonce {} is used; next is {next}",
+                    sender, signed.tx.nonce
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Signatures not verified at admission, in parallel batches.
+    fn check_proposal_signatures(&self, block: &Block, hashes: &[Hash]) -> bool {
         let unverified: Vec<usize> = (0..block.txs.len())
             .filter(|i| !self.mempool.contains(&hashes[*i]))
             .collect();
-        let all_valid = unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
+        unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
             let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| block.txs[i].tx.signing_bytes()).collect();
             let items: Vec<BatchItem<'_>> = chunk
                 .iter()
@@ -800,11 +848,90 @@ impl Application for Chain {
                 .collect();
             verify_batch(&items).into_iter().all(|ok| ok)
                 && chunk.iter().all(|&i| block.txs[i].tx.verify_key_proof().is_ok())
-        });
-        if !all_valid {
-            return refuse("a signature does not verify".into());
+        })
+    }
+
+    /// Why block production stopped, if it did: a certified block disagreed with our state.
+    pub fn halted(&self) -> Option<String> {
+        self.halted.lock().clone()
+    }
+
+    pub fn halt(&self, why: String) {
+        tracing::error!("block production halted: {why}");
+        self.metrics.halted.store(1, std::sync::atomic::Ordering::Relaxed);
+        *self.halted.lock() = Some(why);
+    }
+}
+
+impl Application for Chain {
+    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64) -> Option<Block> {
+        let head = self.head();
+        let timestamp_ms = now_ms.max(parent.timestamp_ms + 1);
+        let taken = self
+            .mempool
+            .take_ready(BLOCK_TXS_MAX, PROPOSAL_TXS_BYTES_MAX, timestamp_ms);
+        if taken.is_empty() {
+            return None;
         }
+        let hashes: Vec<Hash> = taken.iter().map(|(hash, _)| *hash).collect();
+        // Our newest executed state; the parent is at or above it.
+        let state_height = head.height.max(parent.state_height).min(parent.height);
+        let state_root = self.root_at(state_height).expect("the state height is executed");
+        let header = BlockHeader {
+            version: corridor_sdk::block::BLOCK_VERSION,
+            chain_id: self.config.chain_id.clone(),
+            height: parent.height + 1,
+            parent_hash: parent.block_hash,
+            timestamp_ms,
+            proposer: proposer.clone(),
+            tx_count: u32::try_from(taken.len()).expect("BLOCK_TXS_MAX fits u32"),
+            txs_root: merkle_root(self.config.hash_algorithm, &hashes),
+            state_root,
+            state_height,
+        };
+        let txs = taken
+            .into_iter()
+            .map(|(_, signed)| Arc::unwrap_or_clone(signed))
+            .collect();
+        Some(Block { header, txs })
+    }
+
+    fn verify_proposal(&self, block: &Block, parent: &Parent, now_ms: u64) -> Result<(), Refusal> {
+        let header = &block.header;
+        let refuse = |why: String| {
+            self.metrics
+                .proposals_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!("no vote for proposal {} by {}: {why}", header.height, header.proposer);
+            Refusal::Invalid(Error::new(
+                ErrorCode::BadBlock,
+                format!("proposal {}: {why}", header.height),
+            ))
+        };
+        let hashes = self.check_proposal_shape(block, parent, now_ms).map_err(refuse)?;
+        match self.root_at(header.state_height) {
+            None => return Err(Refusal::Behind),
+            Some(root) if root != header.state_root => {
+                return Err(refuse(format!(
+                    "state root {} at {} differs from ours {root}",
+                    header.state_root, header.state_height
+                )));
+            }
+            Some(_) => {}
+        }
+        self.check_proposal_nonces(block, &hashes).map_err(refuse)?;
+        if !self.check_proposal_signatures(block, &hashes) {
+            return Err(refuse("a signature does not verify".into()));
+        }
+        self.mempool.hold(&hashes);
         Ok(())
+    }
+
+    fn release(&self, block: &Block) {
+        let algorithm = self.config.hash_algorithm;
+        let hashes: Vec<Hash> = block.txs.iter().map(|tx| tx.hash(algorithm)).collect();
+        self.mempool.release(&hashes);
+        self.wakeup.notify();
     }
 
     fn finalize(&self, block: Block, certificate: Certificate) -> Result<Head, Error> {
@@ -815,18 +942,26 @@ impl Application for Chain {
         let header = &block.header;
         if header.height != head.height + 1 || header.parent_hash != head.block_hash {
             return Err(Error::new(
-                ErrorCode::BadRequest,
+                ErrorCode::BadBlock,
                 format!("finalized block {} does not extend head {}", header.height, head.height),
             ));
         }
-        // A finalized block that disagrees with our state is a divergence: stop, loudly.
-        assert_eq!(
-            header.state_root, head.state_root,
-            "block {} carries a state root we did not compute",
-            header.height
-        );
         let block_hash = header.hash(algorithm);
-        self.verify_certificate(header.height, &block_hash, &certificate)?;
+        assert_eq!(certificate.block_hash, block_hash, "the certificate is for this block");
+        // A certified block that disagrees with our state: we or a quorum diverged.
+        let ours = self.root_at(header.state_height);
+        if ours != Some(header.state_root) {
+            return Err(Error::new(
+                ErrorCode::Diverged,
+                format!(
+                    "certified block {} names state root {} at {}; ours is {}",
+                    header.height,
+                    header.state_root,
+                    header.state_height,
+                    ours.map_or("unknown".into(), |root| root.to_string())
+                ),
+            ));
+        }
         let tx_hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
         let verified = self.mempool.contains_all(&tx_hashes);
         let mut seen = std::collections::HashSet::with_capacity(tx_hashes.len());

@@ -3,8 +3,8 @@
 use crate::bounds::{Bounds, CappedListener, Caps};
 use crate::chain::{Chain, now_ms};
 use crate::config::{BLOCK_INTERVAL_MS_DEFAULT, Config, RPC_ADDR_DEFAULT};
+use crate::driver::{Alone, Driver, Event};
 use crate::genesis::{DEV_VALIDATOR, Genesis, dev_genesis};
-use crate::producer::DevProducer;
 use crate::tls::{TlsFiles, TlsListener};
 use clap::{Parser, Subcommand};
 use corridor_sdk::error::{Error, ErrorCode};
@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -295,13 +294,6 @@ fn run(config_path: &Path) -> Result<(), Error> {
     }
     let validator = AccountId::new(validator_id)?;
     let key = PrivateKey::read_file(key_file)?;
-    let expected = &genesis.validators[0];
-    if expected.id != validator || expected.public_key != key.public_key() {
-        return Err(Error::new(
-            ErrorCode::KeyMismatch,
-            format!("{validator} with this key is not the genesis validator"),
-        ));
-    }
     let tls = config.tls_files()?;
     serve(
         &config.data_dir,
@@ -339,13 +331,17 @@ fn serve(
     let ApiOptions { tls, caps } = api;
     // A bad certificate or key stops the node before anything else starts.
     let tls = tls.as_ref().map(crate::tls::server_config).transpose()?;
-    let producer = DevProducer {
-        validator,
-        key,
-        chain_id: genesis.chain_id.clone(),
-        hash_algorithm: genesis.hash_algorithm,
-        interval: Duration::from_millis(block_interval_ms.max(1)),
-    };
+    let me = genesis
+        .validators
+        .iter()
+        .position(|v| v.id == validator && v.public_key == key.public_key())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::KeyMismatch,
+                format!("{validator} with this key is not a genesis validator"),
+            )
+        })?;
+    let me = u16::try_from(me).expect("genesis bounds the validator count");
     let chain = Chain::open(db, genesis, true)?;
     // A full walk of the state; a node whose stored balances do not add up must not serve.
     if let Err(broken) = chain.audit_conservation() {
@@ -362,14 +358,12 @@ fn serve(
     }
     // The audit log of reads lives beside the database; one that does not verify stops us.
     let audit = Arc::new(crate::audit::AuditLog::open(&db.with_file_name("audit.log"))?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let producer_thread = {
-        let (chain, stop) = (Arc::clone(&chain), Arc::clone(&stop));
-        std::thread::Builder::new()
-            .name("producer".into())
-            .spawn(move || producer.run(chain, stop))
-            .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start the producer: {error}")))?
-    };
+    let interval = Duration::from_millis(block_interval_ms.max(1));
+    let (driver, events) = Driver::new(Arc::clone(&chain), me, key, Alone, interval);
+    let driver_thread = std::thread::Builder::new()
+        .name("consensus".into())
+        .spawn(move || driver.run())
+        .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start consensus: {error}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -394,12 +388,11 @@ fn serve(
     });
     // Blocking API work still queued must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(SHUTDOWN_GRACE_MS));
-    stop.store(true, Ordering::Relaxed);
-    chain.wakeup.notify();
-    if producer_thread.join().is_err() {
+    let _ = events.send(Event::Stop);
+    if driver_thread.join().is_err() {
         return Err(Error::new(
             ErrorCode::Unavailable,
-            "the block producer stopped on a broken invariant",
+            "the consensus driver stopped on a broken invariant",
         ));
     }
     tracing::info!(height = chain.head().height, "stopped");

@@ -57,6 +57,29 @@ pub struct Genesis {
     /// FX rate providers, liquidity providers and initial rates; none means no FX.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fx: Option<GenesisFx>,
+    /// How far ahead of a validator's clock a proposal's time may be; a proposer whose clock
+    /// runs further ahead gets no votes, and the next view's leader proposes instead.
+    #[serde(default = "block_time_drift_ms_max_default")]
+    pub block_time_drift_ms_max: u64,
+    /// The consensus timeouts' base (leader 1x, notarization and finalization 2x), before
+    /// the back-off each validator learns.
+    #[serde(default = "consensus_timeout_ms_default")]
+    pub consensus_timeout_ms: u64,
+}
+
+/// Default bound on a proposal's time ahead of a validator's clock.
+pub const BLOCK_TIME_DRIFT_MS_MAX_DEFAULT: u64 = 5_000;
+/// Largest base of the consensus timeouts.
+pub const CONSENSUS_TIMEOUT_MS_MAX: u64 = 60_000;
+/// Default base of the consensus timeouts.
+pub const CONSENSUS_TIMEOUT_MS_DEFAULT: u64 = 1_000;
+
+fn block_time_drift_ms_max_default() -> u64 {
+    BLOCK_TIME_DRIFT_MS_MAX_DEFAULT
+}
+
+fn consensus_timeout_ms_default() -> u64 {
+    CONSENSUS_TIMEOUT_MS_DEFAULT
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,8 +133,21 @@ impl Genesis {
         if self.chain_id.is_empty() || self.chain_id.len() > corridor_sdk::limits::CHAIN_ID_BYTES_MAX {
             return Err(invalid("chain_id is empty or too long".into()));
         }
-        if self.validators.is_empty() {
-            return Err(invalid("at least one validator is needed".into()));
+        if self.validators.is_empty() || self.validators.len() > corridor_consensus::limits::VALIDATORS_MAX {
+            return Err(invalid(format!(
+                "1 to {} validators are needed",
+                corridor_consensus::limits::VALIDATORS_MAX
+            )));
+        }
+        let validator_ids: BTreeSet<&AccountId> = self.validators.iter().map(|v| &v.id).collect();
+        let validator_keys: BTreeSet<&PublicKey> = self.validators.iter().map(|v| &v.public_key).collect();
+        if validator_ids.len() != self.validators.len() || validator_keys.len() != self.validators.len() {
+            return Err(invalid("a validator id or key appears twice".into()));
+        }
+        if self.consensus_timeout_ms == 0 || self.consensus_timeout_ms > CONSENSUS_TIMEOUT_MS_MAX {
+            return Err(invalid(format!(
+                "consensus_timeout_ms must be 1 to {CONSENSUS_TIMEOUT_MS_MAX}"
+            )));
         }
         let ids: BTreeSet<&AccountId> = self.accounts.iter().map(|a| &a.id).collect();
         if ids.len() != self.accounts.len() {
@@ -412,6 +448,8 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
             public_key: validator_key,
         }],
         regulators: BTreeSet::from([id("regulator")]),
+        block_time_drift_ms_max: BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
+        consensus_timeout_ms: CONSENSUS_TIMEOUT_MS_DEFAULT,
         currencies,
         accounts,
         // Each commercial bank answers to the central bank of its home currency.

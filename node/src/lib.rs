@@ -2,7 +2,7 @@
 //!
 //! Code map (see docs/ARCHITECTURE.md): `ledger` (pure state machine: records, execution,
 //! compliance, state root), `mempool`, `chain` (admission, the `Application` interface block
-//! ordering drives, commit path, queries), `producer` (single-validator block production),
+//! ordering drives, commit path, queries), `driver` (runs the consensus replica against the chain),
 //! `storage` (RocksDB), `api` (axum HTTP), `genesis`, `config`, `metrics`, `cli`.
 
 mod api;
@@ -11,13 +11,15 @@ mod auth;
 mod bounds;
 mod chain;
 pub mod cli;
+#[cfg(test)]
+mod cluster;
 mod config;
+mod driver;
 mod genesis;
 mod journal;
 mod ledger;
 mod mempool;
 mod metrics;
-mod producer;
 mod storage;
 mod tls;
 mod wasm;

@@ -351,6 +351,10 @@ impl Mempool {
         let mut inner = self.inner.lock();
         let mut taken = Vec::new();
         let mut bytes = 0usize;
+        // Senders one of whose transactions expired here: their later nonces can no longer
+        // execute, so they wait (for the gap to be filled, or to expire) instead of failing
+        // in a block as `nonce_too_high`.
+        let mut gapped: std::collections::HashSet<AccountId> = std::collections::HashSet::new();
         while taken.len() < max_txs {
             let (hash, lane) = match inner.priority.pop_front() {
                 Some(hash) => (hash, Lane::Priority),
@@ -362,10 +366,22 @@ impl Mempool {
             let Some(entry) = inner.entries.get_mut(&hash) else {
                 continue;
             };
+            if entry.stage != Stage::Ready {
+                continue; // held for a block in flight
+            }
+            if gapped.contains(&entry.signed.tx.sender) {
+                entry.stage = Stage::Waiting;
+                continue;
+            }
             if entry.signed.tx.expires_at_ms < now_ms {
                 let sender = entry.signed.tx.sender.clone();
                 inner.remove(&hash);
-                inner.reject(hash, sender, Error::new(ErrorCode::Expired, "expired in the mempool"));
+                inner.reject(
+                    hash,
+                    sender.clone(),
+                    Error::new(ErrorCode::Expired, "expired in the mempool"),
+                );
+                gapped.insert(sender);
                 continue;
             }
             let size = entry.bytes;
@@ -381,6 +397,35 @@ impl Mempool {
             taken.push((hash, Arc::clone(&entry.signed)));
         }
         taken
+    }
+
+    /// Hold these transactions out of our proposals: they are in a block in flight (another
+    /// validator's proposal we found valid).
+    pub fn hold(&self, hashes: &[Hash]) {
+        let mut inner = self.inner.lock();
+        for hash in hashes {
+            if let Some(entry) = inner.entries.get_mut(hash) {
+                entry.stage = Stage::Proposed;
+            }
+        }
+    }
+
+    /// A block in flight was abandoned: its transactions still in the pool may be proposed
+    /// again, in nonce order.
+    pub fn release(&self, hashes: &[Hash]) {
+        let mut inner = self.inner.lock();
+        let mut senders = std::collections::BTreeSet::new();
+        for hash in hashes {
+            if let Some(entry) = inner.entries.get_mut(hash)
+                && entry.stage == Stage::Proposed
+            {
+                entry.stage = Stage::Waiting;
+                senders.insert(entry.signed.tx.sender.clone());
+            }
+        }
+        for sender in &senders {
+            inner.promote(sender);
+        }
     }
 
     /// A block committed: its transactions leave the pool, and each touched sender's queue

@@ -12,6 +12,16 @@ pub(crate) struct Metrics {
     pub txs_finalized: AtomicU64,
     pub txs_failed: AtomicU64,
     pub block_commit_micros: AtomicU64,
+    /// Proposals this node refused to vote for.
+    pub proposals_refused: AtomicU64,
+    /// Consensus messages that failed decoding or verification (the replica's count).
+    pub consensus_messages_rejected: AtomicU64,
+    /// Equivocations seen.
+    pub evidence: AtomicU64,
+    /// The consensus view this node is in.
+    pub view: AtomicU64,
+    /// 1 once a certified block disagreed with our state and block production stopped.
+    pub halted: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -49,6 +59,27 @@ impl Metrics {
             "corridor_txs_failed_total",
             "Committed transactions whose operation failed.",
             self.txs_failed.load(Relaxed),
+        );
+        counter(
+            "corridor_proposals_refused_total",
+            "Proposals this node did not vote for (bad time, root, nonce, signature or shape).",
+            self.proposals_refused.load(Relaxed),
+        );
+        counter(
+            "corridor_consensus_messages_rejected_total",
+            "Consensus messages that failed decoding or verification.",
+            self.consensus_messages_rejected.load(Relaxed),
+        );
+        counter(
+            "corridor_consensus_evidence_total",
+            "Validator equivocations seen.",
+            self.evidence.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP corridor_consensus_view The consensus view this node is in.\n# TYPE corridor_consensus_view gauge\ncorridor_consensus_view {}\n# HELP corridor_halted 1 if block production stopped because a certified block disagreed with our state.\n# TYPE corridor_halted gauge\ncorridor_halted {}",
+            self.view.load(Relaxed),
+            self.halted.load(Relaxed)
         );
         let _ = writeln!(
             out,

@@ -7,7 +7,10 @@
 //! - `receipts`: height (u64 BE) ‖ index (u32 BE) → `Receipt`
 //! - `state`: state key → record (see `ledger::records::StateKey`)
 //! - `history`: account ‖ 0x00 ‖ sequence (u64 BE) → `EventRecord`
-//! - `meta`: `head` → `Head`; `genesis` → genesis JSON
+//! - `meta`: `head` → `Head`; `genesis` → genesis JSON; `root` ‖ height (u64 BE) → the state
+//!   root after that block
+//! - `consensus`: the consensus driver's safety state, and the blocks and certificates the
+//!   replica asked it to keep (`driver.rs` owns the keys)
 
 use crate::ledger::{StateReader, StateWrites};
 use corridor_sdk::api::EventRecord;
@@ -23,9 +26,19 @@ const CF_RECEIPTS: &str = "receipts";
 const CF_STATE: &str = "state";
 const CF_HISTORY: &str = "history";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 6] = [CF_BLOCKS, CF_TXS, CF_RECEIPTS, CF_STATE, CF_HISTORY, CF_META];
+const CF_CONSENSUS: &str = "consensus";
+const COLUMN_FAMILIES: [&str; 7] = [
+    CF_BLOCKS,
+    CF_TXS,
+    CF_RECEIPTS,
+    CF_STATE,
+    CF_HISTORY,
+    CF_META,
+    CF_CONSENSUS,
+];
 const META_HEAD: &[u8] = b"head";
 const META_GENESIS: &[u8] = b"genesis";
+const META_ROOT: &[u8] = b"root";
 /// Receipt bytes are bounded by the transaction they describe plus its events.
 const RECEIPT_BYTES_MAX: usize = 4 * TX_BYTES_MAX + 64 * 1024;
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -82,6 +95,10 @@ fn receipt_key(height: u64, index: u32) -> [u8; 12] {
     key[..8].copy_from_slice(&height.to_be_bytes());
     key[8..].copy_from_slice(&index.to_be_bytes());
     key
+}
+
+fn root_key(height: u64) -> Vec<u8> {
+    [META_ROOT, &height.to_be_bytes()].concat()
 }
 
 pub(crate) fn history_key(account: &AccountId, sequence: u64) -> Vec<u8> {
@@ -174,7 +191,53 @@ impl Storage {
             );
         }
         batch.put_cf(self.cf(CF_META), META_HEAD, codec::encode(commit.head));
+        batch.put_cf(self.cf(CF_META), root_key(height), commit.head.state_root.0);
         batch
+    }
+
+    /// The state root after the block at `height`, if it is committed.
+    pub fn state_root_at(&self, height: u64) -> Option<Hash> {
+        let bytes = self.read(CF_META, &root_key(height))?;
+        let bytes: [u8; 32] = match bytes.try_into() {
+            Ok(bytes) => bytes,
+            Err(_) => panic!("stored state root at {height} is not 32 bytes; the database is corrupt"),
+        };
+        Some(Hash(bytes))
+    }
+
+    /// Apply the consensus driver's puts and deletes in one synced batch.
+    pub fn consensus_write(&self, puts: &[(Vec<u8>, Vec<u8>)], deletes: &[Vec<u8>]) {
+        let mut batch = WriteBatch::default();
+        for key in deletes {
+            batch.delete_cf(self.cf(CF_CONSENSUS), key);
+        }
+        for (key, value) in puts {
+            batch.put_cf(self.cf(CF_CONSENSUS), key, value);
+        }
+        self.write(batch);
+    }
+
+    pub fn consensus_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.read(CF_CONSENSUS, key)
+    }
+
+    /// Every consensus record whose key starts with `prefix`, in key order.
+    pub fn consensus_scan(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let iterator = self
+            .db
+            .iterator_cf(self.cf(CF_CONSENSUS), IteratorMode::From(prefix, Direction::Forward));
+        let mut records = Vec::new();
+        for item in iterator {
+            let (key, value) = match item {
+                Ok(pair) => pair,
+                Err(error) => panic!("RocksDB iteration failed: {error}"),
+            };
+            if !key.starts_with(prefix) {
+                break;
+            }
+            records.push((key.to_vec(), value.to_vec()));
+        }
+        records
     }
 
     /// Write the genesis: its state, block 0 and head, with the genesis file itself, in one

@@ -4,7 +4,6 @@
 //! (`state_root`), so a node whose execution diverges notices at the next header.
 
 use crate::codec;
-use crate::crypto::Signature;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::AccountId;
 use crate::tx::SignedTransaction;
@@ -24,8 +23,12 @@ pub struct BlockHeader {
     pub tx_count: u32,
     /// Merkle root of the transactions' hashes, in block order.
     pub txs_root: Hash,
-    /// The state root after executing every block up to and including the parent.
+    /// The state root after executing every block up to and including `state_height`: the
+    /// newest block the proposer had executed, at or below the parent. Execution trails
+    /// ordering (a block may be proposed on a parent that is notarized but not yet final), so
+    /// the root names its height; validators compare it with their own root at that height.
     pub state_root: Hash,
+    pub state_height: u64,
 }
 
 impl BlockHeader {
@@ -40,26 +43,25 @@ pub struct Block {
     pub txs: Vec<SignedTransaction>,
 }
 
-/// One validator's signature over a block hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateSignature {
-    pub validator: AccountId,
-    pub signature: Signature,
-}
-
-/// Proof that a block is final: signatures of a quorum of validators over the block's hash.
+/// Proof that a block is final under corridor's BFT consensus (consensus/README.md).
+///
+/// The consensus orders blocks by its own digest: the hash of (epoch, view, height, parent
+/// view, parent digest, hash of the payload), where the payload is this block's canonical
+/// encoding. `finality` carries the consensus headers of the blocks after this one up to a
+/// block a quorum of validators finalized, and that finalization certificate, in
+/// corridor-consensus encoding; it is empty only for genesis. Whoever holds the validator set's
+/// keys checks it without trusting the node that served it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     pub height: u64,
     pub block_hash: Hash,
-    pub signatures: Vec<CertificateSignature>,
-}
-
-impl Certificate {
-    /// The message each validator signs to finalize `block_hash` on `chain_id`.
-    pub fn signing_bytes(chain_id: &str, height: u64, block_hash: &Hash) -> Vec<u8> {
-        codec::encode(&("corridor/finalize/v1", chain_id, height, block_hash))
-    }
+    pub epoch: u64,
+    pub view: u64,
+    pub parent_view: u64,
+    /// The consensus digest of the parent block.
+    pub parent_digest: Hash,
+    #[serde(with = "crate::codec::var_bytes")]
+    pub finality: Vec<u8>,
 }
 
 /// A binary Merkle root over `leaves` (the last odd node is promoted), with domain-separated

@@ -92,7 +92,7 @@ pub(crate) mod fixed_bytes {
             .map_err(|bytes: Vec<u8>| D::Error::invalid_length(bytes.len(), &"a fixed-size byte array"))
     }
 
-    fn serde_bytes_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn serde_bytes_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Vec<u8>;
@@ -107,6 +107,28 @@ pub(crate) mod fixed_bytes {
             }
         }
         deserializer.deserialize_bytes(Visitor)
+    }
+}
+
+/// Serde helpers for byte strings: raw bytes in the canonical encoding, hex in JSON.
+pub(crate) mod var_bytes {
+    use serde::{Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        if deserializer.is_human_readable() {
+            let text: String = serde::Deserialize::deserialize(deserializer)?;
+            hex::decode(text).map_err(D::Error::custom)
+        } else {
+            super::fixed_bytes::serde_bytes_vec(deserializer)
+        }
     }
 }
 

@@ -111,6 +111,8 @@ error_codes! {
     SchedulesFull => "schedules_full", 503;
     // Node state.
     Unavailable => "unavailable", 503;
+    Diverged => "diverged", 503;
+    BadBlock => "bad_block", 400;
 }
 
 impl Serialize for ErrorCode {

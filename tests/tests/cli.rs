@@ -219,7 +219,11 @@ async fn onboard_issue_pay_and_batch_payroll() {
     let height = shown.receipt.as_ref().expect("receipt").height.to_string();
     let block: corridor_sdk::api::BlockView = json(&node.cli(&["--json", "block", &height]));
     assert!(block.tx_hashes.contains(&view.tx_hash));
-    assert_eq!(block.certificate.signatures.len(), 1);
+    assert_eq!(block.certificate.block_hash, block.hash);
+    assert!(
+        !block.certificate.finality.is_empty(),
+        "a finalized block carries its finality proof"
+    );
     let history = ok(&node.cli(&["history", "staff-7@icbc-cn"]));
     assert!(
         history.contains("transferred 107.07 CNY icbc-cn -> staff-7@icbc-cn"),

@@ -908,6 +908,8 @@ mod tests {
             },
         };
         let genesis = Genesis {
+            block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
+            consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
             chain_id: CHAIN.into(),
             hash_algorithm: HashAlgorithm::Sha256,
             genesis_time_ms: 0,
@@ -990,6 +992,7 @@ mod tests {
             tx_count: txs.len() as u32,
             txs_root: Hash::ZERO,
             state_root: Hash::ZERO,
+            state_height: 0,
         };
         let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
         let block = Block { header, txs };
@@ -1057,6 +1060,7 @@ mod tests {
             tx_count: 2,
             txs_root: Hash::ZERO,
             state_root: Hash::ZERO,
+            state_height: 0,
         };
         let txs = vec![
             tx("bob@bank-a", 0, Operation::Transfer(pay("alice@bank-a", "1"))),

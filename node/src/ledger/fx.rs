@@ -521,6 +521,8 @@ mod tests {
             rate: Rate::parse(rate).expect("rate"),
         };
         let genesis = Genesis {
+            block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
+            consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
             jurisdictions: Default::default(),
             chain_id: CHAIN.into(),
             hash_algorithm: HashAlgorithm::Sha256,
@@ -592,6 +594,7 @@ mod tests {
                     tx_count: txs.len() as u32,
                     txs_root: Hash::ZERO,
                     state_root: Hash::ZERO,
+                    state_height: 0,
                 },
                 txs,
             };

@@ -343,9 +343,11 @@ pub fn block_text(block: &BlockView) -> String {
         ("timestamp_ms", header.timestamp_ms.to_string()),
         ("proposer", header.proposer.to_string()),
         ("state_root", header.state_root.to_hex()),
+        ("state_height", header.state_height.to_string()),
         ("txs_root", header.txs_root.to_hex()),
         ("tx_count", header.tx_count.to_string()),
-        ("signatures", block.certificate.signatures.len().to_string()),
+        ("view", block.certificate.view.to_string()),
+        ("finality_bytes", block.certificate.finality.len().to_string()),
     ];
     for hash in &block.tx_hashes {
         rows.push(("tx", hash.to_hex()));

@@ -1,0 +1,390 @@
+//! An in-process cluster for tests: N full nodes (chain + consensus driver, each with its own
+//! RocksDB) on an in-memory transport with seeded loss, isolation and crashes, so most
+//! multi-validator behaviour is tested in one process in seconds.
+//!
+//! The adversary here is the network and the crash: lost messages, a validator cut off or
+//! killed and restarted from its disk. (Byzantine validators are the consensus simulator's.)
+
+use crate::chain::{Chain, now_ms};
+use crate::driver::{Driver, Event, Transport, finalized_after};
+use crate::genesis::{Genesis, GenesisValidator, dev_genesis};
+use corridor_consensus::{ValidatorIndex, encode_chain};
+use corridor_sdk::tx::{Operation, Transaction, TransferLeg};
+use corridor_sdk::{AccountId, Amount, CurrencyCode, Hash, PrivateKey, Scheme};
+use parking_lot::Mutex;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the network does to messages, shared by every node's transport.
+#[derive(Default)]
+struct Network {
+    inboxes: Vec<Option<Sender<Event>>>,
+    chains: Vec<Option<Arc<Chain>>>,
+    /// Nodes cut off from everyone.
+    isolated: BTreeSet<usize>,
+    /// Percent of messages lost.
+    loss_percent: u64,
+    rng: u64,
+    /// Messages carried, for tests that want to see traffic.
+    delivered: u64,
+}
+
+impl Network {
+    /// xorshift64*: seeded and reproducible.
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        if from == to || self.isolated.contains(&from) || self.isolated.contains(&to) {
+            return;
+        }
+        if self.loss_percent > 0 && self.next() % 100 < self.loss_percent {
+            return;
+        }
+        if let Some(Some(inbox)) = self.inboxes.get(to) {
+            let from = ValidatorIndex::try_from(from).expect("cluster size fits u16");
+            if inbox.send(Event::Message { from, bytes }).is_ok() {
+                self.delivered += 1;
+            }
+        }
+    }
+}
+
+struct MemoryTransport {
+    me: usize,
+    network: Arc<Mutex<Network>>,
+}
+
+impl Transport for MemoryTransport {
+    fn send(&self, to: ValidatorIndex, bytes: Vec<u8>) {
+        self.network.lock().deliver(self.me, usize::from(to), bytes);
+    }
+
+    fn broadcast(&self, bytes: Vec<u8>) {
+        let mut network = self.network.lock();
+        for to in 0..network.inboxes.len() {
+            network.deliver(self.me, to, bytes.clone());
+        }
+    }
+
+    /// Served by the first reachable live peer from its store, as block sync does.
+    fn request_catch_up(&self, after_height: u64) {
+        let network = self.network.lock();
+        if network.isolated.contains(&self.me) {
+            return;
+        }
+        let served = network
+            .chains
+            .iter()
+            .enumerate()
+            .filter(|(peer, _)| *peer != self.me && !network.isolated.contains(peer))
+            .find_map(|(_, chain)| finalized_after(chain.as_ref()?, after_height));
+        if let (Some(batch), Some(Some(inbox))) = (served, network.inboxes.get(self.me)) {
+            let _ = inbox.send(Event::CatchUp(encode_chain(&batch)));
+        }
+    }
+}
+
+struct Node {
+    chain: Arc<Chain>,
+    events: Sender<Event>,
+    thread: JoinHandle<()>,
+}
+
+pub(crate) struct Cluster {
+    _dir: tempfile::TempDir,
+    genesis: Genesis,
+    keys_dir: PathBuf,
+    validator_seeds: Vec<[u8; 32]>,
+    network: Arc<Mutex<Network>>,
+    nodes: Vec<Option<Node>>,
+    nonces: Mutex<std::collections::BTreeMap<AccountId, u64>>,
+}
+
+/// How long a test waits for a cluster to reach a state before it fails.
+pub(crate) const WAIT_MS_MAX: u64 = 30_000;
+
+impl Cluster {
+    /// `validators` nodes on the dev genesis (its accounts, `validators` validators), fast
+    /// consensus timeouts, messages lost at `loss_percent` with `seed`.
+    pub fn start(validators: usize, loss_percent: u64, seed: u64) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys_dir = dir.path().join("keys");
+        std::fs::create_dir_all(&keys_dir).expect("keys dir");
+        let mut genesis = dev_genesis(&keys_dir, now_ms()).expect("dev genesis");
+        let validator_seeds: Vec<[u8; 32]> = (0..validators)
+            .map(|i| {
+                let mut seed_bytes = [7u8; 32];
+                seed_bytes[..8].copy_from_slice(&(seed + i as u64).to_le_bytes());
+                seed_bytes
+            })
+            .collect();
+        genesis.validators = validator_seeds
+            .iter()
+            .enumerate()
+            .map(|(i, seed)| GenesisValidator {
+                id: AccountId::new(&format!("validator-{i}")).expect("validator id"),
+                public_key: PrivateKey::from_seed(Scheme::Ed25519, *seed)
+                    .expect("seeded key")
+                    .public_key(),
+            })
+            .collect();
+        genesis.consensus_timeout_ms = 200;
+        let network = Network {
+            inboxes: vec![None; validators],
+            chains: vec![None; validators],
+            loss_percent,
+            rng: seed.max(1),
+            ..Network::default()
+        };
+        let mut cluster = Cluster {
+            _dir: dir,
+            genesis,
+            keys_dir,
+            validator_seeds,
+            network: Arc::new(Mutex::new(network)),
+            nodes: (0..validators).map(|_| None).collect(),
+            nonces: Mutex::default(),
+        };
+        for node in 0..validators {
+            cluster.start_node(node);
+        }
+        cluster
+    }
+
+    /// Start (or restart, from its disk) node `node`.
+    pub fn start_node(&mut self, node: usize) {
+        assert!(self.nodes[node].is_none(), "node {node} is running");
+        let db = self._dir.path().join(format!("node-{node}")).join("db");
+        std::fs::create_dir_all(db.parent().expect("db has a parent")).expect("node dir");
+        let chain = Chain::open(&db, self.genesis.clone(), true).expect("chain opens");
+        chain.replay_journal().expect("journal replays");
+        let transport = MemoryTransport {
+            me: node,
+            network: Arc::clone(&self.network),
+        };
+        let me = ValidatorIndex::try_from(node).expect("cluster size fits u16");
+        let key = PrivateKey::from_seed(Scheme::Ed25519, self.validator_seeds[node]).expect("seeded key");
+        let (driver, events) = Driver::new(Arc::clone(&chain), me, key, transport, Duration::from_millis(5));
+        let thread = std::thread::spawn(move || driver.run());
+        let mut network = self.network.lock();
+        network.inboxes[node] = Some(events.clone());
+        network.chains[node] = Some(Arc::clone(&chain));
+        drop(network);
+        self.nodes[node] = Some(Node { chain, events, thread });
+    }
+
+    /// Stop node `node` as a crash would: its driver stops between steps and everything it
+    /// did not make durable is gone when it starts again.
+    pub fn crash(&mut self, node: usize) {
+        let Some(stopped) = self.nodes[node].take() else { return };
+        let mut network = self.network.lock();
+        network.inboxes[node] = None;
+        network.chains[node] = None;
+        drop(network);
+        let _ = stopped.events.send(Event::Stop);
+        stopped.thread.join().expect("driver thread");
+    }
+
+    pub fn isolate(&self, node: usize, isolated: bool) {
+        let mut network = self.network.lock();
+        if isolated {
+            network.isolated.insert(node);
+        } else {
+            network.isolated.remove(&node);
+        }
+    }
+
+    pub fn chain(&self, node: usize) -> &Arc<Chain> {
+        &self.nodes[node].as_ref().expect("node is running").chain
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &Arc<Chain>> {
+        self.nodes.iter().flatten().map(|node| &node.chain)
+    }
+
+    /// A transfer of `amount` CNY from acme@icbc-cn, admitted by every running node (as
+    /// transaction gossip would), returning its hash.
+    pub fn transfer(&self, amount: &str) -> Hash {
+        let sender = AccountId::new("acme@icbc-cn").expect("id");
+        let key = PrivateKey::read_file(&self.keys_dir.join("acme@icbc-cn.key")).expect("acme's key");
+        let nonce = {
+            let mut nonces = self.nonces.lock();
+            let nonce = nonces.entry(sender.clone()).or_insert(0);
+            *nonce += 1;
+            *nonce - 1
+        };
+        let signed = Transaction {
+            version: corridor_sdk::tx::TX_VERSION,
+            chain_id: self.genesis.chain_id.clone(),
+            sender,
+            nonce,
+            expires_at_ms: now_ms() + 600_000,
+            operation: Operation::Transfer(TransferLeg {
+                to: AccountId::new("harbour@boc-hk").expect("id"),
+                currency: CurrencyCode::new("CNY").expect("code"),
+                amount: Amount::parse(amount).expect("amount"),
+                memo: None,
+            }),
+        }
+        .sign(&key);
+        let mut hash = None;
+        for chain in self.running() {
+            if let Ok(admitted) = chain.admit(signed.clone(), false) {
+                hash = Some(admitted);
+            }
+        }
+        hash.expect("some node admitted the transfer")
+    }
+
+    /// Wait until every running node has committed `hash`; false on timeout.
+    pub fn wait_committed(&self, hash: &Hash) -> bool {
+        self.wait(|cluster| {
+            cluster
+                .running()
+                .all(|chain| chain.tx_view(hash).is_some_and(|(view, _)| view.receipt.is_some()))
+        })
+    }
+
+    /// Wait until every running node is at least at `height`; false on timeout.
+    pub fn wait_height(&self, height: u64) -> bool {
+        self.wait(|cluster| cluster.running().all(|chain| chain.head().height >= height))
+    }
+
+    pub fn wait(&self, done: impl Fn(&Cluster) -> bool) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(WAIT_MS_MAX) {
+            if done(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Every running node at `height` has the same block and state root there.
+    pub fn assert_agree(&self, height: u64) {
+        let views: BTreeSet<_> = self
+            .running()
+            .map(|chain| {
+                let block = chain.block_view(height).expect("the block is committed");
+                (
+                    block.hash,
+                    block.header.state_root,
+                    chain.storage().state_root_at(height),
+                )
+            })
+            .collect();
+        assert_eq!(views.len(), 1, "nodes disagree at height {height}: {views:?}");
+        for chain in self.running() {
+            chain.audit_conservation().expect("conservation holds");
+        }
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.network.lock().delivered
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.crash(node);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_validators_finalize_and_agree() {
+        let cluster = Cluster::start(4, 0, 1);
+        let hashes: Vec<Hash> = (0..20).map(|_| cluster.transfer("1.00")).collect();
+        for hash in &hashes {
+            assert!(cluster.wait_committed(hash), "transfer {hash} was not finalized");
+        }
+        let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
+        assert!(height >= 1);
+        for h in 1..=height {
+            cluster.assert_agree(h);
+        }
+        assert!(cluster.delivered() > 0, "votes went over the network");
+        let harbour = cluster
+            .chain(2)
+            .account(&AccountId::new("harbour@boc-hk").expect("id"))
+            .expect("account");
+        assert!(harbour.balances.contains_key(&CurrencyCode::new("CNY").expect("code")));
+    }
+
+    #[test]
+    fn one_crashed_validator_of_four_does_not_stop_finality_and_catches_up() {
+        let mut cluster = Cluster::start(4, 0, 2);
+        assert!(cluster.wait_committed(&cluster.transfer("1.00")));
+        cluster.crash(3);
+        let during: Vec<Hash> = (0..10).map(|_| cluster.transfer("2.00")).collect();
+        for hash in &during {
+            assert!(cluster.wait_committed(hash), "finality stopped with one of four down");
+        }
+        cluster.start_node(3);
+        let height = cluster.chain(0).head().height;
+        assert!(cluster.wait_height(height), "the restarted validator did not catch up");
+        cluster.assert_agree(height);
+        // It votes again: with another one down, finality needs it.
+        cluster.crash(0);
+        let after = cluster.transfer("3.00");
+        assert!(cluster.wait_committed(&after), "the restarted validator does not vote");
+    }
+
+    #[test]
+    fn two_of_four_down_stop_finality_and_nothing_is_lost_after_restart() {
+        let mut cluster = Cluster::start(4, 0, 3);
+        assert!(cluster.wait_committed(&cluster.transfer("1.00")));
+        let before = cluster.chain(0).head().height;
+        cluster.crash(2);
+        cluster.crash(3);
+        let stuck = cluster.transfer("5.00");
+        std::thread::sleep(Duration::from_millis(1_500));
+        assert_eq!(cluster.chain(0).head().height, before, "two of four cannot finalize");
+        assert!(
+            cluster
+                .chain(0)
+                .tx_view(&stuck)
+                .is_some_and(|(view, _)| view.receipt.is_none())
+        );
+        cluster.start_node(2);
+        cluster.start_node(3);
+        assert!(cluster.wait_committed(&stuck), "finality did not resume");
+        let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
+        cluster.assert_agree(height);
+    }
+
+    #[test]
+    fn lossy_network_and_a_partitioned_validator_still_agree() {
+        let cluster = Cluster::start(4, 10, 4);
+        let mut hashes: Vec<Hash> = (0..5).map(|_| cluster.transfer("1.00")).collect();
+        cluster.isolate(1, true);
+        hashes.extend((0..5).map(|_| cluster.transfer("1.00")));
+        for hash in &hashes {
+            assert!(
+                cluster.wait(|c| c.chain(0).tx_view(hash).is_some_and(|(v, _)| v.receipt.is_some())),
+                "not finalized under loss"
+            );
+        }
+        cluster.isolate(1, false);
+        for hash in &hashes {
+            assert!(cluster.wait_committed(hash), "the healed validator did not catch up");
+        }
+        let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
+        cluster.assert_agree(height);
+    }
+}
