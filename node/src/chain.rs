@@ -509,6 +509,7 @@ impl Chain {
             mempool_txs: self.mempool.len(),
             validators: self.config.validators.iter().map(|v| v.id.clone()).collect(),
             node_version: env!("CARGO_PKG_VERSION").into(),
+            halted: self.halted(),
         }
     }
 

@@ -107,6 +107,8 @@ pub(crate) struct Cluster {
     network: Arc<Mutex<Network>>,
     nodes: Vec<Option<Node>>,
     nonces: Mutex<std::collections::BTreeMap<AccountId, u64>>,
+    /// Each node's clock offset, applied when it (re)starts.
+    clock_offsets_ms: Vec<i64>,
 }
 
 /// How long a test waits for a cluster to reach a state before it fails.
@@ -153,6 +155,7 @@ impl Cluster {
             network: Arc::new(Mutex::new(network)),
             nodes: (0..validators).map(|_| None).collect(),
             nonces: Mutex::default(),
+            clock_offsets_ms: vec![0; validators],
         };
         for node in 0..validators {
             cluster.start_node(node);
@@ -173,7 +176,8 @@ impl Cluster {
         };
         let me = ValidatorIndex::try_from(node).expect("cluster size fits u16");
         let key = PrivateKey::from_seed(Scheme::Ed25519, self.validator_seeds[node]).expect("seeded key");
-        let (driver, events) = Driver::new(Arc::clone(&chain), me, key, transport, Duration::from_millis(5));
+        let (mut driver, events) = Driver::new(Arc::clone(&chain), me, key, transport, Duration::from_millis(5));
+        driver.skew_clock(self.clock_offsets_ms[node]);
         let thread = std::thread::spawn(move || driver.run());
         let mut network = self.network.lock();
         network.inboxes[node] = Some(events.clone());
@@ -192,6 +196,13 @@ impl Cluster {
         drop(network);
         let _ = stopped.events.send(Event::Stop);
         stopped.thread.join().expect("driver thread");
+    }
+
+    /// Restart node `node` with its clock `offset_ms` off.
+    pub fn skew_clock(&mut self, node: usize, offset_ms: i64) {
+        self.crash(node);
+        self.clock_offsets_ms[node] = offset_ms;
+        self.start_node(node);
     }
 
     pub fn isolate(&self, node: usize, isolated: bool) {
@@ -366,6 +377,79 @@ mod tests {
         assert!(cluster.wait_committed(&stuck), "finality did not resume");
         let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
         cluster.assert_agree(height);
+    }
+
+    #[test]
+    fn a_validator_whose_clock_jumps_ahead_does_not_stall_the_chain() {
+        let mut cluster = Cluster::start(4, 0, 5);
+        let validator_1 = AccountId::new("validator-1").expect("id");
+        // An hour ahead: every pending transfer looks expired to validator-1, so it proposes
+        // nothing; a minute ahead: it proposes blocks a minute in the future, which the others
+        // refuse. Either way the others' views go on. One transfer at a time, so blocks span
+        // many views and validator-1 leads some.
+        for offset_ms in [3_600_000, 60_000] {
+            cluster.skew_clock(1, offset_ms);
+            for _ in 0..8 {
+                let hash = cluster.transfer("1.00");
+                assert!(
+                    cluster.wait_committed(&hash),
+                    "a clock {offset_ms} ms ahead stalled the chain"
+                );
+            }
+        }
+        let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
+        for h in 1..=height {
+            cluster.assert_agree(h);
+            let header = cluster.chain(0).block_view(h).expect("block").header;
+            assert_ne!(header.proposer, validator_1, "a block from the future was finalized");
+        }
+        let refused: u64 = cluster
+            .running()
+            .map(|chain| {
+                chain
+                    .metrics
+                    .proposals_refused
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        assert!(refused > 0, "validator-1's proposals from a minute ahead were refused");
+    }
+
+    #[test]
+    fn a_certified_block_whose_root_differs_halts_production_but_not_reads() {
+        use crate::chain::Application;
+        let cluster = Cluster::start(1, 0, 6);
+        assert!(cluster.wait_committed(&cluster.transfer("1.00")));
+        let chain = cluster.chain(0);
+        let head = chain.head();
+        let stored = chain.storage().block(head.height).expect("head block");
+        let mut header = stored.block.header.clone();
+        header.height = head.height + 1;
+        header.parent_hash = head.block_hash;
+        header.timestamp_ms += 1;
+        header.tx_count = 0;
+        header.txs_root = Hash::ZERO;
+        header.state_height = head.height;
+        header.state_root = Hash([9; 32]);
+        let block = corridor_sdk::Block { header, txs: vec![] };
+        let mut certificate = stored.certificate.clone();
+        certificate.height = head.height + 1;
+        certificate.block_hash = block.header.hash(chain.hash_algorithm());
+        let refused = chain
+            .finalize(block, certificate)
+            .expect_err("a foreign root is refused");
+        assert_eq!(refused.code, corridor_sdk::ErrorCode::Diverged);
+        assert_eq!(chain.head(), head, "nothing was written");
+        chain.halt(refused.message);
+        let status = chain.status();
+        assert!(
+            status
+                .halted
+                .as_deref()
+                .is_some_and(|why| why.contains("names state root"))
+        );
+        assert_eq!(status.height, head.height, "reads go on");
+        assert!(chain.metrics.render(0, 0).contains("corridor_halted 1"));
     }
 
     #[test]

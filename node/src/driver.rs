@@ -201,6 +201,8 @@ pub(crate) struct Driver<T: Transport> {
     in_flight: BTreeMap<Digest, Block>,
     last_purge_ms: u64,
     last_sync_ms: u64,
+    /// Added to the clock this driver reads (tests skew a validator's clock with it).
+    clock_offset_ms: i64,
 }
 
 impl<T: Transport> Driver<T> {
@@ -242,8 +244,19 @@ impl<T: Transport> Driver<T> {
             in_flight: BTreeMap::new(),
             last_purge_ms: 0,
             last_sync_ms: 0,
+            clock_offset_ms: 0,
         };
         (driver, sender)
+    }
+
+    /// Read the clock `offset_ms` off (tests: a validator whose clock jumped).
+    #[cfg(test)]
+    pub fn skew_clock(&mut self, offset_ms: i64) {
+        self.clock_offset_ms = offset_ms;
+    }
+
+    fn now_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.clock_offset_ms)
     }
 
     /// Drive the replica until `Event::Stop` (or every sender is gone).
@@ -466,7 +479,7 @@ impl<T: Transport> Driver<T> {
         }
         let (view, parent_digest) = (request.view, request.parent);
         let parent = self.parent(&parent_digest)?;
-        let block = self.chain.propose(&parent, &self.proposer, now_ms())?;
+        let block = self.chain.propose(&parent, &self.proposer, self.now_ms())?;
         self.proposal = None;
         let payload = codec::encode(&block);
         let digest = self.digest_on(view, &block, &payload, parent_digest);
@@ -515,7 +528,7 @@ impl<T: Transport> Driver<T> {
                 self.validations.push(validation);
                 continue;
             };
-            match self.chain.verify_proposal(&validation.block, &parent, now_ms()) {
+            match self.chain.verify_proposal(&validation.block, &parent, self.now_ms()) {
                 Ok(()) => {
                     self.parents.insert(
                         validation.digest,

@@ -51,6 +51,10 @@ pub struct Status {
     pub mempool_txs: usize,
     pub validators: Vec<AccountId>,
     pub node_version: String,
+    /// Why this node stopped producing and voting for blocks, if it did (a certified block
+    /// disagreed with its state); it still serves reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
