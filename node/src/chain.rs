@@ -72,8 +72,9 @@ pub(crate) enum Refusal {
 /// it with n validators, and with n = 1 in `corridord dev`.
 pub(crate) trait Application: Send + Sync {
     /// A block on `parent` from ready mempool transactions, or `None` if there is nothing to
-    /// order. Its transactions stay out of later proposals until `release` or `finalize`.
-    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64) -> Option<Block>;
+    /// order (an empty block if `empty_ok`). Its transactions stay out of later proposals until
+    /// `release` or `finalize`.
+    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64, empty_ok: bool) -> Option<Block>;
     /// Whether a proposal on `parent` may be voted for: it extends it, its time is after the
     /// parent's and not ahead of `now_ms` by more than the genesis bound, its state root
     /// equals ours at the height it names, its counts, nonces and expiries are right, and
@@ -93,6 +94,25 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Hands admitted transactions' canonical bytes to the network, so they reach every
+/// validator (nothing is set on a node without peers).
+#[derive(Default)]
+pub(crate) struct Gossip {
+    send: Mutex<Option<Box<dyn Fn(Vec<Vec<u8>>) + Send + Sync>>>,
+}
+
+impl Gossip {
+    pub fn set(&self, send: Box<dyn Fn(Vec<Vec<u8>>) + Send + Sync>) {
+        *self.send.lock() = Some(send);
+    }
+
+    fn send(&self, txs: Vec<Vec<u8>>) {
+        if let Some(send) = self.send.lock().as_ref() {
+            send(txs);
+        }
+    }
 }
 
 /// Tells the consensus driver that transactions are ready, at most once until it looks.
@@ -132,6 +152,7 @@ pub(crate) struct Chain {
     pub mempool: Mempool,
     pub metrics: Metrics,
     pub wakeup: Wakeup,
+    pub gossip: Gossip,
     /// Admitted transactions, so a restart forgets none (`journal.rs`).
     journal: Journal,
     /// What the journal held at open, to admit again (`replay_journal`).
@@ -194,6 +215,7 @@ impl Chain {
             mempool: Mempool::default(),
             metrics: Metrics::default(),
             wakeup: Wakeup::default(),
+            gossip: Gossip::default(),
             journal,
             journaled: Mutex::new(journaled),
             halted: Mutex::new(None),
@@ -314,6 +336,7 @@ impl Chain {
             .and_then(|checked| self.admit_checked(signed, checked, signature_checked))
             .map(|(hash, bytes)| {
                 self.journal_append(&[&bytes]);
+                self.gossip.send(vec![bytes]);
                 hash
             });
         self.count_admission(&result);
@@ -439,6 +462,16 @@ impl Chain {
     /// codes), then the signatures of those that passed, in parallel batches, then each is
     /// admitted in order. One result per input, in order.
     pub fn admit_many(&self, txs: Vec<Result<SignedTransaction, Error>>) -> Vec<Result<Hash, Error>> {
+        self.admit_batch(txs, true)
+    }
+
+    /// Admit transactions a peer gossiped: as `admit_many`, without gossiping them again
+    /// (every validator hears each node's gossip directly).
+    pub fn admit_from_peer(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, Error>> {
+        self.admit_batch(txs.into_iter().map(Ok).collect(), false)
+    }
+
+    fn admit_batch(&self, txs: Vec<Result<SignedTransaction, Error>>, gossip: bool) -> Vec<Result<Hash, Error>> {
         let txs: Vec<Result<(SignedTransaction, Checked), Error>> = txs
             .into_par_iter()
             .map(|tx| {
@@ -492,6 +525,9 @@ impl Chain {
             .map(|(_, b)| b.as_slice())
             .collect();
         self.journal_append(&admitted);
+        if gossip && !admitted.is_empty() {
+            self.gossip.send(admitted.iter().map(|bytes| bytes.to_vec()).collect());
+        }
         results.into_iter().map(|r| r.map(|(hash, _)| hash)).collect()
     }
 
@@ -865,13 +901,13 @@ impl Chain {
 }
 
 impl Application for Chain {
-    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64) -> Option<Block> {
+    fn propose(&self, parent: &Parent, proposer: &AccountId, now_ms: u64, empty_ok: bool) -> Option<Block> {
         let head = self.head();
         let timestamp_ms = now_ms.max(parent.timestamp_ms + 1);
         let taken = self
             .mempool
             .take_ready(BLOCK_TXS_MAX, PROPOSAL_TXS_BYTES_MAX, timestamp_ms);
-        if taken.is_empty() {
+        if taken.is_empty() && !empty_ok {
             return None;
         }
         let hashes: Vec<Hash> = taken.iter().map(|(hash, _)| *hash).collect();

@@ -262,6 +262,9 @@ fn init(
         tls_cert_file: None,
         tls_key_file: None,
         tls_client_ca_file: None,
+        network_key_file: None,
+        p2p_listen: None,
+        peers: Vec::new(),
     };
     write_atomically(&config_path, config.to_toml().as_bytes())?;
     // Write the genesis state now, so a bad genesis fails here and not at first start.

@@ -7,6 +7,7 @@
 
 use crate::chain::{Chain, now_ms};
 use crate::driver::{Driver, Event, Transport, finalized_after};
+use crate::follower::Follower;
 use crate::genesis::{Genesis, GenesisValidator, dev_genesis};
 use corridor_consensus::{ValidatorIndex, encode_chain};
 use corridor_sdk::tx::{Operation, Transaction, TransferLeg};
@@ -99,6 +100,16 @@ struct Node {
     thread: JoinHandle<()>,
 }
 
+/// A network key derived from a seed (the in-memory transport does not use it; genesis
+/// requires one per node when there are peers).
+fn network_key(seed: &[u8; 32]) -> corridor_sdk::PublicKey {
+    let mut seed = *seed;
+    seed[31] ^= 0x5a;
+    PrivateKey::from_seed(Scheme::Ed25519, seed)
+        .expect("seeded key")
+        .public_key()
+}
+
 pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
     genesis: Genesis,
@@ -118,6 +129,13 @@ impl Cluster {
     /// `validators` nodes on the dev genesis (its accounts, `validators` validators), fast
     /// consensus timeouts, messages lost at `loss_percent` with `seed`.
     pub fn start(validators: usize, loss_percent: u64, seed: u64) -> Cluster {
+        Cluster::start_with_observers(validators, 0, loss_percent, seed)
+    }
+
+    /// As `start`, with `observers` observer nodes after the validators (indices
+    /// `validators..`).
+    pub fn start_with_observers(validators: usize, observers: usize, loss_percent: u64, seed: u64) -> Cluster {
+        let nodes = validators + observers;
         let dir = tempfile::tempdir().expect("temp dir");
         let keys_dir = dir.path().join("keys");
         std::fs::create_dir_all(&keys_dir).expect("keys dir");
@@ -137,12 +155,20 @@ impl Cluster {
                 public_key: PrivateKey::from_seed(Scheme::Ed25519, *seed)
                     .expect("seeded key")
                     .public_key(),
+                network_key: Some(network_key(seed)),
+            })
+            .collect();
+        genesis.observers = (0..observers)
+            .map(|i| crate::genesis::GenesisObserver {
+                name: format!("observer-{i}"),
+                network_key: network_key(&[200 + i as u8; 32]),
             })
             .collect();
         genesis.consensus_timeout_ms = 200;
+        genesis.validate().expect("the cluster's genesis is valid");
         let network = Network {
-            inboxes: vec![None; validators],
-            chains: vec![None; validators],
+            inboxes: vec![None; nodes],
+            chains: vec![None; nodes],
             loss_percent,
             rng: seed.max(1),
             ..Network::default()
@@ -153,11 +179,11 @@ impl Cluster {
             keys_dir,
             validator_seeds,
             network: Arc::new(Mutex::new(network)),
-            nodes: (0..validators).map(|_| None).collect(),
+            nodes: (0..nodes).map(|_| None).collect(),
             nonces: Mutex::default(),
-            clock_offsets_ms: vec![0; validators],
+            clock_offsets_ms: vec![0; nodes],
         };
-        for node in 0..validators {
+        for node in 0..nodes {
             cluster.start_node(node);
         }
         cluster
@@ -174,11 +200,20 @@ impl Cluster {
             me: node,
             network: Arc::clone(&self.network),
         };
-        let me = ValidatorIndex::try_from(node).expect("cluster size fits u16");
-        let key = PrivateKey::from_seed(Scheme::Ed25519, self.validator_seeds[node]).expect("seeded key");
-        let (mut driver, events) = Driver::new(Arc::clone(&chain), me, key, transport, Duration::from_millis(5));
-        driver.skew_clock(self.clock_offsets_ms[node]);
-        let thread = std::thread::spawn(move || driver.run());
+        let (thread, events) = match self.validator_seeds.get(node) {
+            Some(seed) => {
+                let me = ValidatorIndex::try_from(node).expect("cluster size fits u16");
+                let key = PrivateKey::from_seed(Scheme::Ed25519, *seed).expect("seeded key");
+                let (mut driver, events) =
+                    Driver::new(Arc::clone(&chain), me, key, transport, Duration::from_millis(5));
+                driver.skew_clock(self.clock_offsets_ms[node]);
+                (std::thread::spawn(move || driver.run()), events)
+            }
+            None => {
+                let (follower, events) = Follower::new(Arc::clone(&chain), transport);
+                (std::thread::spawn(move || follower.run()), events)
+            }
+        };
         let mut network = self.network.lock();
         network.inboxes[node] = Some(events.clone());
         network.chains[node] = Some(Arc::clone(&chain));
@@ -278,7 +313,26 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        eprintln!("timed out; nodes (height, view, pool, ready): {:?}", self.snapshot());
         false
+    }
+
+    /// Each node's (height, view, pool size, ready transactions), for failure messages.
+    pub fn snapshot(&self) -> Vec<Option<(u64, u64, usize, usize)>> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                node.as_ref().map(|node| {
+                    let chain = &node.chain;
+                    (
+                        chain.head().height,
+                        chain.metrics.view.load(std::sync::atomic::Ordering::Relaxed),
+                        chain.mempool.len(),
+                        chain.mempool.ready_len(),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Every running node at `height` has the same block and state root there.
@@ -316,6 +370,7 @@ impl Drop for Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::follower::Refused;
 
     #[test]
     fn four_validators_finalize_and_agree() {
@@ -450,6 +505,93 @@ mod tests {
         );
         assert_eq!(status.height, head.height, "reads go on");
         assert!(chain.metrics.render(0, 0).contains("corridor_halted 1"));
+    }
+
+    #[test]
+    fn an_observer_follows_verifies_and_never_votes() {
+        let mut cluster = Cluster::start_with_observers(4, 1, 0, 7);
+        let hashes: Vec<Hash> = (0..10).map(|_| cluster.transfer("1.00")).collect();
+        for hash in &hashes {
+            assert!(cluster.wait_committed(hash), "the observer did not follow");
+        }
+        // Finality does not need the observer, and it never signs: 3 validators suffice and
+        // every finalization's signers are validators.
+        cluster.crash(3);
+        let after = cluster.transfer("2.00");
+        assert!(cluster.wait_committed(&after));
+        let height = cluster.running().map(|chain| chain.head().height).min().expect("nodes");
+        for h in 1..=height {
+            cluster.assert_agree(h);
+            let certificate = cluster.chain(4).block_view(h).expect("block").certificate;
+            if let Ok(proof) =
+                corridor_consensus::decode_chain(&certificate.finality, crate::driver::CATCH_UP_BYTES_MAX)
+            {
+                assert!(proof.finalization.signers().iter().all(|signer| *signer < 4));
+            }
+        }
+        // A new observer syncs from genesis.
+        cluster.crash(4);
+        let fresh = cluster._dir.path().join("node-4");
+        std::fs::remove_dir_all(&fresh).expect("wipe the observer");
+        cluster.start_node(4);
+        assert!(
+            cluster.wait_height(height),
+            "a fresh observer did not sync from genesis"
+        );
+        cluster.assert_agree(height);
+    }
+
+    #[test]
+    fn an_observer_refuses_forged_and_tampered_batches() {
+        let cluster = Cluster::start(4, 0, 8);
+        for _ in 0..3 {
+            assert!(cluster.wait_committed(&cluster.transfer("1.00")));
+        }
+        let served = finalized_after(cluster.chain(0), 0).expect("a batch above genesis");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let observer = Chain::open(&dir.path().join("db"), cluster.genesis.clone(), true).expect("chain");
+        let (mut follower, _events) = Follower::new(Arc::clone(&observer), crate::driver::Alone);
+        // A payload changed under its certificate.
+        let mut tampered = served.clone();
+        tampered.blocks[0].payload[10] ^= 1;
+        assert!(matches!(
+            follower.follow(&encode_chain(&tampered)),
+            Err(Refused::Unproven(_))
+        ));
+        // A finalization with one signature flipped, and one short of a quorum.
+        let mut forged = served.clone();
+        forged.finalization.endorsements[0].signature.0[0] ^= 1;
+        assert!(matches!(
+            follower.follow(&encode_chain(&forged)),
+            Err(Refused::Unproven(_))
+        ));
+        let mut short = served.clone();
+        short.finalization.endorsements.truncate(2);
+        assert!(matches!(
+            follower.follow(&encode_chain(&short)),
+            Err(Refused::Unproven(_))
+        ));
+        // Garbage, and a batch that does not extend our head.
+        assert_eq!(follower.follow(&[1, 2, 3]), Err(Refused::Malformed));
+        let mut unlinked = served.clone();
+        unlinked.blocks.remove(0);
+        if !unlinked.blocks.is_empty() {
+            assert_eq!(follower.follow(&encode_chain(&unlinked)), Err(Refused::Unlinked));
+        }
+        assert_eq!(observer.head().height, 0, "nothing forged was executed");
+        // The real batch is accepted.
+        follower
+            .follow(&encode_chain(&served))
+            .expect("the served batch verifies");
+        assert_eq!(observer.head().height, served.blocks.len() as u64);
+        assert_eq!(
+            observer.head().state_root,
+            cluster
+                .chain(0)
+                .storage()
+                .state_root_at(observer.head().height)
+                .expect("root")
+        );
     }
 
     #[test]

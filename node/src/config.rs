@@ -29,6 +29,17 @@ pub(crate) struct Config {
     /// Require client certificates signed by this PEM CA (mutual TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_ca_file: Option<PathBuf>,
+    /// The node's Ed25519 network key (PKCS#8 PEM), whose public half genesis lists. Needed
+    /// when the chain has peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_key_file: Option<PathBuf>,
+    /// Where to listen for peers, as a multiaddr (`/ip4/127.0.0.1/tcp/30300`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<String>,
+    /// Peers to dial, as multiaddrs ending in `/p2p/<peer id>`. Only peers whose network key
+    /// genesis lists are dialled or accepted, whatever this list says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
 }
 
 fn block_interval_default() -> u64 {
@@ -48,6 +59,7 @@ impl Config {
         config.tls_cert_file = config.tls_cert_file.map(|file| base.join(file));
         config.tls_key_file = config.tls_key_file.map(|file| base.join(file));
         config.tls_client_ca_file = config.tls_client_ca_file.map(|file| base.join(file));
+        config.network_key_file = config.network_key_file.map(|file| base.join(file));
         Ok(config)
     }
 

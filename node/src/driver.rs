@@ -197,8 +197,12 @@ pub(crate) struct Driver<T: Transport> {
     /// Headers of blocks consensus may build on, by consensus digest: the head and blocks
     /// proposed or validated above it.
     parents: BTreeMap<Digest, Parent>,
-    /// Blocks proposed or validated but not yet final: released to the pool if abandoned.
-    in_flight: BTreeMap<Digest, Block>,
+    /// Blocks proposed or validated but not yet final, with their views: released to the
+    /// pool if abandoned.
+    in_flight: BTreeMap<Digest, (View, Block)>,
+    /// Notarized blocks above the head (from the notarizations the replica stores): a later
+    /// proposal may extend them, so their transactions stay held.
+    notarized: std::collections::BTreeSet<Digest>,
     last_purge_ms: u64,
     last_sync_ms: u64,
     /// Added to the clock this driver reads (tests skew a validator's clock with it).
@@ -242,6 +246,7 @@ impl<T: Transport> Driver<T> {
             validations: Vec::new(),
             parents,
             in_flight: BTreeMap::new(),
+            notarized: std::collections::BTreeSet::new(),
             last_purge_ms: 0,
             last_sync_ms: 0,
             clock_offset_ms: 0,
@@ -323,6 +328,7 @@ impl<T: Transport> Driver<T> {
             self.transport.request_catch_up(self.replica.anchor().height);
             self.last_sync_ms = now;
         }
+        self.settle_in_flight();
         self.try_propose();
         self.retry_validations();
         let stats = self.replica.stats();
@@ -370,6 +376,9 @@ impl<T: Transport> Driver<T> {
                         ));
                     }
                     Effect::StoreCertificate(certificate) => {
+                        if certificate.kind == consensus::VoteKind::Notarize {
+                            self.notarized.insert(certificate.digest);
+                        }
                         let key = certificate_key(certificate.view, certificate.kind.tag());
                         let epoch = self.replica.config().epoch;
                         puts.push((key, consensus::encode(epoch, &Message::Certificate(certificate))));
@@ -465,21 +474,27 @@ impl<T: Transport> Driver<T> {
     }
 
     /// Our proposal, once transactions are ready: at once for a full block, else after the
-    /// block interval (so a trickle still batches).
+    /// block interval (so a trickle still batches). On a parent that is notarized but not
+    /// final, an empty block if nothing is ready: a notarized block whose own finalization
+    /// was lost becomes final only through a descendant, and its transactions are held
+    /// meanwhile, so without it nobody would ever propose again.
     fn answer_proposal(&mut self) -> Option<Input> {
         let request = self.proposal.as_ref()?;
         if request.view != self.replica.view() {
             self.proposal = None;
             return None;
         }
+        let (view, parent_digest, asked) = (request.view, request.parent, request.asked);
         let ready = self.chain.mempool.ready_len();
         let full = ready >= corridor_sdk::limits::BLOCK_TXS_MAX;
-        if ready == 0 || (!full && request.asked.elapsed() < self.block_interval) {
+        let parent = self.parent(&parent_digest)?;
+        let parent_pending = parent.height > self.chain.head().height;
+        if (ready == 0 && !parent_pending) || (!full && asked.elapsed() < self.block_interval) {
             return None;
         }
-        let (view, parent_digest) = (request.view, request.parent);
-        let parent = self.parent(&parent_digest)?;
-        let block = self.chain.propose(&parent, &self.proposer, self.now_ms())?;
+        let block = self
+            .chain
+            .propose(&parent, &self.proposer, self.now_ms(), parent_pending)?;
         self.proposal = None;
         let payload = codec::encode(&block);
         let digest = self.digest_on(view, &block, &payload, parent_digest);
@@ -503,7 +518,7 @@ impl<T: Transport> Driver<T> {
             payload: payload.to_vec(),
         };
         let digest = candidate.digest(&self.hasher);
-        self.in_flight.insert(digest, block.clone());
+        self.in_flight.insert(digest, (view, block.clone()));
         digest
     }
 
@@ -534,7 +549,8 @@ impl<T: Transport> Driver<T> {
                         validation.digest,
                         Parent::of(&validation.block.header, self.chain.hash_algorithm()),
                     );
-                    self.in_flight.insert(validation.digest, validation.block);
+                    self.in_flight
+                        .insert(validation.digest, (validation.view, validation.block));
                     answers.push(Input::Validated {
                         view: validation.view,
                         digest: validation.digest,
@@ -557,71 +573,51 @@ impl<T: Transport> Driver<T> {
         answers
     }
 
-    /// Execute a finalized batch, each block stored with its own finality proof.
+    /// Execute a finalized batch (verified by the replica), then settle what was in flight.
     fn execute(&mut self, batch: FinalizedChain) {
-        let algorithm = self.chain.hash_algorithm();
-        let headers: Vec<consensus::BlockHeader> = batch.blocks.iter().map(|b| b.header(&self.hasher)).collect();
-        for (position, block) in batch.blocks.iter().enumerate() {
-            if block.height <= self.chain.head().height {
-                continue; // executed before a restart
-            }
-            let sdk_block = match codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX) {
-                Ok(decoded) => decoded,
-                Err(error) => {
-                    return self
-                        .chain
-                        .halt(format!("finalized block {} does not decode: {error}", block.height));
+        match commit_batch(&self.chain, &self.hasher, &batch) {
+            Ok(committed) => {
+                for (digest, parent) in committed {
+                    self.in_flight.remove(&digest);
+                    self.parents.insert(digest, parent);
                 }
-            };
-            let mut proof_headers = headers[position + 1..].to_vec();
-            proof_headers.extend_from_slice(&batch.headers);
-            // A block deep in a long batch keeps no proof of its own; the batch's last does.
-            let finality = if proof_headers.len() <= consensus::limits::PROOF_HEADERS_MAX {
-                consensus::encode_chain(&FinalizedChain {
-                    blocks: Vec::new(),
-                    headers: proof_headers,
-                    finalization: batch.finalization.clone(),
-                })
-            } else {
-                Vec::new()
-            };
-            let certificate = Certificate {
-                height: block.height,
-                block_hash: sdk_block.header.hash(algorithm),
-                epoch: block.epoch,
-                view: block.view,
-                parent_view: block.parent_view,
-                parent_digest: hash_of(block.parent),
-                finality,
-            };
-            let digest = headers[position].digest(&self.hasher);
-            let parent = Parent::of(&sdk_block.header, algorithm);
-            self.in_flight.remove(&digest);
-            if let Err(error) = self.chain.finalize(sdk_block, certificate) {
-                return self.chain.halt(error.message);
             }
-            self.parents.insert(digest, parent);
+            Err(why) => return self.chain.halt(why),
         }
         self.settle_in_flight();
+        self.hold_in_flight();
         self.prune();
     }
 
-    /// Blocks in flight at or below the new head were abandoned: their transactions go back
-    /// to the pool. Those above it stay held (a commit requeues its senders' transactions).
+    /// Blocks in flight were abandoned if a block at their height is final, or if their view
+    /// passed without a notarization (no later proposal can extend them): their transactions
+    /// go back to the pool. The others stay held (a commit requeues its senders'
+    /// transactions). Releasing is never unsafe: a transaction in two blocks executes once
+    /// (the second is a duplicate), so this only trades block space for liveness.
     fn settle_in_flight(&mut self) {
         let head = self.chain.head().height;
+        let view = self.replica.view();
+        let notarized = &self.notarized;
         let (abandoned, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.in_flight)
             .into_iter()
-            .partition(|(_, block)| block.header.height <= head);
-        for block in abandoned.values() {
+            .partition(|(digest, (block_view, block))| {
+                block.header.height <= head || (*block_view < view && !notarized.contains(digest))
+            });
+        for (_, block) in abandoned.values() {
             self.chain.release(block);
         }
+        self.notarized.retain(|digest| kept.contains_key(digest));
+        self.in_flight = kept;
+    }
+
+    /// After a commit (which requeues its senders' transactions), hold those of the blocks
+    /// still in flight again.
+    fn hold_in_flight(&self) {
         let algorithm = self.chain.hash_algorithm();
-        for block in kept.values() {
+        for (_, block) in self.in_flight.values() {
             let hashes: Vec<Hash> = block.txs.iter().map(|tx| tx.hash(algorithm)).collect();
             self.chain.mempool.hold(&hashes);
         }
-        self.in_flight = kept;
     }
 
     /// Forget what the replica no longer needs: stored blocks at or below the anchor,
@@ -649,6 +645,52 @@ impl<T: Transport> Driver<T> {
         self.parents
             .retain(|digest, parent| parent.height >= head || *digest == anchor.digest);
     }
+}
+
+/// Execute a batch whose finality the caller verified, each block stored with its own
+/// finality proof (the consensus headers after it and the batch's finalization). Blocks at
+/// or below the head (executed before a restart) are skipped. Returns the committed blocks'
+/// consensus digests with their headers as parents; `Err` says why the chain must halt.
+pub(crate) fn commit_batch(
+    chain: &Chain,
+    hasher: &NodeHasher,
+    batch: &FinalizedChain,
+) -> Result<Vec<(Digest, Parent)>, String> {
+    let algorithm = chain.hash_algorithm();
+    let headers: Vec<consensus::BlockHeader> = batch.blocks.iter().map(|b| b.header(hasher)).collect();
+    let mut committed = Vec::new();
+    for (position, block) in batch.blocks.iter().enumerate() {
+        if block.height <= chain.head().height {
+            continue;
+        }
+        let sdk_block = codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX)
+            .map_err(|error| format!("finalized block {} does not decode: {error}", block.height))?;
+        let mut proof_headers = headers[position + 1..].to_vec();
+        proof_headers.extend_from_slice(&batch.headers);
+        // A block deep in a long batch keeps no proof of its own; the batch's last does.
+        let finality = if proof_headers.len() <= consensus::limits::PROOF_HEADERS_MAX {
+            consensus::encode_chain(&FinalizedChain {
+                blocks: Vec::new(),
+                headers: proof_headers,
+                finalization: batch.finalization.clone(),
+            })
+        } else {
+            Vec::new()
+        };
+        let certificate = Certificate {
+            height: block.height,
+            block_hash: sdk_block.header.hash(algorithm),
+            epoch: block.epoch,
+            view: block.view,
+            parent_view: block.parent_view,
+            parent_digest: hash_of(block.parent),
+            finality,
+        };
+        let parent = Parent::of(&sdk_block.header, algorithm);
+        chain.finalize(sdk_block, certificate).map_err(|error| error.message)?;
+        committed.push((headers[position].digest(hasher), parent));
+    }
+    Ok(committed)
 }
 
 /// Bytes of a catch-up batch from a peer.
@@ -712,7 +754,7 @@ fn block_bytes(block: &consensus::Block) -> Vec<u8> {
 /// What the replica must resume from, read back from the chain's store, and the head as a
 /// parent. Stored consensus records are verified again by the replica (storage is outside
 /// the boundary too); records that do not decode mean a corrupt database, which stops us.
-fn restore(chain: &Chain, hasher: &NodeHasher) -> (Durable, Parent) {
+pub(crate) fn restore(chain: &Chain, hasher: &NodeHasher) -> (Durable, Parent) {
     let algorithm = chain.hash_algorithm();
     let head = chain.head();
     let stored = chain.storage().block(head.height).expect("the head block is stored");

@@ -36,7 +36,20 @@ pub struct GenesisAccount {
 #[serde(deny_unknown_fields)]
 pub struct GenesisValidator {
     pub id: AccountId,
+    /// The consensus key (Ed25519 or SM2).
     pub public_key: PublicKey,
+    /// The node's Ed25519 network key: its libp2p identity. Needed when there are peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_key: Option<PublicKey>,
+}
+
+/// A node that follows the chain without a vote (a regulator's, say): it may connect to the
+/// validators with this network key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisObserver {
+    pub name: String,
+    pub network_key: PublicKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +74,9 @@ pub struct Genesis {
     /// runs further ahead gets no votes, and the next view's leader proposes instead.
     #[serde(default = "block_time_drift_ms_max_default")]
     pub block_time_drift_ms_max: u64,
+    /// Observer nodes allowed on the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observers: Vec<GenesisObserver>,
     /// The consensus timeouts' base (leader 1x, notarization and finalization 2x), before
     /// the back-off each validator learns.
     #[serde(default = "consensus_timeout_ms_default")]
@@ -129,6 +145,34 @@ impl Genesis {
         serde_json::to_vec_pretty(self).expect("genesis serializes")
     }
 
+    /// Network keys are Ed25519 and unique; with more than one validator every validator has
+    /// one (its peers must know whom to accept).
+    fn validate_network_keys(&self) -> Result<(), Error> {
+        let keys: Vec<&PublicKey> = self
+            .validators
+            .iter()
+            .filter_map(|v| v.network_key.as_ref())
+            .chain(self.observers.iter().map(|o| &o.network_key))
+            .collect();
+        if keys.iter().any(|key| key.scheme() != Scheme::Ed25519) {
+            return Err(invalid("network keys are Ed25519 (libp2p identities)".into()));
+        }
+        if keys.iter().collect::<BTreeSet<_>>().len() != keys.len() {
+            return Err(invalid("a network key appears twice".into()));
+        }
+        let networked = self.validators.len() > 1 || !self.observers.is_empty();
+        if networked && self.validators.iter().any(|v| v.network_key.is_none()) {
+            return Err(invalid(
+                "every validator needs a network_key when there are peers".into(),
+            ));
+        }
+        let names: BTreeSet<&String> = self.observers.iter().map(|o| &o.name).collect();
+        if names.len() != self.observers.len() || names.iter().any(|name| name.is_empty() || name.len() > 64) {
+            return Err(invalid("observer names are 1 to 64 bytes and unique".into()));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         if self.chain_id.is_empty() || self.chain_id.len() > corridor_sdk::limits::CHAIN_ID_BYTES_MAX {
             return Err(invalid("chain_id is empty or too long".into()));
@@ -144,6 +188,7 @@ impl Genesis {
         if validator_ids.len() != self.validators.len() || validator_keys.len() != self.validators.len() {
             return Err(invalid("a validator id or key appears twice".into()));
         }
+        self.validate_network_keys()?;
         if self.consensus_timeout_ms == 0 || self.consensus_timeout_ms > CONSENSUS_TIMEOUT_MS_MAX {
             return Err(invalid(format!(
                 "consensus_timeout_ms must be 1 to {CONSENSUS_TIMEOUT_MS_MAX}"
@@ -446,9 +491,11 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
         validators: vec![GenesisValidator {
             id: id(DEV_VALIDATOR),
             public_key: validator_key,
+            network_key: None,
         }],
         regulators: BTreeSet::from([id("regulator")]),
         block_time_drift_ms_max: BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
+        observers: Vec::new(),
         consensus_timeout_ms: CONSENSUS_TIMEOUT_MS_DEFAULT,
         currencies,
         accounts,

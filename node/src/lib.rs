@@ -15,6 +15,7 @@ pub mod cli;
 mod cluster;
 mod config;
 mod driver;
+mod follower;
 mod genesis;
 mod journal;
 mod ledger;

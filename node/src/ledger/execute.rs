@@ -910,12 +910,14 @@ mod tests {
         let genesis = Genesis {
             block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
             consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
+            observers: Vec::new(),
             chain_id: CHAIN.into(),
             hash_algorithm: HashAlgorithm::Sha256,
             genesis_time_ms: 0,
             validators: vec![GenesisValidator {
                 id: id("v"),
                 public_key: key("v").public_key(),
+                network_key: None,
             }],
             regulators: BTreeSet::from([id("regulator")]),
             currencies: vec![

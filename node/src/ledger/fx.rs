@@ -523,6 +523,7 @@ mod tests {
         let genesis = Genesis {
             block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
             consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
+            observers: Vec::new(),
             jurisdictions: Default::default(),
             chain_id: CHAIN.into(),
             hash_algorithm: HashAlgorithm::Sha256,
@@ -530,6 +531,7 @@ mod tests {
             validators: vec![GenesisValidator {
                 id: id("v"),
                 public_key: key("v").public_key(),
+                network_key: None,
             }],
             regulators: BTreeSet::from([id("regulator")]),
             currencies: vec![currency("CNY", "pboc"), currency("THB", "bot")],
