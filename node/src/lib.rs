@@ -17,6 +17,7 @@ mod journal;
 mod ledger;
 mod mempool;
 mod metrics;
+mod p2p;
 mod producer;
 mod storage;
 mod tls;
