@@ -294,15 +294,14 @@ impl Task {
         self.pump(to, lane);
     }
 
-    /// Puts waiting messages on the wire, up to `STREAMS_IN_FLIGHT_MAX`, while connected.
+    /// Puts waiting messages on the wire, up to `STREAMS_IN_FLIGHT_MAX`, while connected, and
+    /// forgets the queue once it is empty.
     fn pump(&mut self, peer: PeerId, lane: Lane) {
-        if !self.swarm.is_connected(&peer) {
-            return;
-        }
+        let connected = self.swarm.is_connected(&peer);
         let Some(queue) = self.queues.get_mut(&(peer, lane)) else {
             return;
         };
-        while queue.in_flight < STREAMS_IN_FLIGHT_MAX {
+        while connected && queue.in_flight < STREAMS_IN_FLIGHT_MAX {
             let Some(bytes) = queue.waiting.pop_front() else {
                 break;
             };

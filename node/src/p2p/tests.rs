@@ -402,6 +402,36 @@ async fn a_message_to_a_disconnected_peer_waits_for_the_redial() {
     );
 }
 
+#[tokio::test]
+async fn a_full_peer_queue_refuses_without_blocking() {
+    let absent = peer_id_of(&secret(82));
+    let node = node_with(81, BTreeSet::from([absent]), Vec::new(), Limits::PROTOCOL).await;
+    for _ in 0..TX_QUEUE_MESSAGES_MAX {
+        node.handle
+            .send(absent, Channel::Transactions, vec![1])
+            .expect("room in the queue");
+    }
+    assert_eq!(
+        node.handle.send(absent, Channel::Transactions, vec![1]),
+        Err(SendError::Full)
+    );
+    // Each channel has its own queue.
+    node.handle
+        .send(absent, Channel::Consensus, vec![1])
+        .expect("room in the consensus queue");
+    assert_eq!(node.handle.stats().transactions.dropped_queue_full, 1);
+    // Removing the peer empties its queues.
+    node.handle.set_peers(Vec::new(), BTreeSet::new());
+    eventually("the queue dropped", || {
+        node.handle.stats().transactions.undelivered == TX_QUEUE_MESSAGES_MAX as u64
+    })
+    .await;
+    assert_eq!(
+        node.handle.send(absent, Channel::Transactions, vec![1]),
+        Err(SendError::NotAllowed)
+    );
+}
+
 #[test]
 fn a_peer_id_comes_from_the_public_key_in_genesis() {
     let secret_key = secret(61);
