@@ -21,6 +21,7 @@ mod journal;
 mod ledger;
 mod mempool;
 mod metrics;
+mod p2p;
 mod storage;
 mod tls;
 mod wasm;
