@@ -159,6 +159,8 @@ pub(crate) struct Chain {
     journaled: Mutex<Vec<SignedTransaction>>,
     /// Why block production stopped (a certified block disagreed with our state).
     halted: Mutex<Option<String>>,
+    /// `validator` or `observer`, once consensus starts.
+    pub role: Mutex<Option<String>>,
 }
 
 fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
@@ -219,6 +221,7 @@ impl Chain {
             journal,
             journaled: Mutex::new(journaled),
             halted: Mutex::new(None),
+            role: Mutex::new(None),
         }))
     }
 
@@ -546,6 +549,17 @@ impl Chain {
             validators: self.config.validators.iter().map(|v| v.id.clone()).collect(),
             node_version: env!("CARGO_PKG_VERSION").into(),
             halted: self.halted(),
+            role: self.role.lock().clone(),
+            validator_set: self
+                .genesis
+                .validators
+                .iter()
+                .map(|v| corridor_sdk::api::ValidatorEntry {
+                    id: v.id.clone(),
+                    public_key: v.public_key.clone(),
+                    network_key: v.network_key.clone(),
+                })
+                .collect(),
         }
     }
 

@@ -80,6 +80,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Write keys, genesis and configs of a local network into --dir and print its nodes as
+    /// JSON (what `corridor-testnet up` starts).
+    PlanNetwork {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 0)]
+        observers: usize,
+        /// The validators' consensus key scheme.
+        #[arg(long, default_value = "ed25519")]
+        scheme: Scheme,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -126,6 +139,14 @@ pub fn main() -> ExitCode {
             rpc_addr,
         } => init(&genesis, &data_dir, validator_id, validator_key, rpc_addr),
         Command::Run { config } => run(&config),
+        Command::PlanNetwork {
+            dir,
+            validators,
+            observers,
+            scheme,
+        } => crate::testnet::plan(&dir, validators, observers, scheme).map(|nodes| {
+            println!("{}", serde_json::to_string_pretty(&nodes).expect("nodes serialize"));
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +177,10 @@ fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
         None => print!("{}", key.to_pem()?),
     }
     println!("{}", key.public_key());
+    if let Ok(secret) = crate::network::network_secret(&key) {
+        // An Ed25519 key may serve as a network key: its libp2p identity.
+        println!("peer id (as a network key): {}", crate::p2p::peer_id_of(&secret));
+    }
     Ok(())
 }
 
@@ -204,12 +229,13 @@ fn dev(
         if tls.is_some() { " --ca CA.pem" } else { "" },
         keys_dir.display()
     );
+    let role = Role::validator(&genesis, &validator, validator_key)?;
     serve(
         &data_dir.join("db"),
         genesis,
         rpc_addr,
-        validator,
-        validator_key,
+        role,
+        None,
         block_interval_ms,
         ApiOptions { tls, caps },
     )
@@ -280,36 +306,118 @@ fn init(
 fn run(config_path: &Path) -> Result<(), Error> {
     let config = Config::read(config_path)?;
     let genesis = Genesis::read(&config.genesis_file)?;
-    let (Some(validator_id), Some(key_file)) = (&config.validator_id, &config.validator_key_file) else {
-        return Err(Error::new(
-            ErrorCode::BadRequest,
-            "observer nodes follow validators over the network, which this build does not have yet; set validator_id and validator_key_file",
-        ));
+    let networked = genesis.validators.len() > 1 || !genesis.observers.is_empty();
+    let role = match (&config.validator_id, &config.validator_key_file) {
+        (Some(validator_id), Some(key_file)) => {
+            let validator = AccountId::new(validator_id)?;
+            let key = PrivateKey::read_file(key_file)?;
+            Role::validator(&genesis, &validator, key)?
+        }
+        (None, None) if networked => Role::Observer,
+        (None, None) => {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "an observer follows validators over the network, and this genesis lists no peers",
+            ));
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "validator_id and validator_key_file go together (an observer sets neither)",
+            ));
+        }
     };
-    if genesis.validators.len() != 1 {
-        return Err(Error::new(
-            ErrorCode::BadRequest,
-            format!(
-                "genesis has {} validators; networks of more than one need BFT consensus over libp2p, not in this build",
-                genesis.validators.len()
-            ),
-        ));
-    }
-    let validator = AccountId::new(validator_id)?;
-    let key = PrivateKey::read_file(key_file)?;
+    let network = if networked { Some(network_setup(&config)?) } else { None };
     let tls = config.tls_files()?;
     serve(
         &config.data_dir,
         genesis,
         config.rpc_addr,
-        validator,
-        key,
+        role,
+        network,
         config.block_interval_ms,
         ApiOptions {
             tls,
             caps: Caps::default(),
         },
     )
+}
+
+/// The network key, listen address and peers of a node on a chain with peers.
+fn network_setup(config: &Config) -> Result<crate::network::Setup, Error> {
+    let missing = |what: &str| Error::new(ErrorCode::BadRequest, format!("this genesis has peers: set {what}"));
+    let key_file = config.network_key_file.as_ref().ok_or_else(|| missing("network_key_file"))?;
+    let listen = config.p2p_listen.as_ref().ok_or_else(|| missing("p2p_listen"))?;
+    let secret_key = crate::network::network_secret(&PrivateKey::read_file(key_file)?)?;
+    let listen = listen
+        .parse()
+        .map_err(|error| Error::new(ErrorCode::BadRequest, format!("p2p_listen {listen}: {error}")))?;
+    let peers = config
+        .peers
+        .iter()
+        .map(|peer| crate::network::parse_peer(peer))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(crate::network::Setup {
+        secret_key,
+        listen,
+        peers,
+    })
+}
+
+/// This node's part in consensus.
+enum Role {
+    /// Validator `me` of genesis, signing with `key`.
+    Validator { me: u16, key: PrivateKey },
+    /// Follows and verifies, never votes.
+    Observer,
+}
+
+impl Role {
+    fn validator(genesis: &Genesis, validator: &AccountId, key: PrivateKey) -> Result<Role, Error> {
+        let me = genesis
+            .validators
+            .iter()
+            .position(|v| &v.id == validator && v.public_key == key.public_key())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::KeyMismatch,
+                    format!("{validator} with this key is not a genesis validator"),
+                )
+            })?;
+        let me = u16::try_from(me).expect("genesis bounds the validator count");
+        Ok(Role::Validator { me, key })
+    }
+}
+
+/// Start the consensus driver (a validator) or the follower (an observer) on its own thread.
+fn start_consensus<T: crate::driver::Transport>(
+    chain: &Arc<Chain>,
+    role: Role,
+    transport: T,
+    interval: Duration,
+) -> Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<Event>), Error> {
+    let name = match role {
+        Role::Validator { .. } => "validator",
+        Role::Observer => "observer",
+    };
+    *chain.role.lock() = Some(name.into());
+    let spawned = match role {
+        Role::Validator { me, key } => {
+            let (driver, events) = Driver::new(Arc::clone(chain), me, key, transport, interval);
+            std::thread::Builder::new()
+                .name("consensus".into())
+                .spawn(move || driver.run())
+                .map(|thread| (thread, events))
+        }
+        Role::Observer => {
+            let (follower, events) = crate::follower::Follower::new(Arc::clone(chain), transport);
+            std::thread::Builder::new()
+                .name("follower".into())
+                .spawn(move || follower.run())
+                .map(|thread| (thread, events))
+        }
+    };
+    spawned.map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start consensus: {error}")))
 }
 
 /// How the HTTP API is served: TLS or not, and its resource caps.
@@ -326,25 +434,14 @@ fn serve(
     db: &Path,
     genesis: Genesis,
     rpc_addr: SocketAddr,
-    validator: AccountId,
-    key: PrivateKey,
+    role: Role,
+    network: Option<crate::network::Setup>,
     block_interval_ms: u64,
     api: ApiOptions,
 ) -> Result<(), Error> {
     let ApiOptions { tls, caps } = api;
     // A bad certificate or key stops the node before anything else starts.
     let tls = tls.as_ref().map(crate::tls::server_config).transpose()?;
-    let me = genesis
-        .validators
-        .iter()
-        .position(|v| v.id == validator && v.public_key == key.public_key())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::KeyMismatch,
-                format!("{validator} with this key is not a genesis validator"),
-            )
-        })?;
-    let me = u16::try_from(me).expect("genesis bounds the validator count");
     let chain = Chain::open(db, genesis, true)?;
     // A full walk of the state; a node whose stored balances do not add up must not serve.
     if let Err(broken) = chain.audit_conservation() {
@@ -362,15 +459,28 @@ fn serve(
     // The audit log of reads lives beside the database; one that does not verify stops us.
     let audit = Arc::new(crate::audit::AuditLog::open(&db.with_file_name("audit.log"))?);
     let interval = Duration::from_millis(block_interval_ms.max(1));
-    let (driver, events) = Driver::new(Arc::clone(&chain), me, key, Alone, interval);
-    let driver_thread = std::thread::Builder::new()
-        .name("consensus".into())
-        .spawn(move || driver.run())
-        .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start consensus: {error}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot start the runtime: {error}")))?;
+    let (driver_thread, events, _network) = match network {
+        None => {
+            let (thread, events) = start_consensus(&chain, role, Alone, interval)?;
+            (thread, events, None)
+        }
+        Some(setup) => {
+            let network = runtime.block_on(crate::network::Network::start(setup, &chain))?;
+            tracing::info!(
+                peer_id = %network.handle.local_peer_id(),
+                listening = ?network.handle.listen_addrs(),
+                "joined the network"
+            );
+            let transport = runtime.block_on(async { network.transport() });
+            let (thread, events) = start_consensus(&chain, role, transport, interval)?;
+            network.connect(events.clone());
+            (thread, events, Some(network))
+        }
+    };
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(rpc_addr)
             .await

@@ -87,7 +87,7 @@ impl Transport for MemoryTransport {
             .iter()
             .enumerate()
             .filter(|(peer, _)| *peer != self.me && !network.isolated.contains(peer))
-            .find_map(|(_, chain)| finalized_after(chain.as_ref()?, after_height));
+            .find_map(|(_, chain)| finalized_after(chain.as_ref()?, after_height, usize::MAX));
         if let (Some(batch), Some(Some(inbox))) = (served, network.inboxes.get(self.me)) {
             let _ = inbox.send(Event::CatchUp(encode_chain(&batch)));
         }
@@ -547,7 +547,7 @@ mod tests {
         for _ in 0..3 {
             assert!(cluster.wait_committed(&cluster.transfer("1.00")));
         }
-        let served = finalized_after(cluster.chain(0), 0).expect("a batch above genesis");
+        let served = finalized_after(cluster.chain(0), 0, usize::MAX).expect("a batch above genesis");
         let dir = tempfile::tempdir().expect("temp dir");
         let observer = Chain::open(&dir.path().join("db"), cluster.genesis.clone(), true).expect("chain");
         let (mut follower, _events) = Follower::new(Arc::clone(&observer), crate::driver::Alone);

@@ -68,6 +68,8 @@ pub(crate) trait Transport: Send + 'static {
     /// Fetch finalized blocks above `after_height` from a peer; the answer comes back as
     /// `Event::CatchUp`.
     fn request_catch_up(&self, after_height: u64);
+    /// The last batch a peer served did not verify (the transport may drop that peer).
+    fn refused_catch_up(&self) {}
 }
 
 /// No peers: `corridord dev` (n = 1).
@@ -303,7 +305,10 @@ impl<T: Transport> Driver<T> {
                     self.step(Input::CatchUp(chain));
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!("a peer's catch-up batch does not decode: {error}"),
+                Err(error) => {
+                    tracing::warn!("a peer's catch-up batch does not decode: {error}");
+                    self.transport.refused_catch_up();
+                }
             },
             Event::TxsReady => {
                 self.chain.wakeup.clear();
@@ -693,6 +698,9 @@ pub(crate) fn commit_batch(
     Ok(committed)
 }
 
+/// Room kept for the finality proof when a served batch is cut to a byte limit.
+const SERVED_PROOF_BYTES_RESERVED: usize = 2 * 1024 * 1024;
+
 /// Bytes of a catch-up batch from a peer.
 pub(crate) const CATCH_UP_BYTES_MAX: usize =
     consensus::limits::CATCH_UP_BLOCKS_MAX * consensus::limits::BLOCK_BYTES_MAX + 64 * 1024 * 1024;
@@ -704,7 +712,7 @@ pub(crate) const CATCH_UP_BYTES_MAX: usize =
 /// Finalized blocks above `after_height`, as block sync serves them: at most
 /// `CATCH_UP_BLOCKS_MAX`, ending at a block whose own finality proof covers them all. `None`
 /// when there is nothing above `after_height`.
-pub(crate) fn finalized_after(chain: &Chain, after_height: u64) -> Option<FinalizedChain> {
+pub(crate) fn finalized_after(chain: &Chain, after_height: u64, bytes_max: usize) -> Option<FinalizedChain> {
     let head = chain.head().height;
     if after_height >= head {
         return None;
@@ -712,8 +720,14 @@ pub(crate) fn finalized_after(chain: &Chain, after_height: u64) -> Option<Finali
     let last = head.min(after_height + consensus::limits::CATCH_UP_BLOCKS_MAX as u64);
     let storage = chain.storage();
     let mut stored = Vec::new();
+    let mut bytes = SERVED_PROOF_BYTES_RESERVED;
     for height in after_height + 1..=last {
-        stored.push(storage.block(height)?);
+        let block = storage.block(height)?;
+        bytes += codec::encode(&block.block).len() + 128;
+        if bytes > bytes_max && !stored.is_empty() {
+            break;
+        }
+        stored.push(block);
     }
     // Normally the last block's proof; a block deep in a long batch has none of its own.
     while stored.last().is_some_and(|block| block.certificate.finality.is_empty()) {

@@ -68,6 +68,9 @@ impl<T: Transport> Follower<T> {
                 Ok(Event::CatchUp(bytes)) => {
                     if let Err(refused) = self.follow(&bytes) {
                         tracing::warn!("a served batch was refused: {refused:?}");
+                        if refused != Refused::Unlinked {
+                            self.transport.refused_catch_up();
+                        }
                         self.chain
                             .metrics
                             .consensus_messages_rejected

@@ -21,8 +21,10 @@ mod journal;
 mod ledger;
 mod mempool;
 mod metrics;
+mod network;
 mod p2p;
 mod storage;
+mod testnet;
 mod tls;
 mod wasm;
 

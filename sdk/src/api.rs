@@ -55,6 +55,21 @@ pub struct Status {
     /// disagreed with its state); it still serves reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
+    /// `validator` or `observer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The validator set with its keys, in genesis order (validator i signs as index i).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validator_set: Vec<ValidatorEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorEntry {
+    pub id: AccountId,
+    /// The consensus key.
+    pub public_key: crate::crypto::PublicKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_key: Option<crate::crypto::PublicKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! corridor-testnet: tools to run corridor networks on loopback and put load on them.
-//! Today: `bench`, a load generator for a running node (see `bench`), and `escrow-bench`,
-//! escrow create + release contract calls (see `escrow_bench`).
+//! `up`/`down` run a local network (see `network`), `bench` puts transfers on a running node
+//! (see `bench`), `escrow-bench` escrow create + release contract calls (see `escrow_bench`).
 
 pub mod bench;
 pub mod escrow_bench;
+pub mod network;

@@ -19,6 +19,10 @@ enum Command {
     Bench(corridor_testnet::bench::BenchArgs),
     /// Escrow create + release contract calls against a running node: calls/s and latency.
     EscrowBench(corridor_testnet::escrow_bench::EscrowBenchArgs),
+    /// Start a local network (validators and observers) on loopback; Ctrl-C stops it.
+    Up(corridor_testnet::network::UpArgs),
+    /// Stop the network `up` started in --dir.
+    Down(corridor_testnet::network::DownArgs),
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -27,6 +31,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => corridor_testnet::bench::run(args).await,
         Command::EscrowBench(args) => corridor_testnet::escrow_bench::run(args).await,
+        Command::Up(args) => corridor_testnet::network::up(args).await.map_err(Into::into),
+        Command::Down(args) => corridor_testnet::network::down(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

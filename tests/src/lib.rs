@@ -94,6 +94,18 @@ impl DevNode {
         }
     }
 
+    /// A handle on a node some other process started (a network node of `corridor-testnet
+    /// up`), whose account keys are in `keys_parent/keys`.
+    pub fn attach(keys_parent: &Path, rpc: &str) -> DevNode {
+        corridor_sdk::client::install_tls_provider();
+        DevNode {
+            child: std::sync::Mutex::new(None),
+            data_dir: keys_parent.to_path_buf(),
+            rpc: rpc.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// SIGTERM, then wait (bounded) for the process to exit; returns how long it took.
     pub fn terminate(&self) -> Duration {
         let taken = self.child.lock().map(|mut child| child.take()).unwrap_or(None);

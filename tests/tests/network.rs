@@ -1,0 +1,231 @@
+//! A real network: `corridor-testnet up` with 4 validators and 1 observer, each a `corridord`
+//! process on loopback; validators killed with SIGKILL and restarted from their disks.
+
+use corridor_sdk::api::TxStatus;
+use corridor_sdk::{Amount, CurrencyCode, Hash, Operation, TransferLeg};
+use corridor_tests::{DevNode, bin, id};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the network may take to come up.
+const UP_TIMEOUT: Duration = Duration::from_secs(90);
+
+struct Network {
+    up: Child,
+    dir: tempfile::TempDir,
+    nodes: Vec<Value>,
+    /// Nodes this test restarted itself (not `up`'s children).
+    restarted: Vec<Child>,
+}
+
+impl Network {
+    async fn up(validators: usize, observers: usize) -> Network {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let up = Command::new(bin("corridor-testnet"))
+            .args(["up", "--validators", &validators.to_string()])
+            .args(["--observers", &observers.to_string()])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start corridor-testnet up");
+        let mut network = Network {
+            up,
+            dir,
+            nodes: Vec::new(),
+            restarted: Vec::new(),
+        };
+        let deadline = Instant::now() + UP_TIMEOUT;
+        loop {
+            let listed = std::fs::read_to_string(network.dir.path().join("network.json")).ok();
+            if let Some(nodes) = listed.and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+                && nodes.len() == validators + observers
+                && nodes.iter().all(|node| node["pid"].is_u64())
+            {
+                network.nodes = nodes;
+                let mut ready = true;
+                for node in 0..network.nodes.len() {
+                    ready &= network.node(node).http.get(network.url(node, "/v1/status")).send().await.is_ok();
+                }
+                if ready {
+                    return network;
+                }
+            }
+            assert!(Instant::now() < deadline, "the network did not come up");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn url(&self, node: usize, path: &str) -> String {
+        format!("{}{path}", self.nodes[node]["rpc"].as_str().expect("rpc"))
+    }
+
+    fn node(&self, node: usize) -> DevNode {
+        DevNode::attach(self.dir.path(), self.nodes[node]["rpc"].as_str().expect("rpc"))
+    }
+
+    fn config(&self, node: usize) -> PathBuf {
+        PathBuf::from(self.nodes[node]["config"].as_str().expect("config"))
+    }
+
+    fn kill9(&self, node: usize) {
+        let pid = self.nodes[node]["pid"].as_u64().expect("pid");
+        let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+        assert!(killed.success());
+    }
+
+    /// Start node `node` again from its config and disk, and wait until it answers.
+    async fn restart(&mut self, node: usize) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path().join(format!("restart-{node}.log")))
+            .expect("log");
+        let child = Command::new(bin("corridord"))
+            .arg("run")
+            .arg("--config")
+            .arg(self.config(node))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart corridord");
+        self.nodes[node]["pid"] = Value::from(child.id());
+        self.restarted.push(child);
+        let handle = self.node(node);
+        let deadline = Instant::now() + UP_TIMEOUT;
+        while handle.http.get(self.url(node, "/v1/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "node {node} did not restart");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn height(&self, node: usize) -> u64 {
+        self.node(node).status().await.height
+    }
+
+    /// Wait until `hash` is final on every node in `nodes`.
+    async fn wait_everywhere(&self, hash: &Hash, nodes: &[usize]) {
+        for node in nodes {
+            let view = self.node(*node).wait(hash).await;
+            assert_eq!(view.status, TxStatus::Finalized, "node {node}: {view:?}");
+        }
+    }
+
+    /// Every node in `nodes` has the same block and state root at every height up to `height`.
+    async fn assert_agree(&self, nodes: &[usize], height: u64) {
+        for h in 1..=height {
+            let mut seen = std::collections::BTreeSet::new();
+            for node in nodes {
+                let (status, body) = self.node(*node).get(&format!("/v1/blocks/{h}")).await;
+                assert_eq!(status, 200, "node {node} lacks block {h}: {body}");
+                seen.insert((body["hash"].to_string(), body["header"]["state_root"].to_string()));
+            }
+            assert_eq!(seen.len(), 1, "nodes disagree at height {h}: {seen:?}");
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for child in &mut self.restarted {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("kill").arg(self.up.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && matches!(self.up.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.up.kill();
+        let _ = self.up.wait();
+    }
+}
+
+fn transfer(amount: &str) -> Operation {
+    Operation::Transfer(TransferLeg {
+        to: id("harbour@boc-hk"),
+        currency: CurrencyCode::new("CNY").expect("code"),
+        amount: Amount::parse(amount).expect("amount"),
+        memo: None,
+    })
+}
+
+/// Sign a transfer from acme@icbc-cn with an explicit nonce (nodes may lag in reads).
+fn signed(network: &Network, nonce: u64, amount: &str) -> corridor_sdk::SignedTransaction {
+    network.node(0).sign_with_nonce("acme@icbc-cn", nonce, transfer(amount))
+}
+
+fn keys(dir: &Path) -> bool {
+    dir.join("keys").join("acme@icbc-cn.key").exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_and_an_observer_survive_crashes_and_agree() {
+    let mut network = Network::up(4, 1).await;
+    assert!(keys(network.dir.path()), "up wrote the dev accounts' keys");
+    let everyone = [0, 1, 2, 3, 4];
+
+    // Transfers submitted to any node, the observer included, are finalized everywhere.
+    let mut nonce = 0;
+    for node in everyone {
+        let tx = signed(&network, nonce, "1.00");
+        nonce += 1;
+        let hash = network.node(node).submit(&tx).await.expect("admitted");
+        network.wait_everywhere(&hash, &everyone).await;
+    }
+    let status = network.node(4).status().await;
+    assert_eq!(status.role.as_deref(), Some("observer"));
+    assert_eq!(status.validator_set.len(), 4, "the observer shows the validator set with keys");
+
+    // One validator killed: finality goes on.
+    network.kill9(3);
+    let live = [0, 1, 2, 4];
+    let tx = signed(&network, nonce, "2.00");
+    nonce += 1;
+    let hash = network.node(0).submit(&tx).await.expect("admitted");
+    network.wait_everywhere(&hash, &live).await;
+
+    // Restarted, it catches up ...
+    network.restart(3).await;
+    let target = network.height(0).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while network.height(3).await < target {
+        assert!(Instant::now() < deadline, "the restarted validator did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ... and votes again: with another validator down, finality needs it.
+    network.kill9(0);
+    let live = [1, 2, 3, 4];
+    let tx = signed(&network, nonce, "3.00");
+    nonce += 1;
+    let hash = network.node(1).submit(&tx).await.expect("admitted");
+    network.wait_everywhere(&hash, &live).await;
+
+    // Two of four down: nothing is finalized ...
+    network.kill9(1);
+    let tx = signed(&network, nonce, "4.00");
+    let stuck = network.node(2).submit(&tx).await.expect("admitted (acknowledged)");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, body) = network.node(2).get(&format!("/v1/transactions/{stuck}")).await;
+    assert_eq!(body["status"], "pending", "two of four validators finalized something");
+
+    // ... and after restart finality resumes with the acknowledged transaction.
+    network.restart(0).await;
+    network.restart(1).await;
+    network.wait_everywhere(&stuck, &everyone).await;
+
+    // The observer's state root and blocks equal the validators' at every height.
+    let mut height = u64::MAX;
+    for node in everyone {
+        height = height.min(network.height(node).await);
+    }
+    network.assert_agree(&everyone, height).await;
+    let mut balances = std::collections::BTreeSet::new();
+    for node in everyone {
+        balances.insert(corridor_tests::balance(&network.node(node).account("harbour@boc-hk").await, "CNY"));
+    }
+    assert_eq!(balances.len(), 1, "balances differ: {balances:?}");
+}
