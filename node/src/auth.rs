@@ -380,7 +380,7 @@ pub(crate) async fn layer(
                 }
             };
             let unsigned = RequestToSign {
-                chain_id: chain.chain_id(),
+                genesis_hash: chain.genesis_hash(),
                 method: parts.method.as_str(),
                 path: parts.uri.path(),
                 query: parts.uri.query().unwrap_or(""),

@@ -180,7 +180,7 @@ impl Chain {
                 format!("cannot open {}: {error}", db_path.display()),
             )
         })?;
-        let config = genesis.config();
+        let config = genesis.config()?;
         let algorithm = config.hash_algorithm;
         let mut tree = SparseMerkleTree::new(algorithm);
         let head = match storage.head() {
@@ -190,6 +190,18 @@ impl Chain {
                     return Err(Error::new(
                         ErrorCode::BadRequest,
                         "the data directory holds a chain with another genesis",
+                    ));
+                }
+                let block_zero = storage.block(0).map(|stored| stored.block.header.hash(algorithm));
+                if block_zero != Some(config.genesis_hash) {
+                    // Before ADR 0042 block 0 did not commit to the genesis state, and stored
+                    // transactions bound a chain id: such a chain cannot be resumed.
+                    return Err(Error::new(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "block 0 in the data directory is not this genesis's (hash {}); a data directory made before genesis hashes (ADR 0042) must be started anew",
+                            config.genesis_hash
+                        ),
                     ));
                 }
                 let mut changes = Vec::new();
@@ -202,7 +214,14 @@ impl Chain {
                 );
                 head
             }
-            None => Self::write_genesis(&storage, &genesis, &mut tree)?,
+            None => {
+                let head = Self::write_genesis(&storage, &genesis, &mut tree)?;
+                assert_eq!(
+                    head.block_hash, config.genesis_hash,
+                    "block 0 is the genesis hash's header"
+                );
+                head
+            }
         };
         let (journal, journaled) = Journal::open(&db_path.with_file_name("pool.journal"))?;
         let (head_watch, _) = tokio::sync::watch::channel(head.height);
@@ -234,18 +253,7 @@ impl Chain {
                 .map(|(k, v)| (tree.key_hash(k), v.as_ref().map(|v| tree.value_hash(v))))
                 .collect(),
         );
-        let header = BlockHeader {
-            version: corridor_sdk::block::BLOCK_VERSION,
-            chain_id: genesis.chain_id.clone(),
-            height: 0,
-            parent_hash: Hash::ZERO,
-            timestamp_ms: genesis.genesis_time_ms,
-            proposer: genesis.validators[0].id.clone(),
-            tx_count: 0,
-            txs_root: Hash::ZERO,
-            state_root: Hash::ZERO,
-            state_height: 0,
-        };
+        let header = genesis.header(tree.root());
         let block_hash = header.hash(algorithm);
         let head = Head {
             height: 0,
@@ -373,10 +381,13 @@ impl Chain {
         let bytes = signed.to_bytes();
         let hash = self.config.hash_algorithm.digest(&bytes);
         let tx = &signed.tx;
-        if tx.chain_id != self.config.chain_id {
+        if tx.genesis_hash != self.config.genesis_hash {
             return Err(Error::new(
                 ErrorCode::WrongChain,
-                format!("this is chain {}, not {}", self.config.chain_id, tx.chain_id),
+                format!(
+                    "the transaction is for the chain with genesis hash {}; this is {} with genesis hash {}",
+                    tx.genesis_hash, self.config.chain_id, self.config.genesis_hash
+                ),
             ));
         }
         if self.mempool.contains(&hash) || self.storage.tx_location(&hash).is_some() {
@@ -540,6 +551,7 @@ impl Chain {
         let head = self.head();
         Status {
             chain_id: self.config.chain_id.clone(),
+            genesis_hash: self.config.genesis_hash,
             hash_algorithm: self.config.hash_algorithm,
             height: head.height,
             latest_block_hash: head.block_hash,
@@ -695,8 +707,9 @@ impl Chain {
 
     // --- roles (issue 9) --------------------------------------------------------------------
 
-    pub fn chain_id(&self) -> &str {
-        &self.config.chain_id
+    /// What transactions, key proofs and signed requests for this chain bind (ADR 0042).
+    pub fn genesis_hash(&self) -> Hash {
+        self.config.genesis_hash
     }
 
     pub fn is_regulator(&self, id: &AccountId) -> bool {
@@ -835,6 +848,13 @@ impl Chain {
         }
         if let Some(error) = block.txs.iter().find_map(|tx| tx.tx.check_shape().err()) {
             return Err(format!("a transaction is malformed: {error}"));
+        }
+        if block
+            .txs
+            .iter()
+            .any(|tx| tx.tx.genesis_hash != self.config.genesis_hash)
+        {
+            return Err("a transaction is for another chain (genesis hash)".into());
         }
         if let Some(tx) = block.txs.iter().find(|tx| tx.tx.expires_at_ms < header.timestamp_ms) {
             return Err(format!(

@@ -213,6 +213,7 @@ fn dev(
     let validator_key = PrivateKey::read_file(&keys_dir.join(format!("{DEV_VALIDATOR}.key")))?;
     let validator = AccountId::new(DEV_VALIDATOR)?;
     println!("corridor dev chain `{}`", genesis.chain_id);
+    println!("  genesis hash: {} (what signatures bind)", genesis.hash()?);
     println!("  data:  {}", data_dir.display());
     println!(
         "  keys:  {} (acme@icbc-cn signs with SM2, the others with Ed25519)",

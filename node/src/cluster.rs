@@ -270,7 +270,7 @@ impl Cluster {
         };
         let signed = Transaction {
             version: corridor_sdk::tx::TX_VERSION,
-            chain_id: self.genesis.chain_id.clone(),
+            genesis_hash: self.genesis.hash().expect("genesis hash"),
             sender,
             nonce,
             expires_at_ms: now_ms() + 600_000,

@@ -6,7 +6,7 @@ use crate::ledger::{AccountRecord, ChainConfig, CurrencyRecord, StateKey, StateW
 use corridor_sdk::crypto::{PrivateKey, PublicKey, Scheme};
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::fx::Rate;
-use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm, codec};
+use corridor_sdk::{AccountId, Amount, BlockHeader, CurrencyCode, Hash, HashAlgorithm, codec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -320,9 +320,19 @@ impl Genesis {
         Ok(())
     }
 
-    pub(crate) fn config(&self) -> ChainConfig {
+    /// The chain's settings, with the genesis hash.
+    pub(crate) fn config(&self) -> Result<ChainConfig, Error> {
+        Ok(ChainConfig {
+            genesis_hash: self.hash()?,
+            ..self.config_record()
+        })
+    }
+
+    /// The settings as the state stores them (without the genesis hash, which commits to them).
+    fn config_record(&self) -> ChainConfig {
         ChainConfig {
             chain_id: self.chain_id.clone(),
+            genesis_hash: Hash::ZERO,
             hash_algorithm: self.hash_algorithm,
             validators: self
                 .validators
@@ -338,10 +348,42 @@ impl Genesis {
         }
     }
 
+    /// Block 0's header over the genesis state's root. Its hash is the genesis hash (ADR 0042):
+    /// it commits to the chain id, the genesis time, the hash algorithm, the first validator
+    /// and, through the root, every record genesis writes (config with the validator set,
+    /// regulators and jurisdictions; accounts and their keys and balances; currencies; FX).
+    pub(crate) fn header(&self, state_root: Hash) -> BlockHeader {
+        BlockHeader {
+            version: corridor_sdk::block::BLOCK_VERSION,
+            chain_id: self.chain_id.clone(),
+            height: 0,
+            parent_hash: Hash::ZERO,
+            timestamp_ms: self.genesis_time_ms,
+            proposer: self.validators[0].id.clone(),
+            tx_count: 0,
+            txs_root: Hash::ZERO,
+            state_root,
+            state_height: 0,
+        }
+    }
+
+    /// The genesis hash: the hash of block 0's header (`header`), what every transaction,
+    /// key proof and signed request binds.
+    pub fn hash(&self) -> Result<Hash, Error> {
+        let mut tree = crate::ledger::merkle::SparseMerkleTree::new(self.hash_algorithm);
+        let changes = self
+            .state()?
+            .iter()
+            .map(|(k, v)| (tree.key_hash(k), v.as_ref().map(|v| tree.value_hash(v))))
+            .collect();
+        tree.update(changes);
+        Ok(self.header(tree.root()).hash(self.hash_algorithm))
+    }
+
     /// The genesis state as sorted (key, value) writes.
     pub(crate) fn state(&self) -> Result<StateWrites, Error> {
         let mut writes = BTreeMap::new();
-        writes.insert(StateKey::Config.to_bytes(), codec::encode(&self.config()));
+        writes.insert(StateKey::Config.to_bytes(), codec::encode(&self.config_record()));
         let mut supplies: BTreeMap<&CurrencyCode, Amount> = BTreeMap::new();
         for account in &self.accounts {
             let mut record = AccountRecord::new(account.public_key.clone());
@@ -562,5 +604,113 @@ fn dev_fx() -> GenesisFx {
         liquidity_providers: DEV_BANKS.iter().map(|(bank, _)| (id(bank), DEV_SPREAD_BPS)).collect(),
         staleness_ms: DEV_RATE_STALENESS_MS,
         rates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev() -> (tempfile::TempDir, Genesis) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let genesis = dev_genesis(dir.path(), 1_700_000_000_000).expect("dev genesis");
+        (dir, genesis)
+    }
+
+    fn refusal(genesis: &Genesis) -> String {
+        let error = genesis.validate().expect_err("refused");
+        assert_eq!(error.code, ErrorCode::BadRequest);
+        error.message
+    }
+
+    /// Two validators under one id, or one key behind two validators, would let one party
+    /// count twice towards a quorum.
+    #[test]
+    fn duplicate_validator_ids_and_keys_are_refused() {
+        let (_dir, genesis) = dev();
+        let other = PrivateKey::from_seed(Scheme::Ed25519, [9; 32])
+            .expect("seed")
+            .public_key();
+
+        let mut same_id = genesis.clone();
+        same_id.validators.push(GenesisValidator {
+            id: genesis.validators[0].id.clone(),
+            public_key: other.clone(),
+        });
+        assert!(refusal(&same_id).contains("validator id or key appears twice"));
+
+        let mut same_key = genesis.clone();
+        same_key.validators.push(GenesisValidator {
+            id: id("validator-1"),
+            public_key: genesis.validators[0].public_key.clone(),
+        });
+        assert!(refusal(&same_key).contains("validator id or key appears twice"));
+
+        let mut distinct = genesis.clone();
+        distinct.validators.push(GenesisValidator {
+            id: id("validator-1"),
+            public_key: other,
+        });
+        assert_eq!(distinct.validate(), Ok(()));
+    }
+
+    /// The genesis hash is block 0's header hash, and that header carries the genesis state's
+    /// root: any change to what genesis puts in the state changes the hash (ADR 0042).
+    #[test]
+    fn the_genesis_hash_commits_to_the_genesis_content() {
+        let (_dir, genesis) = dev();
+        let hash = genesis.hash().expect("hash");
+        assert_eq!(genesis.hash(), Ok(hash), "deterministic");
+        assert_eq!(genesis.config().map(|c| c.genesis_hash), Ok(hash));
+        let header = genesis.header(Hash::ZERO);
+        assert_ne!(
+            header.hash(genesis.hash_algorithm),
+            hash,
+            "the state root is in the header"
+        );
+
+        let mut balance = genesis.clone();
+        let acme = balance
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == id("acme@icbc-cn"))
+            .expect("acme");
+        let cny = CurrencyCode::new("CNY").expect("code");
+        acme.balances.insert(cny, Amount::from(DEV_CORPORATE_FUNDS + 1));
+        let mut regulators = genesis.clone();
+        regulators.regulators.clear();
+        let mut jurisdictions = genesis.clone();
+        jurisdictions.jurisdictions.clear();
+        let mut validator_order = genesis.clone();
+        validator_order.validators.push(GenesisValidator {
+            id: id("validator-1"),
+            public_key: PrivateKey::from_seed(Scheme::Ed25519, [9; 32])
+                .expect("seed")
+                .public_key(),
+        });
+        let mut time = genesis.clone();
+        time.genesis_time_ms += 1;
+        let mut name = genesis.clone();
+        name.chain_id = "corridor-dev-2".into();
+        let mut algorithm = genesis.clone();
+        algorithm.hash_algorithm = HashAlgorithm::Sm3;
+        let changed = [
+            balance,
+            regulators,
+            jurisdictions,
+            validator_order,
+            time,
+            name,
+            algorithm,
+        ];
+        let mut hashes = BTreeSet::from([hash]);
+        for other in &changed {
+            assert!(hashes.insert(other.hash().expect("hash")), "{other:?}");
+        }
+
+        // Another dev chain: new keys, so another hash, though the chain id is the same.
+        let (_dir2, second) = dev();
+        assert_eq!(second.chain_id, genesis.chain_id);
+        assert_ne!(second.hash(), Ok(hash));
     }
 }

@@ -128,7 +128,7 @@ fn frame(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use corridor_sdk::{AccountId, Operation, PrivateKey, Scheme, Transaction};
+    use corridor_sdk::{AccountId, Hash, Operation, PrivateKey, Scheme, Transaction};
 
     #[test]
     fn journaled_transactions_come_back_and_a_torn_tail_is_dropped() {
@@ -138,7 +138,7 @@ mod tests {
         let txs: Vec<SignedTransaction> = (0..3)
             .map(|nonce| {
                 let op = Operation::freeze(AccountId::new("a@b").expect("id"));
-                Transaction::new("c", AccountId::new("regulator").expect("id"), nonce, 9, op).sign(&key)
+                Transaction::new(Hash::ZERO, AccountId::new("regulator").expect("id"), nonce, 9, op).sign(&key)
             })
             .collect();
         {

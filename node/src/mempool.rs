@@ -485,7 +485,14 @@ mod tests {
             Amount::from(1),
             None,
         );
-        let signed = Transaction::new("c", AccountId::new("a@bank").expect("id"), nonce, expires_at_ms, op).sign(&key);
+        let signed = Transaction::new(
+            Hash::ZERO,
+            AccountId::new("a@bank").expect("id"),
+            nonce,
+            expires_at_ms,
+            op,
+        )
+        .sign(&key);
         (signed.hash(HashAlgorithm::Sha256), Arc::new(signed))
     }
 
@@ -561,7 +568,7 @@ mod tests {
     fn tx_from(sender: &str, nonce: u64) -> (Hash, Arc<SignedTransaction>) {
         let key = PrivateKey::from_seed(Scheme::Ed25519, [1; 32]).expect("seed");
         let op = Operation::freeze(AccountId::new("x@bank").expect("id"));
-        let signed = Transaction::new("c", AccountId::new(sender).expect("id"), nonce, 100, op).sign(&key);
+        let signed = Transaction::new(Hash::ZERO, AccountId::new(sender).expect("id"), nonce, 100, op).sign(&key);
         (signed.hash(HashAlgorithm::Sha256), Arc::new(signed))
     }
 

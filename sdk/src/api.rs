@@ -40,7 +40,11 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
+    /// The chain's human-readable name; not unique (every dev chain is `corridor-dev`).
     pub chain_id: String,
+    /// The hash of block 0's header, which commits to the whole genesis state: what
+    /// transactions, key proofs and signed requests bind (ADR 0042).
+    pub genesis_hash: Hash,
     pub hash_algorithm: HashAlgorithm,
     /// Height of the latest finalized and executed block.
     pub height: u64,

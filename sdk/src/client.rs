@@ -105,13 +105,15 @@ fn transport(error: reqwest::Error) -> ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-/// A client of one node. Cheap to clone; clones share the connection pool and the cached chain id.
+/// A client of one node. Cheap to clone; clones share the connection pool and the cached
+/// genesis hash.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// `http://host:port`, without a trailing slash.
     base_url: String,
-    chain_id: Arc<OnceLock<String>>,
+    /// The node's genesis hash (ADR 0042): what signed transactions and requests bind.
+    genesis_hash: Arc<OnceLock<Hash>>,
     /// Signs every request but `status` (ADR 0031), when set.
     key: Option<Arc<PrivateKey>>,
 }
@@ -144,7 +146,7 @@ impl Client {
         Ok(Client {
             http,
             base_url,
-            chain_id: Arc::new(OnceLock::new()),
+            genesis_hash: Arc::new(OnceLock::new()),
             key: None,
         })
     }
@@ -205,9 +207,8 @@ impl Client {
             .map_err(|error| ClientError::Api(Error::new(ErrorCode::BadRequest, format!("url: {error}"))))?;
         let mut builder = self.http.request(method.clone(), url.clone());
         if let Some(key) = &self.key {
-            let chain_id = self.chain_id().await?;
             let request = RequestToSign {
-                chain_id: &chain_id,
+                genesis_hash: self.genesis_hash().await?,
                 method: method.as_str(),
                 path: url.path(),
                 query: url.query().unwrap_or(""),
@@ -251,23 +252,29 @@ impl Client {
         answer(request.send().await.map_err(transport)?).await
     }
 
-    /// The node's status (public: never signed); also caches the chain id.
+    /// The node's status (public: never signed); also caches the genesis hash.
     pub async fn status(&self) -> Result<Status> {
         let request = self
             .http
             .get(self.url("/v1/status"))
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS));
         let status: Status = answer(request.send().await.map_err(transport)?).await?;
-        let _ = self.chain_id.set(status.chain_id.clone());
+        let _ = self.genesis_hash.set(status.genesis_hash);
         Ok(status)
     }
 
-    /// The chain id, asked of the node once and cached.
+    /// The chain's human-readable name (not what signatures bind; see `genesis_hash`).
     pub async fn chain_id(&self) -> Result<String> {
-        if let Some(chain_id) = self.chain_id.get() {
-            return Ok(chain_id.clone());
-        }
         Ok(self.status().await?.chain_id)
+    }
+
+    /// The chain's genesis hash, asked of the node once and cached: what transactions, key
+    /// proofs and signed requests bind (ADR 0042).
+    pub async fn genesis_hash(&self) -> Result<Hash> {
+        if let Some(genesis_hash) = self.genesis_hash.get() {
+            return Ok(*genesis_hash);
+        }
+        Ok(self.status().await?.genesis_hash)
     }
 
     /// Submit one signed transaction; the node answers with its hash once it is in the mempool.
@@ -426,13 +433,13 @@ impl Client {
         self.get(&format!("/v1/accounts/{id}/history{query}")).await
     }
 
-    /// A transaction from `sender` with the chain id and the sender's next nonce from the node,
+    /// A transaction from `sender` with the genesis hash and the sender's next nonce from the node,
     /// expiring `expires_in` from now (wall clock; see `DEFAULT_EXPIRES_IN`).
     pub async fn build(&self, sender: &AccountId, operation: Operation, expires_in: Duration) -> Result<Transaction> {
-        let chain_id = self.chain_id().await?;
+        let genesis_hash = self.genesis_hash().await?;
         let nonce = self.next_nonce(sender).await?;
         Ok(Transaction::new(
-            &chain_id,
+            genesis_hash,
             sender.clone(),
             nonce,
             expires_at_ms(expires_in),

@@ -9,16 +9,18 @@
 //! | `x-corridor-signature` | hex of the signature (Ed25519 raw; SM2 raw `r ‖ s` or DER) |
 //!
 //! The signed bytes are the canonical encoding (`codec`) of
-//! `(REQUEST_AUTH_DOMAIN, chain_id, method, path, query, SHA-256(body), timestamp_ms, public_key)`,
+//! `(REQUEST_AUTH_DOMAIN, genesis_hash, method, path, query, SHA-256(body), timestamp_ms, public_key)`,
 //! so a signature is good for one chain, one request and one moment; `request_signing_bytes`
 //! builds them, so an HSM or OpenSSL can sign them too (SM2 with the GM/T 0003 default id).
 //! The node finds the account by the key (`GET /v1/keys/{key}` needs no account id first).
 
 use crate::codec;
 use crate::crypto::{PrivateKey, PublicKey};
+use crate::hash::Hash;
 use sha2::{Digest, Sha256};
 
-pub const REQUEST_AUTH_DOMAIN: &str = "corridor/request/v1";
+/// Version 2 names the chain by its genesis hash (`/v1/status`), not its `chain_id` (ADR 0042).
+pub const REQUEST_AUTH_DOMAIN: &str = "corridor/request/v2";
 pub const HEADER_KEY: &str = "x-corridor-key";
 pub const HEADER_TIMESTAMP: &str = "x-corridor-timestamp";
 pub const HEADER_SIGNATURE: &str = "x-corridor-signature";
@@ -32,7 +34,8 @@ pub const KEY_HEADER_BYTES_MAX: usize = 256;
 /// What one request's signature covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestToSign<'a> {
-    pub chain_id: &'a str,
+    /// The chain's genesis hash, as `/v1/status` gives it.
+    pub genesis_hash: Hash,
     pub method: &'a str,
     /// The path exactly as sent (`/v1/accounts/acme@icbc-cn`).
     pub path: &'a str,
@@ -47,7 +50,7 @@ pub fn request_signing_bytes(request: &RequestToSign<'_>, public_key: &PublicKey
     let body_hash: [u8; 32] = Sha256::digest(request.body).into();
     codec::encode(&(
         REQUEST_AUTH_DOMAIN,
-        request.chain_id,
+        request.genesis_hash,
         request.method,
         request.path,
         request.query,
@@ -75,7 +78,7 @@ mod tests {
 
     fn request(body: &[u8]) -> RequestToSign<'_> {
         RequestToSign {
-            chain_id: "corridor-dev",
+            genesis_hash: Hash([0x6e; 32]),
             method: "GET",
             path: "/v1/accounts/acme@icbc-cn",
             query: "",
@@ -101,7 +104,7 @@ mod tests {
             let base = request(b"");
             let variants = [
                 RequestToSign {
-                    chain_id: "other",
+                    genesis_hash: Hash([0x6f; 32]),
                     ..base.clone()
                 },
                 RequestToSign {

@@ -1,7 +1,9 @@
 //! Transactions: what a client signs and submits.
 //!
-//! The signed message is the canonical encoding of `Transaction` (which names the chain, so a
-//! signature is good on one chain only). A `SignedTransaction` carries the signer's public key,
+//! The signed message is `TX_SIGNING_DOMAIN`, the chain's genesis hash and the canonical
+//! encoding of `Transaction` (which names the genesis hash again), so a signature means a
+//! corridor transaction and is good on one chain only: two chains with the same `chain_id` name
+//! still have different genesis hashes (ADR 0042). A `SignedTransaction` carries the signer's public key,
 //! so its signature can be checked once, statelessly, and cached by the transaction's hash;
 //! execution then only compares that key with the sender's current key.
 
@@ -13,18 +15,29 @@ use crate::fx::Rate;
 use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
 use crate::limits::{
-    BATCH_LEGS_MAX, CHAIN_ID_BYTES_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX,
-    CONTRACT_MODULE_BYTES_MAX, FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, TX_BYTES_MAX,
+    BATCH_LEGS_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX, CONTRACT_MODULE_BYTES_MAX,
+    FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, TX_BYTES_MAX,
 };
 use serde::{Deserialize, Serialize};
 
-/// The format version of `Transaction`; a new version is a decision with an ADR.
-pub const TX_VERSION: u8 = 1;
+/// The format version of `Transaction`; a new version is a decision with an ADR. Version 1
+/// named the chain by its `chain_id` string; version 2 by its genesis hash (ADR 0042).
+pub const TX_VERSION: u8 = 2;
+
+/// Domain tag at the start of a transaction's signing bytes, so the signature can mean nothing
+/// else (a key proof, a signed request, a consensus vote).
+pub const TX_SIGNING_DOMAIN: &str = "corridor/tx/v2";
+
+/// Where the genesis hash's 32 bytes sit in `Transaction::signing_bytes`: after the tag (8-byte
+/// length and 14 bytes) and the hash's own 8-byte length, as the canonical encoding writes them.
+pub const TX_SIGNING_GENESIS_HASH_RANGE: std::ops::Range<usize> = 30..62;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub version: u8,
-    pub chain_id: String,
+    /// The hash of the chain's block-0 header (`/v1/status` `genesis_hash`): which chain the
+    /// sender means. A node refuses any other with `wrong_chain`.
+    pub genesis_hash: Hash,
     pub sender: AccountId,
     /// Must equal the sender's next nonce when the transaction executes.
     pub nonce: u64,
@@ -147,12 +160,12 @@ pub enum Operation {
 }
 
 /// Domain tag of a key's proof of possession, so the signature can mean nothing else.
-pub const KEY_PROOF_DOMAIN: &str = "corridor/key-proof/v1";
+pub const KEY_PROOF_DOMAIN: &str = "corridor/key-proof/v2";
 
-/// What a new key signs to prove its holder asked for it to be `account`'s key on `chain_id`:
-/// the canonical encoding of (domain, chain id, account, public key).
-pub fn key_proof_message(chain_id: &str, account: &AccountId, public_key: &PublicKey) -> Vec<u8> {
-    codec::encode(&(KEY_PROOF_DOMAIN, chain_id, account, public_key))
+/// What a new key signs to prove its holder asked for it to be `account`'s key on the chain
+/// with `genesis_hash`: the canonical encoding of (domain, genesis hash, account, public key).
+pub fn key_proof_message(genesis_hash: &Hash, account: &AccountId, public_key: &PublicKey) -> Vec<u8> {
+    codec::encode(&(KEY_PROOF_DOMAIN, genesis_hash, account, public_key))
 }
 
 impl Operation {
@@ -181,9 +194,9 @@ impl Operation {
     }
 
     /// Register `account` with `new_key`'s public key, signed by `new_key` as its proof.
-    pub fn register_account_proven(chain_id: &str, account: AccountId, new_key: &PrivateKey) -> Operation {
+    pub fn register_account_proven(genesis_hash: &Hash, account: AccountId, new_key: &PrivateKey) -> Operation {
         let public_key = new_key.public_key();
-        let proof = new_key.sign(&key_proof_message(chain_id, &account, &public_key));
+        let proof = new_key.sign(&key_proof_message(genesis_hash, &account, &public_key));
         Operation::RegisterAccountWithProof {
             account,
             public_key,
@@ -192,9 +205,9 @@ impl Operation {
     }
 
     /// Rotate `sender`'s key to `new_key`, signed by `new_key` as its proof.
-    pub fn rotate_key_proven(chain_id: &str, sender: &AccountId, new_key: &PrivateKey) -> Operation {
+    pub fn rotate_key_proven(genesis_hash: &Hash, sender: &AccountId, new_key: &PrivateKey) -> Operation {
         let public_key = new_key.public_key();
-        let proof = new_key.sign(&key_proof_message(chain_id, sender, &public_key));
+        let proof = new_key.sign(&key_proof_message(genesis_hash, sender, &public_key));
         Operation::RotateKeyWithProof { public_key, proof }
     }
 
@@ -239,10 +252,16 @@ impl Operation {
 }
 
 impl Transaction {
-    pub fn new(chain_id: &str, sender: AccountId, nonce: u64, expires_at_ms: u64, operation: Operation) -> Transaction {
+    pub fn new(
+        genesis_hash: Hash,
+        sender: AccountId,
+        nonce: u64,
+        expires_at_ms: u64,
+        operation: Operation,
+    ) -> Transaction {
         Transaction {
             version: TX_VERSION,
-            chain_id: chain_id.to_owned(),
+            genesis_hash,
             sender,
             nonce,
             expires_at_ms,
@@ -250,9 +269,11 @@ impl Transaction {
         }
     }
 
-    /// The exact bytes a signer signs.
+    /// The exact bytes a signer signs: the canonical encoding of (`TX_SIGNING_DOMAIN`, genesis
+    /// hash, transaction). The tag and the hash come first, at fixed offsets, so an offline
+    /// signer or an HSM policy can check which chain it signs for before parsing the rest.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        codec::encode(self)
+        codec::encode(&(TX_SIGNING_DOMAIN, &self.genesis_hash, self))
     }
 
     pub fn sign(self, key: &PrivateKey) -> SignedTransaction {
@@ -264,9 +285,19 @@ impl Transaction {
         }
     }
 
-    /// Decode unsigned bytes (as printed by `corridor tx build`).
+    /// Decode unsigned bytes (as printed by `corridor tx build`): the tag, the genesis hash and
+    /// a transaction for that same genesis hash.
     pub fn from_signing_bytes(bytes: &[u8]) -> Result<Transaction, Error> {
-        let tx: Transaction = codec::decode(bytes, TX_BYTES_MAX)?;
+        // A signed transaction is at most TX_BYTES_MAX, and its key and signature outweigh the
+        // tag and the repeated hash, so its signing bytes fit the same limit.
+        let (domain, genesis_hash, tx): (String, Hash, Transaction) =
+            codec::decode(bytes, TX_BYTES_MAX).map_err(|error| explain_version_1(bytes, error.into()))?;
+        if domain != TX_SIGNING_DOMAIN || genesis_hash != tx.genesis_hash {
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                format!("signing bytes must start with `{TX_SIGNING_DOMAIN}` and the transaction's genesis hash"),
+            ));
+        }
         tx.check_shape()?;
         Ok(tx)
     }
@@ -278,9 +309,6 @@ impl Transaction {
                 ErrorCode::Malformed,
                 format!("unknown transaction version {}", self.version),
             ));
-        }
-        if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
-            return Err(Error::new(ErrorCode::WrongChain, "chain id is empty or too long"));
         }
         let check_leg = |leg: &TransferLeg| -> Result<(), Error> {
             if leg.memo.as_ref().is_some_and(|memo| memo.len() > MEMO_BYTES_MAX) {
@@ -397,7 +425,7 @@ impl Transaction {
             _ => return Ok(()),
         };
         public_key
-            .verify(&key_proof_message(&self.chain_id, account, public_key), proof)
+            .verify(&key_proof_message(&self.genesis_hash, account, public_key), proof)
             .map_err(|_| {
                 Error::new(
                     ErrorCode::BadKeyProof,
@@ -413,6 +441,19 @@ impl Transaction {
             Operation::RegisterAccountWithProof { .. } | Operation::RotateKeyWithProof { .. }
         )
     }
+}
+
+/// Version 1 bytes (bound to a chain id only; ADR 0042) start with the version byte 1, which
+/// neither v2 signed bytes (version 2) nor v2 signing bytes (the tag's length, 14) do; they fail
+/// to decode as v2, and the error says why.
+fn explain_version_1(bytes: &[u8], error: Error) -> Error {
+    if bytes.first() == Some(&1) && error.code != ErrorCode::TooLarge {
+        return Error::new(
+            ErrorCode::Malformed,
+            "transaction format 1 (bound to a chain id, not a genesis hash) is no longer accepted; build and sign it again",
+        );
+    }
+    error
 }
 
 fn check_pair(sell: &CurrencyCode, buy: &CurrencyCode) -> Result<(), Error> {
@@ -476,7 +517,8 @@ impl SignedTransaction {
     /// Decode submitted bytes: size limit, no trailing bytes, stateless shape checks.
     /// The signature is not checked here (see `verify_signature`).
     pub fn from_bytes(bytes: &[u8]) -> Result<SignedTransaction, Error> {
-        let signed: SignedTransaction = codec::decode(bytes, TX_BYTES_MAX)?;
+        let signed: SignedTransaction =
+            codec::decode(bytes, TX_BYTES_MAX).map_err(|error| explain_version_1(bytes, error.into()))?;
         signed.tx.check_shape()?;
         Ok(signed)
     }
@@ -503,9 +545,12 @@ mod tests {
         AccountId::new(text).expect("valid id")
     }
 
+    /// A genesis hash for the fixtures.
+    const GENESIS: Hash = Hash([0x6e; 32]);
+
     fn fixture_tx() -> Transaction {
         Transaction::new(
-            "corridor-dev",
+            GENESIS,
             id("acme@icbc-cn"),
             3,
             1_700_000_000_000,
@@ -522,12 +567,17 @@ mod tests {
     #[test]
     fn fixture_bytes_are_pinned() {
         let bytes = fixture_tx().signing_bytes();
+        let genesis_hex = "6e".repeat(32);
         assert_eq!(
             hex::encode(&bytes),
-            concat!(
-                "01", // version
-                "0c00000000000000",
-                "636f727269646f722d646576", // chain id
+            [
+                "0e00000000000000",
+                "636f727269646f722f74782f7632", // "corridor/tx/v2"
+                "2000000000000000",
+                &genesis_hex, // genesis hash
+                "02",         // version
+                "2000000000000000",
+                &genesis_hex, // genesis hash again
                 "0c00000000000000",
                 "61636d6540696362632d636e", // sender
                 "0300000000000000",         // nonce
@@ -541,9 +591,72 @@ mod tests {
                 "01",
                 "0a00000000000000",
                 "696e766f696365203432" // memo
-            )
+            ]
+            .concat()
         );
         assert_eq!(Transaction::from_signing_bytes(&bytes), Ok(fixture_tx()));
+    }
+
+    /// What an offline signer can check before parsing anything else: the bytes it is asked to
+    /// sign start with the transaction tag and the genesis hash of the chain it means.
+    #[test]
+    fn signing_bytes_start_with_the_tag_and_the_genesis_hash() {
+        let bytes = fixture_tx().signing_bytes();
+        let tag = codec::encode(&TX_SIGNING_DOMAIN);
+        assert_eq!(&bytes[..tag.len()], tag.as_slice());
+        let hash = codec::encode(&GENESIS);
+        assert_eq!(hash.len(), TX_SIGNING_GENESIS_HASH_RANGE.end - tag.len());
+        assert_eq!(&bytes[tag.len()..TX_SIGNING_GENESIS_HASH_RANGE.end], hash.as_slice());
+        assert_eq!(&bytes[TX_SIGNING_GENESIS_HASH_RANGE], GENESIS.0.as_slice());
+        // The rest is the transaction's canonical encoding, as carried in `SignedTransaction`.
+        assert_eq!(
+            &bytes[TX_SIGNING_GENESIS_HASH_RANGE.end..],
+            codec::encode(&fixture_tx()).as_slice()
+        );
+
+        // A signature for one genesis is no signature for another, though nothing else differs.
+        let key = PrivateKey::from_seed(Scheme::Ed25519, [4; 32]).expect("seed");
+        let mut replayed = fixture_tx().sign(&key);
+        replayed.tx.genesis_hash = Hash([0x6f; 32]);
+        assert_eq!(
+            replayed.verify_signature().map_err(|e| e.code),
+            Err(ErrorCode::BadSignature)
+        );
+
+        // Unsigned bytes whose prefix names another genesis than their transaction, or that
+        // lack the tag, do not decode.
+        let mut mismatched = bytes.clone();
+        mismatched[TX_SIGNING_GENESIS_HASH_RANGE.start] ^= 1;
+        assert_eq!(
+            Transaction::from_signing_bytes(&mismatched).map_err(|e| e.code),
+            Err(ErrorCode::Malformed)
+        );
+        let untagged = codec::encode(&("corridor/tx/v9", GENESIS, fixture_tx()));
+        assert_eq!(
+            Transaction::from_signing_bytes(&untagged).map_err(|e| e.code),
+            Err(ErrorCode::Malformed)
+        );
+    }
+
+    /// Bytes of the old format (version 1, a chain id string) get a message saying so.
+    #[test]
+    fn version_1_bytes_are_refused_with_a_reason() {
+        let old = hex::decode(concat!(
+            "01",
+            "0c00000000000000",
+            "636f727269646f722d646576", // chain id "corridor-dev"
+            "0c00000000000000",
+            "61636d6540696362632d636e",
+        ))
+        .expect("hex");
+        for error in [
+            SignedTransaction::from_bytes(&old).map(|_| ()),
+            Transaction::from_signing_bytes(&old).map(|_| ()),
+        ] {
+            let error = error.expect_err("refused");
+            assert_eq!(error.code, ErrorCode::Malformed);
+            assert!(error.message.contains("format 1"), "{}", error.message);
+        }
     }
 
     #[test]
@@ -598,10 +711,9 @@ mod tests {
             let bank = PrivateKey::from_seed(scheme, [4; 32]).expect("seed");
             let newcomer = PrivateKey::from_seed(scheme, [5; 32]).expect("seed");
             let victim = PrivateKey::from_seed(scheme, [6; 32]).expect("seed");
-            let register =
-                |operation: Operation| Transaction::new("corridor-dev", id("icbc-cn"), 0, 1, operation).sign(&bank);
+            let register = |operation: Operation| Transaction::new(GENESIS, id("icbc-cn"), 0, 1, operation).sign(&bank);
             let honest = register(Operation::register_account_proven(
-                "corridor-dev",
+                &GENESIS,
                 id("newco@icbc-cn"),
                 &newcomer,
             ));
@@ -611,24 +723,20 @@ mod tests {
             let stolen = register(Operation::RegisterAccountWithProof {
                 account: id("newco@icbc-cn"),
                 public_key: victim.public_key(),
-                proof: newcomer.sign(&key_proof_message(
-                    "corridor-dev",
-                    &id("newco@icbc-cn"),
-                    &victim.public_key(),
-                )),
+                proof: newcomer.sign(&key_proof_message(&GENESIS, &id("newco@icbc-cn"), &victim.public_key())),
             });
             // A genuine proof of the victim's key, but for another account or chain.
-            let replayed = |chain: &str, account: &str| {
+            let replayed = |chain: Hash, account: &str| {
                 register(Operation::RegisterAccountWithProof {
                     account: id("newco@icbc-cn"),
                     public_key: victim.public_key(),
-                    proof: victim.sign(&key_proof_message(chain, &id(account), &victim.public_key())),
+                    proof: victim.sign(&key_proof_message(&chain, &id(account), &victim.public_key())),
                 })
             };
             for forged in [
                 stolen,
-                replayed("corridor-dev", "other@icbc-cn"),
-                replayed("other-chain", "newco@icbc-cn"),
+                replayed(GENESIS, "other@icbc-cn"),
+                replayed(Hash([0x6f; 32]), "newco@icbc-cn"),
             ] {
                 assert_eq!(
                     forged.verify_signature().map_err(|e| e.code),
@@ -636,11 +744,11 @@ mod tests {
                 );
             }
             let rotate = Transaction::new(
-                "corridor-dev",
+                GENESIS,
                 id("acme@icbc-cn"),
                 0,
                 1,
-                Operation::rotate_key_proven("corridor-dev", &id("acme@icbc-cn"), &newcomer),
+                Operation::rotate_key_proven(&GENESIS, &id("acme@icbc-cn"), &newcomer),
             )
             .sign(&victim);
             assert_eq!(rotate.verify_signature(), Ok(()));
@@ -672,7 +780,7 @@ mod tests {
             .to_bytes();
         let twin = PublicKey::from_bytes(Scheme::Ed25519, &twin_bytes).expect("parses");
         let tx = Transaction::new(
-            "corridor-dev",
+            GENESIS,
             id("icbc-cn"),
             0,
             1,

@@ -101,7 +101,7 @@ pub(crate) struct Node {
     pub(crate) http: reqwest::Client,
     pub(crate) rpc: String,
     /// Signs reads (the sponsor, which may read its bench customers), with the chain id.
-    pub(crate) reader: Option<(PrivateKey, String)>,
+    pub(crate) reader: Option<(PrivateKey, Hash)>,
 }
 
 impl Node {
@@ -109,10 +109,10 @@ impl Node {
         let mut request = self.http.get(format!("{}{path}", self.rpc));
         // Status and blocks are public: only scoped reads are signed.
         let scoped = path.starts_with("/v1/accounts") || path.starts_with("/v1/transactions");
-        if let Some((key, chain_id)) = self.reader.as_ref().filter(|_| scoped) {
+        if let Some((key, genesis_hash)) = self.reader.as_ref().filter(|_| scoped) {
             let (path, query) = path.split_once('?').unwrap_or((path, ""));
             let unsigned = corridor_sdk::request_auth::RequestToSign {
-                chain_id,
+                genesis_hash: *genesis_hash,
                 method: "GET",
                 path,
                 query,
@@ -218,7 +218,7 @@ pub(crate) fn bench_account(args: &BenchArgs, index: usize) -> Result<AccountId,
 }
 
 /// Register and fund the bench accounts that do not exist yet. Returns each account's next nonce.
-pub(crate) async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Result<Vec<u64>, BoxError> {
+pub(crate) async fn setup(node: &Node, args: &BenchArgs, genesis_hash: Hash) -> Result<Vec<u64>, BoxError> {
     let sponsor_id = AccountId::new(&args.sponsor)?;
     let sponsor_key = PrivateKey::read_file(&args.keys.join(format!("{}.key", args.sponsor)))?;
     let currency = CurrencyCode::new(&args.currency)?;
@@ -249,11 +249,11 @@ pub(crate) async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Resu
         let mut txs = Vec::new();
         for &index in chunk {
             let op = Operation::register_account_proven(
-                chain_id,
+                &genesis_hash,
                 bench_account(args, index)?,
                 &bench_key(args.scheme, index),
             );
-            txs.push(Transaction::new(chain_id, sponsor_id.clone(), nonce, expiry, op).sign(&sponsor_key));
+            txs.push(Transaction::new(genesis_hash, sponsor_id.clone(), nonce, expiry, op).sign(&sponsor_key));
             nonce += 1;
         }
         node.settle(&txs).await?;
@@ -271,7 +271,7 @@ pub(crate) async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Resu
         .collect::<Result<_, _>>()?;
     for chunk in legs.chunks(corridor_sdk::limits::BATCH_LEGS_MAX) {
         let tx = Transaction::new(
-            chain_id,
+            genesis_hash,
             sponsor_id.clone(),
             nonce,
             expiry,
@@ -284,7 +284,7 @@ pub(crate) async fn setup(node: &Node, args: &BenchArgs, chain_id: &str) -> Resu
 }
 
 /// Sign every transfer up front: round r, account i pays account i+1 with nonce base[i] + r.
-fn presign(args: &BenchArgs, chain_id: &str, nonces: &[u64]) -> Result<Vec<(Hash, String)>, BoxError> {
+fn presign(args: &BenchArgs, genesis_hash: Hash, nonces: &[u64]) -> Result<Vec<(Hash, String)>, BoxError> {
     let currency = CurrencyCode::new(&args.currency)?;
     let accounts: Vec<AccountId> = (0..args.accounts)
         .map(|i| bench_account(args, i))
@@ -307,7 +307,7 @@ fn presign(args: &BenchArgs, chain_id: &str, nonces: &[u64]) -> Result<Vec<(Hash
                 None,
             );
             let tx = Transaction::new(
-                chain_id,
+                genesis_hash,
                 accounts[index].clone(),
                 nonces[index] + round as u64,
                 expiry,
@@ -357,14 +357,14 @@ pub async fn run(args: BenchArgs) -> Result<(), BoxError> {
     let node = Arc::new(Node {
         http,
         rpc: args.rpc.clone(),
-        reader: Some((sponsor_key, status.chain_id.clone())),
+        reader: Some((sponsor_key, status.genesis_hash)),
     });
     if status.hash_algorithm != corridor_sdk::HashAlgorithm::Sha256 {
         return Err("the bench computes SHA-256 transaction ids; run it on a SHA-256 chain".into());
     }
-    let nonces = setup(&node, &args, &status.chain_id).await?;
+    let nonces = setup(&node, &args, status.genesis_hash).await?;
     eprintln!("signing {} {} transfers", args.txs, args.scheme);
-    let signed = presign(&args, &status.chain_id, &nonces)?;
+    let signed = presign(&args, status.genesis_hash, &nonces)?;
     let start_height = node.status().await?.height;
 
     let submitted_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));

@@ -165,15 +165,15 @@ pub async fn run(args: EscrowBenchArgs) -> Result<(), BoxError> {
     }
     .status()
     .await?;
-    let chain_id = status.chain_id.clone();
+    let genesis_hash = status.genesis_hash;
     // Scoped reads (accounts, transactions) are signed by the sponsor, as `bench` does.
     let reader_key = PrivateKey::read_file(&bench.keys.join(format!("{}.key", bench.sponsor)))?;
     let node = Node {
         http,
         rpc: bench.rpc.clone(),
-        reader: Some((reader_key, chain_id.clone())),
+        reader: Some((reader_key, genesis_hash)),
     };
-    let mut nonces = setup(&node, bench, &chain_id).await?;
+    let mut nonces = setup(&node, bench, genesis_hash).await?;
     // Deploy the escrow instances.
     let sponsor = AccountId::new(&bench.sponsor)?;
     let sponsor_key = PrivateKey::read_file(&bench.keys.join(format!("{}.key", bench.sponsor)))?;
@@ -191,7 +191,7 @@ pub async fn run(args: EscrowBenchArgs) -> Result<(), BoxError> {
                 fuel: 10_000_000,
             };
             Transaction::new(
-                &chain_id,
+                genesis_hash,
                 sponsor.clone(),
                 sponsor_view.next_nonce + i as u64,
                 expiry,
@@ -236,7 +236,7 @@ pub async fn run(args: EscrowBenchArgs) -> Result<(), BoxError> {
     for round in 0..args.rounds {
         let deadline = now_ms() + 3_600_000;
         let sign = |index: usize, nonce: u64, op: Operation| {
-            let bytes = Transaction::new(&chain_id, accounts[index].clone(), nonce, deadline, op)
+            let bytes = Transaction::new(genesis_hash, accounts[index].clone(), nonce, deadline, op)
                 .sign(&keys[index])
                 .to_bytes();
             (algorithm.digest(&bytes), hex::encode(bytes))

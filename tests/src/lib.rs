@@ -49,6 +49,8 @@ pub struct DevNode {
     pub data_dir: PathBuf,
     pub rpc: String,
     pub http: reqwest::Client,
+    /// The chain's genesis hash from `/v1/status`: what its transactions and signed reads bind.
+    pub genesis_hash: Hash,
 }
 
 impl DevNode {
@@ -70,7 +72,7 @@ impl DevNode {
             .stderr(log)
             .spawn()
             .expect("start corridord");
-        let node = DevNode {
+        let mut node = DevNode {
             child: std::sync::Mutex::new(Some(child)),
             data_dir: data_dir.to_path_buf(),
             rpc: format!("http://127.0.0.1:{port}"),
@@ -78,12 +80,15 @@ impl DevNode {
                 corridor_sdk::client::install_tls_provider();
                 reqwest::Client::new()
             },
+            genesis_hash: Hash::ZERO,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(response) = node.http.get(format!("{}/v1/status", node.rpc)).send().await
                 && response.status().is_success()
             {
+                let status: Status = response.json().await.expect("status JSON");
+                node.genesis_hash = status.genesis_hash;
                 return node;
             }
             assert!(
@@ -170,7 +175,7 @@ impl DevNode {
     /// A GET request builder signed by `signer`'s dev key, for streams and custom headers.
     pub fn signed_get(&self, signer: &str, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.get(format!("{}{path}", self.rpc));
-        for (name, value) in signed_headers(&self.key(signer), "GET", path, b"", now_ms()) {
+        for (name, value) in signed_headers(self.genesis_hash, &self.key(signer), "GET", path, b"", now_ms()) {
             request = request.header(name, value);
         }
         request
@@ -179,7 +184,7 @@ impl DevNode {
     /// GET signed with `key` (see `corridor_sdk::request_auth`).
     pub async fn get_signed(&self, key: &PrivateKey, path: &str) -> (u16, Value) {
         let mut request = self.http.get(format!("{}{path}", self.rpc));
-        for (name, value) in signed_headers(key, "GET", path, b"", now_ms()) {
+        for (name, value) in signed_headers(self.genesis_hash, key, "GET", path, b"", now_ms()) {
             request = request.header(name, value);
         }
         let response = request.send().await.expect("GET");
@@ -222,7 +227,7 @@ impl DevNode {
     }
 
     pub fn sign_with_nonce(&self, sender: &str, nonce: u64, operation: Operation) -> SignedTransaction {
-        Transaction::new("corridor-dev", id(sender), nonce, far_expiry(), operation).sign(&self.key(sender))
+        Transaction::new(self.genesis_hash, id(sender), nonce, far_expiry(), operation).sign(&self.key(sender))
     }
 
     /// POST one transaction's bytes; `Ok(hash)` on 202, `Err((status, code))` otherwise.
@@ -314,8 +319,10 @@ impl Drop for DevNode {
     }
 }
 
-/// The request-signature headers for `method path` (path with its query) on the dev chain.
+/// The request-signature headers for `method path` (path with its query) on the chain with
+/// `genesis_hash`.
 pub fn signed_headers(
+    genesis_hash: Hash,
     key: &PrivateKey,
     method: &str,
     path: &str,
@@ -324,7 +331,7 @@ pub fn signed_headers(
 ) -> [(&'static str, String); 3] {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let request = corridor_sdk::request_auth::RequestToSign {
-        chain_id: "corridor-dev",
+        genesis_hash,
         method,
         path,
         query,

@@ -3,7 +3,7 @@
 
 use corridor_sdk::error::ErrorCode;
 use corridor_sdk::limits::{BATCH_LEGS_MAX, MEMO_BYTES_MAX, TX_BYTES_MAX};
-use corridor_sdk::{Amount, CurrencyCode, Operation, PrivateKey, Scheme, Signature, Transaction, TransferLeg};
+use corridor_sdk::{Amount, CurrencyCode, Hash, Operation, PrivateKey, Scheme, Signature, Transaction, TransferLeg};
 use corridor_tests::{DevNode, far_expiry, id};
 
 fn cny(amount: &str) -> (CurrencyCode, Amount) {
@@ -93,14 +93,14 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         ErrorCode::BatchTooLarge,
     ));
     let other_chain = Transaction::new(
-        "other-chain",
+        Hash([0x6f; 32]),
         id("acme@icbc-cn"),
         acme_nonce,
         far_expiry(),
         pay("harbour@boc-hk", "CNY", "1"),
     )
     .sign(&node.key("acme@icbc-cn"));
-    cases.push(("wrong chain id", other_chain.to_bytes(), ErrorCode::WrongChain));
+    cases.push(("another genesis hash", other_chain.to_bytes(), ErrorCode::WrongChain));
     cases.push((
         "bad SM2 signature",
         corrupt_signature(valid.clone()).to_bytes(),
@@ -116,7 +116,7 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
     let replayed_nonce = node.sign_with_nonce("acme@icbc-cn", acme_nonce - 1, pay("harbour@boc-hk", "CNY", "2"));
     cases.push(("replayed nonce", replayed_nonce.to_bytes(), ErrorCode::NonceTooLow));
     let expired = Transaction::new(
-        "corridor-dev",
+        node.genesis_hash,
         id("acme@icbc-cn"),
         acme_nonce,
         1_000,
@@ -161,7 +161,7 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         ErrorCode::UnknownAccount,
     ));
     let ghost = Transaction::new(
-        "corridor-dev",
+        node.genesis_hash,
         id("ghost@icbc-cn"),
         0,
         far_expiry(),
@@ -193,7 +193,7 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         ErrorCode::Frozen,
     ));
     let foreign = Operation::register_account_proven(
-        "corridor-dev",
+        &node.genesis_hash,
         id("intruder@icbc-cn"),
         &PrivateKey::generate(Scheme::Ed25519).expect("key"),
     );

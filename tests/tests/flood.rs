@@ -36,7 +36,7 @@ async fn a_regulators_freeze_finalizes_while_one_bank_floods_the_mempool() {
         setup.push(node.sign_with_nonce(
             "kbank-th",
             nonce,
-            Operation::register_account_proven("corridor-dev", id(name), key),
+            Operation::register_account_proven(&node.genesis_hash, id(name), key),
         ));
         nonce += 1;
     }
@@ -62,12 +62,13 @@ async fn a_regulators_freeze_finalizes_while_one_bank_floods_the_mempool() {
     }
 
     // The flood: every customer's whole nonce window, presigned, sent in big batches at once.
+    let genesis_hash = node.genesis_hash;
     let flood: Vec<SignedTransaction> = customers
         .iter()
         .flat_map(|(name, key)| {
             (0..FLOOD_TXS_PER_CUSTOMER).map(move |n| {
                 let pay = Operation::transfer(id("kbank-th"), thb(), Amount::parse("0.01").expect("amount"), None);
-                Transaction::new("corridor-dev", id(name), n, far_expiry(), pay).sign(key)
+                Transaction::new(genesis_hash, id(name), n, far_expiry(), pay).sign(key)
             })
         })
         .collect();

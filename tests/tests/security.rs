@@ -159,18 +159,26 @@ async fn forged_stale_and_replayed_request_signatures_are_refused() {
         }
     };
     let acme = node.key("acme@icbc-cn");
-    let good = signed_headers(&acme, "GET", path, b"", now_ms()).to_vec();
+    let good = signed_headers(node.genesis_hash, &acme, "GET", path, b"", now_ms()).to_vec();
     assert_eq!(send(good.clone(), path).await.0, 200);
     // The same headers on another path (a signature is for one request).
     let moved = send(good.clone(), "/v1/accounts/acme@icbc-cn/history").await;
     refused(&moved, 401, ErrorCode::BadRequestSignature, "moved to another path");
     // Claiming acme's key but signing with another.
-    let mut forged = signed_headers(&node.key("harbour@boc-hk"), "GET", path, b"", now_ms()).to_vec();
+    let mut forged = signed_headers(
+        node.genesis_hash,
+        &node.key("harbour@boc-hk"),
+        "GET",
+        path,
+        b"",
+        now_ms(),
+    )
+    .to_vec();
     forged[0].1 = acme.public_key().to_text();
     refused(&send(forged, path).await, 401, ErrorCode::BadRequestSignature, "forged");
     // A key no account holds, signing correctly.
     let stranger = PrivateKey::generate(Scheme::Sm2).expect("key");
-    let stranger_headers = signed_headers(&stranger, "GET", path, b"", now_ms()).to_vec();
+    let stranger_headers = signed_headers(node.genesis_hash, &stranger, "GET", path, b"", now_ms()).to_vec();
     refused(
         &send(stranger_headers, path).await,
         401,
@@ -180,7 +188,7 @@ async fn forged_stale_and_replayed_request_signatures_are_refused() {
     // Too old, and too far ahead.
     for skew in [-120_000i64, 120_000] {
         let at = now_ms().saturating_add_signed(skew);
-        let stale = signed_headers(&acme, "GET", path, b"", at).to_vec();
+        let stale = signed_headers(node.genesis_hash, &acme, "GET", path, b"", at).to_vec();
         refused(&send(stale, path).await, 401, ErrorCode::RequestExpired, "stale");
     }
     // Half the headers, garbage in each.
@@ -203,6 +211,129 @@ async fn forged_stale_and_replayed_request_signatures_are_refused() {
     let mut huge = good.clone();
     huge[2].1 = "ab".repeat(10_000);
     refused(&send(huge, path).await, 401, ErrorCode::BadRequestSignature, "huge");
+}
+
+/// Two dev chains with the same name, the same accounts and the same keys (the second is a copy
+/// of the first's genesis one millisecond later): before ADR 0042 a payment on one replayed on
+/// the other, as both were `corridor-dev`. Now what is signed for one genesis is refused by the
+/// other — transactions with `wrong_chain`, key proofs with `bad_key_proof`, signed reads as
+/// bad signatures — and changes nothing there.
+#[tokio::test]
+async fn what_is_signed_for_one_chain_is_refused_by_another_with_the_same_name_and_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let here = DevNode::start(&dir.path().join("here")).await;
+    let twin_dir = dir.path().join("twin");
+    std::fs::create_dir_all(twin_dir.join("keys")).expect("twin dirs");
+    for entry in std::fs::read_dir(here.data_dir.join("keys")).expect("keys") {
+        let entry = entry.expect("key file");
+        std::fs::copy(entry.path(), twin_dir.join("keys").join(entry.file_name())).expect("copy key");
+    }
+    let mut genesis: Value =
+        serde_json::from_slice(&std::fs::read(here.data_dir.join("genesis.json")).expect("genesis")).expect("JSON");
+    genesis["genesis_time_ms"] = (genesis["genesis_time_ms"].as_u64().expect("time") + 1).into();
+    std::fs::write(
+        twin_dir.join("genesis.json"),
+        serde_json::to_vec(&genesis).expect("JSON"),
+    )
+    .expect("write");
+    let twin = DevNode::start(&twin_dir).await;
+
+    let (here_status, twin_status) = (here.status().await, twin.status().await);
+    assert_eq!(here_status.chain_id, "corridor-dev");
+    assert_eq!(twin_status.chain_id, "corridor-dev");
+    assert_eq!(
+        here.key("acme@icbc-cn").public_key(),
+        twin.key("acme@icbc-cn").public_key()
+    );
+    assert_eq!(here_status.genesis_hash, here.genesis_hash);
+    assert_ne!(
+        here.genesis_hash, twin.genesis_hash,
+        "same name and keys, another genesis"
+    );
+
+    // acme pays on the twin; the same bytes sent here are refused and change nothing.
+    let acme_before = here.account("acme@icbc-cn").await;
+    let harbour_before = here.account("harbour@boc-hk").await;
+    let on_twin = twin.sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "5")).await;
+    assert_eq!(
+        on_twin.tx.nonce, acme_before.next_nonce,
+        "a replay would fit the nonce here"
+    );
+    twin.execute(&on_twin).await;
+    let refusal = here.submit(&on_twin).await.expect_err("replay refused");
+    assert_eq!(refusal, (400, ErrorCode::WrongChain));
+    let (status, body) = here
+        .post(
+            "/v1/transactions",
+            &serde_json::json!({ "tx": hex::encode(on_twin.to_bytes()) }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains(&twin.genesis_hash.to_hex()) && message.contains(&here.genesis_hash.to_hex()),
+        "the refusal names both genesis hashes: {message}"
+    );
+    let batch = here.submit_batch(std::slice::from_ref(&on_twin)).await;
+    assert_eq!(
+        batch.results[0].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::WrongChain)
+    );
+    // Relabelled for this chain, the twin's signature no longer verifies.
+    let mut relabelled = on_twin.clone();
+    relabelled.tx.genesis_hash = here.genesis_hash;
+    assert_eq!(
+        here.submit(&relabelled).await.expect_err("refused"),
+        (400, ErrorCode::BadSignature)
+    );
+
+    // A registration here whose key proof was made for the twin.
+    let newcomer = PrivateKey::generate(Scheme::Ed25519).expect("key");
+    let registration = Operation::RegisterAccountWithProof {
+        account: id("newco@icbc-cn"),
+        public_key: newcomer.public_key(),
+        proof: newcomer.sign(&key_proof_message(
+            &twin.genesis_hash,
+            &id("newco@icbc-cn"),
+            &newcomer.public_key(),
+        )),
+    };
+    let registration = here.sign("icbc-cn", registration).await;
+    assert_eq!(
+        here.submit(&registration).await.expect_err("refused").1,
+        ErrorCode::BadKeyProof
+    );
+
+    // A read signed for the twin is good there and refused here.
+    let path = "/v1/accounts/acme@icbc-cn";
+    let headers = signed_headers(twin.genesis_hash, &twin.key("acme@icbc-cn"), "GET", path, b"", now_ms());
+    let send = |node: &DevNode| {
+        let mut request = node.http.get(format!("{}{path}", node.rpc));
+        for (name, value) in headers.clone() {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.expect("GET");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(send(&twin).await.0, 200);
+    refused(
+        &send(&here).await,
+        401,
+        ErrorCode::BadRequestSignature,
+        "read signed for the twin",
+    );
+
+    // Nothing moved here: balances, nonces, the head.
+    assert_eq!(here.account("acme@icbc-cn").await, acme_before);
+    assert_eq!(here.account("harbour@boc-hk").await, harbour_before);
+    let after = here.status().await;
+    assert_eq!(
+        (after.height, after.state_root),
+        (here_status.height, here_status.state_root)
+    );
 }
 
 #[tokio::test]
@@ -292,7 +423,7 @@ async fn keys_must_prove_possession_and_torsioned_keys_are_refused() {
         account: id("mallory@icbc-cn"),
         public_key: victim.public_key(),
         proof: mallory.sign(&key_proof_message(
-            "corridor-dev",
+            &node.genesis_hash,
             &id("mallory@icbc-cn"),
             &victim.public_key(),
         )),
@@ -313,7 +444,7 @@ async fn keys_must_prove_possession_and_torsioned_keys_are_refused() {
     );
     assert_eq!(node.submit(&bare).await, Err((400, ErrorCode::KeyProofRequired)));
     // A torsioned twin of a real key, with a proof that verifies under the cofactored rule.
-    let twin = torsioned_twin(&mallory);
+    let twin = torsioned_twin(&mallory, &node.genesis_hash);
     let twin_op = Operation::RegisterAccountWithProof {
         account: id("twin@icbc-cn"),
         public_key: twin.0.clone(),
@@ -326,7 +457,7 @@ async fn keys_must_prove_possession_and_torsioned_keys_are_refused() {
     let rotate = Operation::RotateKeyWithProof {
         public_key: victim.public_key(),
         proof: acme.sign(&key_proof_message(
-            "corridor-dev",
+            &node.genesis_hash,
             &id("acme@icbc-cn"),
             &victim.public_key(),
         )),
@@ -378,7 +509,10 @@ async fn keys_must_prove_possession_and_torsioned_keys_are_refused() {
 
 /// `A + T` for the key's point `A` and a point `T` of order 8, with a proof signed by the
 /// key's owner that verifies under the cofactored rule.
-fn torsioned_twin(owner: &PrivateKey) -> (corridor_sdk::PublicKey, corridor_sdk::Signature) {
+fn torsioned_twin(
+    owner: &PrivateKey,
+    genesis_hash: &corridor_sdk::Hash,
+) -> (corridor_sdk::PublicKey, corridor_sdk::Signature) {
     use curve25519_dalek::edwards::CompressedEdwardsY;
     let PrivateKey::Ed25519(signing) = owner else {
         panic!("an ed25519 key")
@@ -390,7 +524,7 @@ fn torsioned_twin(owner: &PrivateKey) -> (corridor_sdk::PublicKey, corridor_sdk:
         .compress()
         .to_bytes();
     let twin = corridor_sdk::PublicKey::from_bytes(Scheme::Ed25519, &bytes).expect("a canonical point");
-    let message = key_proof_message("corridor-dev", &id("twin@icbc-cn"), &twin);
+    let message = key_proof_message(genesis_hash, &id("twin@icbc-cn"), &twin);
     let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(&signing.to_bytes());
     let verifying = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("twin");
     let proof = ed25519_dalek::hazmat::raw_sign::<sha2::Sha512>(&expanded, &message, &verifying);

@@ -385,7 +385,7 @@ mod tests {
             .collect();
         Ledger {
             state,
-            config: genesis.config(),
+            config: genesis.config().expect("config"),
             height: 0,
             nonces: BTreeMap::new(),
         }
@@ -394,7 +394,8 @@ mod tests {
     impl Ledger {
         fn tx(&mut self, sender: &str, operation: Operation) -> SignedTransaction {
             let nonce = self.nonces.entry(sender.to_owned()).or_default();
-            let tx = Transaction::new(CHAIN, id(sender), *nonce, u64::MAX, operation).sign(&key(sender));
+            let tx =
+                Transaction::new(self.config.genesis_hash, id(sender), *nonce, u64::MAX, operation).sign(&key(sender));
             *nonce += 1;
             tx
         }
@@ -646,7 +647,7 @@ mod tests {
         // Refused at deploy.
         let oversized = vec![0u8; corridor_sdk::limits::CONTRACT_MODULE_BYTES_MAX + 1];
         let tx = Transaction::new(
-            CHAIN,
+            ledger.config.genesis_hash,
             id("buyer"),
             0,
             u64::MAX,

@@ -591,10 +591,10 @@ fn check_envelope(
     let tx = &signed.tx;
     // Proposals are checked, but execution must be total over anything that decodes.
     tx.check_shape()?;
-    if tx.chain_id != ctx.config.chain_id {
+    if tx.genesis_hash != ctx.config.genesis_hash {
         return Err(Error::new(
             ErrorCode::WrongChain,
-            format!("transaction is for chain {}", tx.chain_id),
+            format!("transaction is for the chain with genesis hash {}", tx.genesis_hash),
         ));
     }
     let sender = ctx.require_account(&tx.sender)?;
@@ -880,6 +880,8 @@ mod tests {
     use corridor_sdk::{HashAlgorithm, PrivateKey, Scheme, Transaction};
 
     const CHAIN: &str = "test-chain";
+    /// Execution takes the genesis hash from the config; the tests' config carries this one.
+    const GENESIS_HASH: Hash = Hash([0x11; 32]);
     const BLOCK_TIME_MS: u64 = 1_000;
 
     fn id(text: &str) -> AccountId {
@@ -954,12 +956,15 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k, v.expect("genesis writes values")))
                 .collect(),
-            genesis.config(),
+            ChainConfig {
+                genesis_hash: GENESIS_HASH,
+                ..genesis.config().expect("config")
+            },
         )
     }
 
     fn tx(sender: &str, nonce: u64, operation: Operation) -> SignedTransaction {
-        Transaction::new(CHAIN, id(sender), nonce, 10_000, operation).sign(&key(sender))
+        Transaction::new(GENESIS_HASH, id(sender), nonce, 10_000, operation).sign(&key(sender))
     }
 
     fn pay(to: &str, amount: &str) -> TransferLeg {
@@ -1101,7 +1106,7 @@ mod tests {
                 expired,
                 tx("alice@bank-a", 5, Operation::Transfer(pay("bob@bank-a", "1"))),
                 Transaction::new(
-                    "other",
+                    Hash([0x22; 32]),
                     id("alice@bank-a"),
                     0,
                     10_000,
@@ -1181,17 +1186,17 @@ mod tests {
                 tx(
                     "bank-a",
                     1,
-                    Operation::register_account_proven(CHAIN, id("carol@bank-a"), &key("carol@bank-a")),
+                    Operation::register_account_proven(&GENESIS_HASH, id("carol@bank-a"), &key("carol@bank-a")),
                 ),
                 tx(
                     "regulator",
                     1,
-                    Operation::register_account_proven(CHAIN, id("dave@bank-a"), &key("dave@bank-a")),
+                    Operation::register_account_proven(&GENESIS_HASH, id("dave@bank-a"), &key("dave@bank-a")),
                 ),
                 tx(
                     "bank-a",
                     2,
-                    Operation::register_account_proven(CHAIN, id("erin@bank-a"), &key("carol@bank-a")),
+                    Operation::register_account_proven(&GENESIS_HASH, id("erin@bank-a"), &key("carol@bank-a")),
                 ),
                 tx("regulator", 2, Operation::unfreeze(id("bob@bank-a"))),
                 tx("alice@bank-a", 1, Operation::Transfer(pay("bob@bank-a", "1"))),
@@ -1308,7 +1313,7 @@ mod tests {
                         account: id("mallory@bank-a"),
                         public_key: victim.public_key(),
                         proof: key("m").sign(&corridor_sdk::tx::key_proof_message(
-                            CHAIN,
+                            &GENESIS_HASH,
                             &id("mallory@bank-a"),
                             &victim.public_key(),
                         )),
@@ -1333,7 +1338,7 @@ mod tests {
             vec![tx(
                 "bob@bank-a",
                 0,
-                Operation::rotate_key_proven(CHAIN, &id("bob@bank-a"), &key("m")),
+                Operation::rotate_key_proven(&GENESIS_HASH, &id("bob@bank-a"), &key("m")),
             )],
         );
         assert_eq!(code(&outcomes[0]), None);

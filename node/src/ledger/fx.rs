@@ -567,7 +567,7 @@ mod tests {
             .collect();
         Ledger {
             state,
-            config: genesis.config(),
+            config: genesis.config().expect("config"),
             height: 0,
             nonces: BTreeMap::new(),
         }
@@ -576,7 +576,8 @@ mod tests {
     impl Ledger {
         fn tx(&mut self, sender: &str, operation: Operation) -> SignedTransaction {
             let nonce = self.nonces.entry(sender.to_owned()).or_default();
-            let tx = Transaction::new(CHAIN, id(sender), *nonce, u64::MAX, operation).sign(&key(sender));
+            let tx =
+                Transaction::new(self.config.genesis_hash, id(sender), *nonce, u64::MAX, operation).sign(&key(sender));
             *nonce += 1;
             tx
         }

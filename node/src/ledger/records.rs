@@ -2,7 +2,7 @@
 //! committed to by the state root.
 
 use corridor_sdk::crypto::PublicKey;
-use corridor_sdk::{AccountId, Amount, CurrencyCode, HashAlgorithm};
+use corridor_sdk::{AccountId, Amount, CurrencyCode, Hash, HashAlgorithm};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,7 +28,12 @@ pub(crate) struct Validator {
 /// Chain-wide settings fixed at genesis (governance may change some later).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ChainConfig {
+    /// The chain's name, for people; not unique, so signatures bind `genesis_hash` instead.
     pub chain_id: String,
+    /// Block 0's header hash (ADR 0042), which every transaction names. Not part of the stored
+    /// record: the header commits to the state root, which commits to this record.
+    #[serde(skip)]
+    pub genesis_hash: Hash,
     pub hash_algorithm: HashAlgorithm,
     pub validators: Vec<Validator>,
     pub regulators: BTreeSet<AccountId>,

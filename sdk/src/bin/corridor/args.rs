@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use corridor_sdk::crypto::Scheme;
-use corridor_sdk::{AccountId, Amount, CurrencyCode, PublicKey};
+use corridor_sdk::{AccountId, Amount, CurrencyCode, Hash, PublicKey};
 use std::path::PathBuf;
 
 /// corridor: submit and inspect transactions on a corridor node.
@@ -306,7 +306,9 @@ pub struct BuildArgs {
     pub op: BuildOp,
 }
 
-/// Where a built transaction's sender, nonce and chain come from.
+/// Where a built transaction's sender, nonce and chain come from. An offline signer should
+/// check the genesis hash in what it signs (bytes 30..62 of the signing bytes, `TX_SIGNING_GENESIS_HASH_RANGE`) against the one
+/// it trusts for the chain.
 #[derive(Debug, Clone, Args)]
 pub struct BuildEnvelope {
     /// The sending account (the signer).
@@ -315,9 +317,10 @@ pub struct BuildEnvelope {
     /// Nonce to use instead of the sender's next nonce on the node.
     #[arg(long, value_name = "N")]
     pub nonce: Option<u64>,
-    /// Chain id to use instead of the node's.
-    #[arg(long, value_name = "ID")]
-    pub chain_id: Option<String>,
+    /// Genesis hash (hex, as `corridor status` shows it) to bind instead of the node's: the
+    /// transaction is good on that chain only.
+    #[arg(long, value_name = "HEX", value_parser = genesis_hash)]
+    pub genesis_hash: Option<Hash>,
     /// Exact expiry (ms since the Unix epoch) instead of now + --expires-in.
     #[arg(long, value_name = "MS")]
     pub expires_at_ms: Option<u64>,
@@ -407,6 +410,10 @@ pub struct SubmitArgs {
 /// `ed25519:<hex>` or `sm2:<hex>`.
 fn public_key(text: &str) -> Result<PublicKey, corridor_sdk::error::Error> {
     PublicKey::from_text(text)
+}
+
+fn genesis_hash(text: &str) -> Result<Hash, corridor_sdk::error::Error> {
+    Hash::from_hex(text)
 }
 
 #[cfg(test)]

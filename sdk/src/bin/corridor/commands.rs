@@ -88,13 +88,14 @@ impl Context {
                 self.sign_and_submit(&sender, operation).await
             }
             Command::Account(AccountCommand::Register { sender, op }) => {
-                let chain_id = self.client.chain_id().await?;
-                self.sign_and_submit(&sender, register_operation(&op, &chain_id)?).await
+                let genesis_hash = self.client.genesis_hash().await?;
+                self.sign_and_submit(&sender, register_operation(&op, &genesis_hash)?)
+                    .await
             }
             Command::Account(AccountCommand::RotateKey { sender, op }) => {
-                let chain_id = self.client.chain_id().await?;
+                let genesis_hash = self.client.genesis_hash().await?;
                 let account = self.sender(&sender, &self.signing_key()?).await?;
-                self.sign_and_submit(&sender, rotate_key_operation(&op, &chain_id, &account)?)
+                self.sign_and_submit(&sender, rotate_key_operation(&op, &genesis_hash, &account)?)
                     .await
             }
             Command::Mint { sender, op } => self.sign_and_submit(&sender, mint_operation(&op)).await,
@@ -374,12 +375,12 @@ impl Context {
             BuildOp::Transfer { envelope, op } => (envelope, transfer_operation(&op)),
             BuildOp::Batch { envelope, op } => (envelope, self.batch_operation(&op, false).await?),
             BuildOp::Register { envelope, op } => {
-                let chain_id = self.envelope_chain_id(&envelope).await?;
-                (envelope, register_operation(&op, &chain_id)?)
+                let genesis_hash = self.envelope_genesis_hash(&envelope).await?;
+                (envelope, register_operation(&op, &genesis_hash)?)
             }
             BuildOp::RotateKey { envelope, op } => {
-                let chain_id = self.envelope_chain_id(&envelope).await?;
-                let operation = rotate_key_operation(&op, &chain_id, &envelope.from)?;
+                let genesis_hash = self.envelope_genesis_hash(&envelope).await?;
+                let operation = rotate_key_operation(&op, &genesis_hash, &envelope.from)?;
                 (envelope, operation)
             }
             BuildOp::Mint { envelope, op } => (envelope, mint_operation(&op)),
@@ -393,7 +394,7 @@ impl Context {
         if self.json {
             output::print_json(&serde_json::json!({
                 "unsigned": unsigned,
-                "chain_id": tx.chain_id,
+                "genesis_hash": tx.genesis_hash,
                 "sender": tx.sender,
                 "nonce": tx.nonce,
                 "expires_at_ms": tx.expires_at_ms,
@@ -405,25 +406,22 @@ impl Context {
         Ok(EXIT_SUCCESS)
     }
 
-    async fn envelope_chain_id(&self, envelope: &BuildEnvelope) -> Result<String, Failure> {
-        Ok(match &envelope.chain_id {
-            Some(chain_id) => chain_id.clone(),
-            None => self.client.chain_id().await?,
+    async fn envelope_genesis_hash(&self, envelope: &BuildEnvelope) -> Result<Hash, Failure> {
+        Ok(match envelope.genesis_hash {
+            Some(genesis_hash) => genesis_hash,
+            None => self.client.genesis_hash().await?,
         })
     }
 
-    /// A transaction around `operation`: chain id and nonce from the node unless given.
+    /// A transaction around `operation`: genesis hash and nonce from the node unless given.
     async fn envelope(&self, envelope: BuildEnvelope, operation: Operation) -> Result<Transaction, Failure> {
-        let chain_id = match envelope.chain_id {
-            Some(chain_id) => chain_id,
-            None => self.client.chain_id().await?,
-        };
+        let genesis_hash = self.envelope_genesis_hash(&envelope).await?;
         let nonce = match envelope.nonce {
             Some(nonce) => nonce,
             None => self.client.next_nonce(&envelope.from).await?,
         };
         let expires = envelope.expires_at_ms.unwrap_or_else(|| expires_at_ms(self.expires_in));
-        Ok(Transaction::new(&chain_id, envelope.from, nonce, expires, operation))
+        Ok(Transaction::new(genesis_hash, envelope.from, nonce, expires, operation))
     }
 
     async fn tx_submit(&self, args: &SubmitArgs) -> Result<u8, Failure> {
@@ -569,20 +567,21 @@ fn transfer_operation(args: &TransferArgs) -> Operation {
     Operation::transfer(args.to.clone(), args.currency.clone(), args.amount, args.memo.clone())
 }
 
-/// A new key proves possession by signing `key_proof_message(chain, account, key)` (ADR 0030):
+/// A new key proves possession by signing `key_proof_message(genesis_hash, account, key)`
+/// (ADR 0030, ADR 0042):
 /// here with its PEM file, or elsewhere (an HSM) and passed as `--proof-file`.
 fn proven_key(
     key_file: Option<&Path>,
     public_key: Option<&PublicKey>,
     proof_file: Option<&Path>,
-    chain_id: &str,
+    genesis_hash: &Hash,
     account: &AccountId,
 ) -> Result<(PublicKey, Signature), Failure> {
     match (key_file, public_key, proof_file) {
         (Some(path), _, _) => {
             let key = input::read_key(path).map_err(Failure::input)?;
             let public_key = key.public_key();
-            let proof = key.sign(&key_proof_message(chain_id, account, &public_key));
+            let proof = key.sign(&key_proof_message(genesis_hash, account, &public_key));
             Ok((public_key, proof))
         }
         (None, Some(public_key), Some(path)) => {
@@ -590,7 +589,7 @@ fn proven_key(
                 input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "key proof").map_err(Failure::input)?;
             let proof = Signature::from_bytes(public_key.scheme(), &bytes).map_err(Failure::input)?;
             public_key
-                .verify(&key_proof_message(chain_id, account, public_key), &proof)
+                .verify(&key_proof_message(genesis_hash, account, public_key), &proof)
                 .map_err(|_| {
                     Failure::input(Error::new(
                         ErrorCode::BadKeyProof,
@@ -606,12 +605,12 @@ fn proven_key(
     }
 }
 
-fn register_operation(args: &RegisterArgs, chain_id: &str) -> Result<Operation, Failure> {
+fn register_operation(args: &RegisterArgs, genesis_hash: &Hash) -> Result<Operation, Failure> {
     let (public_key, proof) = proven_key(
         args.key_file.as_deref(),
         args.public_key.as_ref(),
         args.proof_file.as_deref(),
-        chain_id,
+        genesis_hash,
         &args.account,
     )?;
     Ok(Operation::RegisterAccountWithProof {
@@ -621,12 +620,12 @@ fn register_operation(args: &RegisterArgs, chain_id: &str) -> Result<Operation, 
     })
 }
 
-fn rotate_key_operation(args: &RotateKeyArgs, chain_id: &str, sender: &AccountId) -> Result<Operation, Failure> {
+fn rotate_key_operation(args: &RotateKeyArgs, genesis_hash: &Hash, sender: &AccountId) -> Result<Operation, Failure> {
     let (public_key, proof) = proven_key(
         args.new_key.as_deref(),
         args.public_key.as_ref(),
         args.proof_file.as_deref(),
-        chain_id,
+        genesis_hash,
         sender,
     )?;
     Ok(Operation::RotateKeyWithProof { public_key, proof })
@@ -657,7 +656,7 @@ mod tests {
     fn unsigned() -> Transaction {
         let id = |text: &str| AccountId::new(text).expect("id");
         Transaction::new(
-            "corridor-dev",
+            Hash([0x6e; 32]),
             id("acme@icbc-cn"),
             0,
             1_700_000_000_000,

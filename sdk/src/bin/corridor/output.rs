@@ -282,6 +282,7 @@ pub fn status_text_block(status: &Status) -> String {
     let validators: Vec<String> = status.validators.iter().map(ToString::to_string).collect();
     fields(&[
         ("chain_id", status.chain_id.clone()),
+        ("genesis_hash", status.genesis_hash.to_hex()),
         (
             "hash_algorithm",
             match status.hash_algorithm {
