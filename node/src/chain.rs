@@ -100,11 +100,14 @@ pub(crate) fn now_ms() -> u64 {
 /// validator (nothing is set on a node without peers).
 #[derive(Default)]
 pub(crate) struct Gossip {
-    send: Mutex<Option<Box<dyn Fn(Vec<Vec<u8>>) + Send + Sync>>>,
+    send: Mutex<Option<GossipSend>>,
 }
 
+/// Takes admitted transactions' canonical bytes.
+pub(crate) type GossipSend = Box<dyn Fn(Vec<Vec<u8>>) + Send + Sync>;
+
 impl Gossip {
-    pub fn set(&self, send: Box<dyn Fn(Vec<Vec<u8>>) + Send + Sync>) {
+    pub fn set(&self, send: GossipSend) {
         *self.send.lock() = Some(send);
     }
 

@@ -347,7 +347,10 @@ fn run(config_path: &Path) -> Result<(), Error> {
 /// The network key, listen address and peers of a node on a chain with peers.
 fn network_setup(config: &Config) -> Result<crate::network::Setup, Error> {
     let missing = |what: &str| Error::new(ErrorCode::BadRequest, format!("this genesis has peers: set {what}"));
-    let key_file = config.network_key_file.as_ref().ok_or_else(|| missing("network_key_file"))?;
+    let key_file = config
+        .network_key_file
+        .as_ref()
+        .ok_or_else(|| missing("network_key_file"))?;
     let listen = config.p2p_listen.as_ref().ok_or_else(|| missing("p2p_listen"))?;
     let secret_key = crate::network::network_secret(&PrivateKey::read_file(key_file)?)?;
     let listen = listen
@@ -368,7 +371,7 @@ fn network_setup(config: &Config) -> Result<crate::network::Setup, Error> {
 /// This node's part in consensus.
 enum Role {
     /// Validator `me` of genesis, signing with `key`.
-    Validator { me: u16, key: PrivateKey },
+    Validator { me: u16, key: Box<PrivateKey> },
     /// Follows and verifies, never votes.
     Observer,
 }
@@ -386,7 +389,7 @@ impl Role {
                 )
             })?;
         let me = u16::try_from(me).expect("genesis bounds the validator count");
-        Ok(Role::Validator { me, key })
+        Ok(Role::Validator { me, key: Box::new(key) })
     }
 }
 
@@ -404,7 +407,7 @@ fn start_consensus<T: crate::driver::Transport>(
     *chain.role.lock() = Some(name.into());
     let spawned = match role {
         Role::Validator { me, key } => {
-            let (driver, events) = Driver::new(Arc::clone(chain), me, key, transport, interval);
+            let (driver, events) = Driver::new(Arc::clone(chain), me, *key, transport, interval);
             std::thread::Builder::new()
                 .name("consensus".into())
                 .spawn(move || driver.run())

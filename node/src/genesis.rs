@@ -632,10 +632,20 @@ mod tests {
             .expect("seed")
             .public_key();
 
+        let network_key = |seed: u8| {
+            Some(
+                PrivateKey::from_seed(Scheme::Ed25519, [seed; 32])
+                    .expect("seed")
+                    .public_key(),
+            )
+        };
+        let mut genesis = genesis;
+        genesis.validators[0].network_key = network_key(21);
         let mut same_id = genesis.clone();
         same_id.validators.push(GenesisValidator {
             id: genesis.validators[0].id.clone(),
             public_key: other.clone(),
+            network_key: network_key(22),
         });
         assert!(refusal(&same_id).contains("validator id or key appears twice"));
 
@@ -643,6 +653,7 @@ mod tests {
         same_key.validators.push(GenesisValidator {
             id: id("validator-1"),
             public_key: genesis.validators[0].public_key.clone(),
+            network_key: network_key(22),
         });
         assert!(refusal(&same_key).contains("validator id or key appears twice"));
 
@@ -650,8 +661,16 @@ mod tests {
         distinct.validators.push(GenesisValidator {
             id: id("validator-1"),
             public_key: other,
+            network_key: network_key(22),
         });
         assert_eq!(distinct.validate(), Ok(()));
+        // With peers, every validator needs a network key, and no two share one.
+        let mut keyless = distinct.clone();
+        keyless.validators[1].network_key = None;
+        assert!(refusal(&keyless).contains("needs a network_key"));
+        let mut shared = distinct.clone();
+        shared.validators[1].network_key = network_key(21);
+        assert!(refusal(&shared).contains("network key appears twice"));
     }
 
     /// The genesis hash is block 0's header hash, and that header carries the genesis state's
@@ -687,6 +706,7 @@ mod tests {
             public_key: PrivateKey::from_seed(Scheme::Ed25519, [9; 32])
                 .expect("seed")
                 .public_key(),
+            network_key: None,
         });
         let mut time = genesis.clone();
         time.genesis_time_ms += 1;

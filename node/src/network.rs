@@ -196,7 +196,11 @@ impl Network {
         let config = p2p::NetworkConfig {
             secret_key: setup.secret_key,
             listen: setup.listen,
-            peers: setup.peers.into_iter().filter(|(peer, _)| allowed.contains(peer)).collect(),
+            peers: setup
+                .peers
+                .into_iter()
+                .filter(|(peer, _)| allowed.contains(peer))
+                .collect(),
             allowed,
         };
         let (handle, inbound) = p2p::start(config).await?;
@@ -348,4 +352,3 @@ fn answer_sync(chain: &Chain, request: &[u8]) -> Option<Vec<u8>> {
             .unwrap_or_default(),
     )
 }
-

@@ -45,7 +45,8 @@ fn free_port() -> Result<u16, Error> {
 }
 
 fn write_key(key: &PrivateKey, path: &Path) -> Result<(), Error> {
-    key.write_file(path).map_err(|error| io_error("cannot write", path, error))
+    key.write_file(path)
+        .map_err(|error| io_error("cannot write", path, error))
 }
 
 /// Write keys, genesis and configs for a network into `dir` (which must not hold one yet).
@@ -59,7 +60,10 @@ pub fn plan(dir: &Path, validators: usize, observers: usize, scheme: Scheme) -> 
     if dir.join("genesis.json").exists() {
         return Err(Error::new(
             ErrorCode::BadRequest,
-            format!("{} already holds a network; `up` it again or use another --dir", dir.display()),
+            format!(
+                "{} already holds a network; `up` it again or use another --dir",
+                dir.display()
+            ),
         ));
     }
     let keys_dir = dir.join("keys");

@@ -100,6 +100,7 @@ fn start_node(corridord: &Path, node: &NodeEntry) -> Result<Child, String> {
 }
 
 async fn wait_ready(nodes: &[NodeEntry]) -> Result<(), String> {
+    corridor_sdk::client::install_tls_provider();
     let client = reqwest::Client::new();
     let started = Instant::now();
     for node in nodes {
@@ -109,7 +110,12 @@ async fn wait_ready(nodes: &[NodeEntry]) -> Result<(), String> {
                 break;
             }
             if started.elapsed() > Duration::from_millis(START_WAIT_MS) {
-                return Err(format!("{} did not answer at {} (see {})", node.name, node.rpc, node.log.display()));
+                return Err(format!(
+                    "{} did not answer at {} (see {})",
+                    node.name,
+                    node.rpc,
+                    node.log.display()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -161,9 +167,12 @@ pub async fn up(args: UpArgs) -> Result<(), String> {
         println!("  {:<14} {:<9} {}  p2p {}", node.name, node.role, node.rpc, node.p2p);
     }
     println!("  keys:     {}/keys (the dev chain's accounts)", args.dir.display());
-    println!("  stop:     Ctrl-C, or corridor-testnet down --dir {}", args.dir.display());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|error| error.to_string())?;
+    println!(
+        "  stop:     Ctrl-C, or corridor-testnet down --dir {}",
+        args.dir.display()
+    );
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|error| error.to_string())?;
     // Also return when every node has exited (e.g. `down` from another shell).
     let all_exited = async {
         loop {

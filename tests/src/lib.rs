@@ -101,9 +101,10 @@ impl DevNode {
 
     /// A handle on a node some other process started (a network node of `corridor-testnet
     /// up`), whose account keys are in `keys_parent/keys`.
-    pub fn attach(keys_parent: &Path, rpc: &str) -> DevNode {
+    pub fn attach(keys_parent: &Path, rpc: &str, genesis_hash: Hash) -> DevNode {
         corridor_sdk::client::install_tls_provider();
         DevNode {
+            genesis_hash,
             child: std::sync::Mutex::new(None),
             data_dir: keys_parent.to_path_buf(),
             rpc: rpc.to_string(),

@@ -1,7 +1,6 @@
 //! A real network: `corridor-testnet up` with 4 validators and 1 observer, each a `corridord`
 //! process on loopback; validators killed with SIGKILL and restarted from their disks.
 
-use corridor_sdk::api::TxStatus;
 use corridor_sdk::{Amount, CurrencyCode, Hash, Operation, TransferLeg};
 use corridor_tests::{DevNode, bin, id};
 use serde_json::Value;
@@ -16,6 +15,7 @@ struct Network {
     up: Child,
     dir: tempfile::TempDir,
     nodes: Vec<Value>,
+    genesis_hash: Hash,
     /// Nodes this test restarted itself (not `up`'s children).
     restarted: Vec<Child>,
 }
@@ -36,6 +36,7 @@ impl Network {
             up,
             dir,
             nodes: Vec::new(),
+            genesis_hash: Hash::ZERO,
             restarted: Vec::new(),
         };
         let deadline = Instant::now() + UP_TIMEOUT;
@@ -48,9 +49,26 @@ impl Network {
                 network.nodes = nodes;
                 let mut ready = true;
                 for node in 0..network.nodes.len() {
-                    ready &= network.node(node).http.get(network.url(node, "/v1/status")).send().await.is_ok();
+                    ready &= network
+                        .node(node)
+                        .http
+                        .get(network.url(node, "/v1/status"))
+                        .send()
+                        .await
+                        .is_ok();
                 }
                 if ready {
+                    let status: corridor_sdk::api::Status = network
+                        .node(0)
+                        .http
+                        .get(network.url(0, "/v1/status"))
+                        .send()
+                        .await
+                        .expect("status")
+                        .json()
+                        .await
+                        .expect("status JSON");
+                    network.genesis_hash = status.genesis_hash;
                     return network;
                 }
             }
@@ -64,7 +82,11 @@ impl Network {
     }
 
     fn node(&self, node: usize) -> DevNode {
-        DevNode::attach(self.dir.path(), self.nodes[node]["rpc"].as_str().expect("rpc"))
+        DevNode::attach(
+            self.dir.path(),
+            self.nodes[node]["rpc"].as_str().expect("rpc"),
+            self.genesis_hash,
+        )
     }
 
     fn config(&self, node: usize) -> PathBuf {
@@ -73,7 +95,10 @@ impl Network {
 
     fn kill9(&self, node: usize) {
         let pid = self.nodes[node]["pid"].as_u64().expect("pid");
-        let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+        let killed = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
         assert!(killed.success());
     }
 
@@ -106,11 +131,24 @@ impl Network {
         self.node(node).status().await.height
     }
 
-    /// Wait until `hash` is final on every node in `nodes`.
+    /// Wait until `hash` is final on every node in `nodes` (a node that has not heard of it
+    /// yet answers 404 until gossip or its block reaches it).
     async fn wait_everywhere(&self, hash: &Hash, nodes: &[usize]) {
+        let deadline = Instant::now() + corridor_tests::FINALITY_TIMEOUT;
         for node in nodes {
-            let view = self.node(*node).wait(hash).await;
-            assert_eq!(view.status, TxStatus::Finalized, "node {node}: {view:?}");
+            let handle = self.node(*node);
+            loop {
+                let (code, body) = handle.get(&format!("/v1/transactions/{hash}?wait_ms=2000")).await;
+                if code == 200 && body["status"] == "finalized" {
+                    break;
+                }
+                assert!(code == 200 || code == 404, "node {node} answered {code}: {body}");
+                assert_ne!(body["status"], "rejected", "node {node} rejected {hash}: {body}");
+                assert!(Instant::now() < deadline, "{hash} not final on node {node}: {body}");
+                if code == 404 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
         }
     }
 
@@ -178,7 +216,11 @@ async fn four_validators_and_an_observer_survive_crashes_and_agree() {
     }
     let status = network.node(4).status().await;
     assert_eq!(status.role.as_deref(), Some("observer"));
-    assert_eq!(status.validator_set.len(), 4, "the observer shows the validator set with keys");
+    assert_eq!(
+        status.validator_set.len(),
+        4,
+        "the observer shows the validator set with keys"
+    );
 
     // One validator killed: finality goes on.
     network.kill9(3);
@@ -225,7 +267,10 @@ async fn four_validators_and_an_observer_survive_crashes_and_agree() {
     network.assert_agree(&everyone, height).await;
     let mut balances = std::collections::BTreeSet::new();
     for node in everyone {
-        balances.insert(corridor_tests::balance(&network.node(node).account("harbour@boc-hk").await, "CNY"));
+        balances.insert(corridor_tests::balance(
+            &network.node(node).account("harbour@boc-hk").await,
+            "CNY",
+        ));
     }
     assert_eq!(balances.len(), 1, "balances differ: {balances:?}");
 }

@@ -10,8 +10,9 @@
 //! `/corridor/tx/1` carry one-way messages answered by an empty ack, `/corridor/sync/1` carries
 //! requests the driver answers (block sync, validator proofs).
 
-// The consensus driver (issue 7) is the user of this interface; until it lands, most of the
-// module is reached from its tests only.
+// The node (network.rs) uses the transport; `set_peers` (validator-set changes by governance),
+// `stats` (not yet exported as metrics) and the validator proof are reached from tests only
+// until those land (issue 7's notes).
 #![allow(dead_code)]
 
 mod codec;
