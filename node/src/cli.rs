@@ -178,8 +178,9 @@ fn keygen(scheme: Scheme, out: Option<&Path>) -> Result<(), Error> {
     }
     println!("{}", key.public_key());
     if let Ok(secret) = crate::network::network_secret(&key) {
-        // An Ed25519 key may serve as a network key: its libp2p identity.
-        println!("peer id (as a network key): {}", crate::p2p::peer_id_of(&secret));
+        // An Ed25519 key may serve as a network key: its libp2p identity. On stderr, so stdout
+        // stays the public key alone for scripts.
+        eprintln!("peer id (as a network key): {}", crate::p2p::peer_id_of(&secret));
     }
     Ok(())
 }

@@ -3,5 +3,6 @@
 //! (see `bench`), `escrow-bench` escrow create + release contract calls (see `escrow_bench`).
 
 pub mod bench;
+pub mod chaos;
 pub mod escrow_bench;
 pub mod network;

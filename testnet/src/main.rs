@@ -23,6 +23,9 @@ enum Command {
     Up(corridor_testnet::network::UpArgs),
     /// Stop the network `up` started in --dir.
     Down(corridor_testnet::network::DownArgs),
+    /// Under load, kill, pause, resume and restart validators on a seeded schedule (at most f
+    /// faulty at once), then check that every node agrees.
+    Chaos(corridor_testnet::chaos::ChaosArgs),
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -33,6 +36,7 @@ async fn main() -> ExitCode {
         Command::EscrowBench(args) => corridor_testnet::escrow_bench::run(args).await,
         Command::Up(args) => corridor_testnet::network::up(args).await.map_err(Into::into),
         Command::Down(args) => corridor_testnet::network::down(args).map_err(Into::into),
+        Command::Chaos(args) => corridor_testnet::chaos::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

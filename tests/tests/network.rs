@@ -22,10 +22,15 @@ struct Network {
 
 impl Network {
     async fn up(validators: usize, observers: usize) -> Network {
+        Network::up_with(validators, observers, "ed25519").await
+    }
+
+    async fn up_with(validators: usize, observers: usize, scheme: &str) -> Network {
         let dir = tempfile::tempdir().expect("temp dir");
         let up = Command::new(bin("corridor-testnet"))
             .args(["up", "--validators", &validators.to_string()])
             .args(["--observers", &observers.to_string()])
+            .args(["--scheme", scheme])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::piped())
@@ -273,4 +278,31 @@ async fn four_validators_and_an_observer_survive_crashes_and_agree() {
         ));
     }
     assert_eq!(balances.len(), 1, "balances differ: {balances:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sm2_validators_finalize_and_agree() {
+    let network = Network::up_with(4, 0, "sm2").await;
+    let status = network.node(0).status().await;
+    assert!(
+        status
+            .validator_set
+            .iter()
+            .all(|validator| validator.public_key.scheme() == corridor_sdk::Scheme::Sm2),
+        "the validators sign with SM2"
+    );
+    for nonce in 0..3 {
+        let tx = signed(&network, nonce, "1.00");
+        let hash = network
+            .node(usize::try_from(nonce).expect("small"))
+            .submit(&tx)
+            .await
+            .expect("admitted");
+        network.wait_everywhere(&hash, &[0, 1, 2, 3]).await;
+    }
+    let mut height = u64::MAX;
+    for node in 0..4 {
+        height = height.min(network.height(node).await);
+    }
+    network.assert_agree(&[0, 1, 2, 3], height).await;
 }
