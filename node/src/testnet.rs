@@ -9,27 +9,13 @@ use crate::config::{BLOCK_INTERVAL_MS_DEFAULT, Config};
 use crate::genesis::{GenesisObserver, GenesisValidator, dev_genesis};
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::{AccountId, PrivateKey, Scheme};
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Nodes one local network may have.
 pub const TESTNET_NODES_MAX: usize = 32;
 
-/// One node of a planned network, as `DIR/network.json` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PlannedNode {
-    pub name: String,
-    /// `validator` or `observer`.
-    pub role: String,
-    pub rpc: String,
-    pub p2p: String,
-    pub config: PathBuf,
-    pub log: PathBuf,
-    /// Set once the process runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-}
+pub use corridor_sdk::api::NetworkNode as PlannedNode;
 
 fn io_error(what: &str, path: &Path, error: std::io::Error) -> Error {
     Error::new(ErrorCode::Unavailable, format!("{what} {}: {error}", path.display()))

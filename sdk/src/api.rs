@@ -254,3 +254,19 @@ pub struct BlockView {
 pub struct ErrorBody {
     pub error: Error,
 }
+
+/// One node of a local network, as `corridor-testnet up` lists it in `DIR/network.json`
+/// (written by `corridord plan-network`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkNode {
+    pub name: String,
+    /// `validator` or `observer`.
+    pub role: String,
+    pub rpc: String,
+    pub p2p: String,
+    pub config: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+    /// Set once the process runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}

@@ -9,7 +9,7 @@
 //! state root at every height up to the lowest head; the corporates' CNY adds up to what it did
 //! before (transfers among them move value, they create or destroy none).
 
-use crate::network::{NodeEntry, read_network};
+use crate::network::{NodeEntry, read_network, sibling};
 use corridor_sdk::api::{AccountView, Status};
 use corridor_sdk::{AccountId, Amount, CurrencyCode, Hash, Operation, PrivateKey, Transaction, TransferLeg};
 use std::collections::{BTreeMap, BTreeSet};
@@ -466,11 +466,4 @@ async fn signed_get<T: serde::de::DeserializeOwned>(
         return None;
     }
     response.json().await.ok()
-}
-
-fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
 }

@@ -5,7 +5,6 @@
 //! address, pid), prints the URLs, and stops everything on Ctrl-C or SIGTERM. `down` stops
 //! the processes `network.json` lists.
 
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,20 +34,10 @@ pub struct DownArgs {
     pub dir: PathBuf,
 }
 
-/// A node as `network.json` lists it (written by `corridord plan-network`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NodeEntry {
-    pub name: String,
-    pub role: String,
-    pub rpc: String,
-    pub p2p: String,
-    pub config: PathBuf,
-    pub log: PathBuf,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-}
+pub use corridor_sdk::api::NetworkNode as NodeEntry;
 
-fn sibling(name: &str) -> PathBuf {
+/// A program installed beside this one (`corridord`).
+pub(crate) fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
