@@ -92,9 +92,15 @@ impl<T: Transport> Follower<T> {
         }
     }
 
+    /// Ask for blocks above our head; also sweep what expired from the pool (an observer
+    /// holds the transactions it forwards until a block commits them).
     fn poll(&mut self) {
         self.transport.request_catch_up(self.anchor.height);
         self.last_poll = Instant::now();
+        self.chain.mempool.purge_expired(crate::chain::now_ms());
+        if let Err(error) = self.chain.compact_journal() {
+            panic!("{error}");
+        }
     }
 
     /// Verify a served batch against our head and the validator set, then execute it.
