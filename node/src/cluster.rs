@@ -89,7 +89,10 @@ impl Transport for MemoryTransport {
             .filter(|(peer, _)| *peer != self.me && !network.isolated.contains(peer))
             .find_map(|(_, chain)| finalized_after(chain.as_ref()?, after_height, usize::MAX));
         if let (Some(batch), Some(Some(inbox))) = (served, network.inboxes.get(self.me)) {
-            let _ = inbox.send(Event::CatchUp(encode_chain(&batch)));
+            let _ = inbox.send(Event::CatchUp {
+                bytes: encode_chain(&batch),
+                source: 0,
+            });
         }
     }
 }

@@ -54,8 +54,12 @@ pub(crate) enum Event {
         from: ValidatorIndex,
         bytes: Vec<u8>,
     },
-    /// A finalized batch from a peer's block sync (`corridor_consensus::encode_chain`).
-    CatchUp(Vec<u8>),
+    /// A finalized batch from a peer's block sync (`corridor_consensus::encode_chain`), with
+    /// the transport's token for the peer that served it.
+    CatchUp {
+        bytes: Vec<u8>,
+        source: u64,
+    },
     /// Transactions became ready in the mempool.
     TxsReady,
     Stop,
@@ -68,8 +72,8 @@ pub(crate) trait Transport: Send + 'static {
     /// Fetch finalized blocks above `after_height` from a peer; the answer comes back as
     /// `Event::CatchUp`.
     fn request_catch_up(&self, after_height: u64);
-    /// The last batch a peer served did not verify (the transport may drop that peer).
-    fn refused_catch_up(&self) {}
+    /// The batch `source` served did not verify (the transport may drop that peer).
+    fn refused_catch_up(&self, _source: u64) {}
 }
 
 /// No peers: `corridord dev` (n = 1).
@@ -294,7 +298,7 @@ impl<T: Transport> Driver<T> {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Message { from, bytes } => self.step(Input::Message { from, bytes }),
-            Event::CatchUp(bytes) => match consensus::decode_chain(&bytes, CATCH_UP_BYTES_MAX) {
+            Event::CatchUp { bytes, source } => match consensus::decode_chain(&bytes, CATCH_UP_BYTES_MAX) {
                 // An answer that no longer extends our anchor is stale, not hostile.
                 Ok(chain)
                     if chain
@@ -307,7 +311,7 @@ impl<T: Transport> Driver<T> {
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!("a peer's catch-up batch does not decode: {error}");
-                    self.transport.refused_catch_up();
+                    self.transport.refused_catch_up(source);
                 }
             },
             Event::TxsReady => {

@@ -65,11 +65,11 @@ impl<T: Transport> Follower<T> {
             }
             match self.events.recv_timeout(Duration::from_millis(FOLLOW_POLL_MS)) {
                 Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Event::CatchUp(bytes)) => {
+                Ok(Event::CatchUp { bytes, source }) => {
                     if let Err(refused) = self.follow(&bytes) {
                         tracing::warn!("a served batch was refused: {refused:?}");
                         if refused != Refused::Unlinked {
-                            self.transport.refused_catch_up();
+                            self.transport.refused_catch_up(source);
                         }
                         self.chain
                             .metrics

@@ -20,7 +20,7 @@ use corridor_sdk::{PrivateKey, PublicKey, SignedTransaction, codec};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -124,14 +124,19 @@ pub(crate) struct NetTransport {
     runtime: tokio::runtime::Handle,
     syncing: Arc<AtomicBool>,
     next_peer: AtomicUsize,
-    /// The peer the last sync request went to.
-    last_asked: Arc<parking_lot::Mutex<Option<PeerId>>>,
+    /// The peers recent sync requests went to, by token (the token comes back with the
+    /// answer, so a bad batch is blamed on the peer that served it).
+    asked: Arc<parking_lot::Mutex<BTreeMap<u64, PeerId>>>,
+    next_token: AtomicU64,
 }
 
+/// Sync requests remembered for blame.
+const SYNC_REQUESTS_REMEMBERED_MAX: usize = 64;
+
 impl Transport for NetTransport {
-    /// The last batch served did not verify: drop that peer for a while.
-    fn refused_catch_up(&self) {
-        if let Some(peer) = self.last_asked.lock().take() {
+    /// The batch `source` served did not verify: drop that peer for a while.
+    fn refused_catch_up(&self, source: u64) {
+        if let Some(peer) = self.asked.lock().remove(&source) {
             tracing::warn!("peer {peer} served blocks that do not verify; dropped for {BAD_PEER_BAN_MS} ms");
             self.handle.ban(peer, Duration::from_millis(BAD_PEER_BAN_MS));
         }
@@ -155,7 +160,14 @@ impl Transport for NetTransport {
             return;
         }
         let peer = connected[self.next_peer.fetch_add(1, Ordering::Relaxed) % connected.len()];
-        *self.last_asked.lock() = Some(peer);
+        let source = self.next_token.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut asked = self.asked.lock();
+            asked.insert(source, peer);
+            while asked.len() > SYNC_REQUESTS_REMEMBERED_MAX {
+                asked.pop_first();
+            }
+        }
         let (handle, events, syncing) = (self.handle.clone(), Arc::clone(&self.events), Arc::clone(&self.syncing));
         let mut request = vec![SYNC_REQUEST_TAG];
         request.extend_from_slice(&after_height.to_be_bytes());
@@ -164,7 +176,7 @@ impl Transport for NetTransport {
                 && !answer.is_empty()
                 && let Some(events) = events.get()
             {
-                let _ = events.send(Event::CatchUp(answer));
+                let _ = events.send(Event::CatchUp { bytes: answer, source });
             }
             syncing.store(false, Ordering::Release);
         });
@@ -225,7 +237,8 @@ impl Network {
             runtime: tokio::runtime::Handle::current(),
             syncing: Arc::new(AtomicBool::new(false)),
             next_peer: AtomicUsize::new(0),
-            last_asked: Arc::default(),
+            asked: Arc::default(),
+            next_token: AtomicU64::new(1),
         }
     }
 
