@@ -464,7 +464,14 @@ impl Mempool {
         for hash in &expired {
             if let Some(entry) = inner.remove(hash) {
                 let sender = entry.signed.tx.sender.clone();
-                inner.reject(*hash, sender, Error::new(ErrorCode::Expired, "expired in the mempool"));
+                // Two causes, told apart: an operator chasing a lost transaction needs to know
+                // whether its own expiry passed or it waited behind a nonce that never came.
+                let why = if entry.signed.tx.expires_at_ms < now_ms {
+                    "expired in the mempool".to_string()
+                } else {
+                    format!("waited behind a nonce gap for over {MEMPOOL_PARKED_MS_MAX} ms")
+                };
+                inner.reject(*hash, sender, Error::new(ErrorCode::Expired, why));
             }
         }
         expired.len()
