@@ -281,10 +281,9 @@ mod tests {
     use super::*;
     use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisValidator};
     use crate::ledger::{ChainConfig, Precheck, execute_block};
-    use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
     use corridor_sdk::contract::escrow;
     use corridor_sdk::{
-        Block, HashAlgorithm, Operation, Outcome, PrivateKey, Receipt, Scheme, SignedTransaction, Transaction,
+        HashAlgorithm, Operation, Outcome, PrivateKey, Receipt, Scheme, SignedTransaction, Transaction,
     };
     use std::collections::BTreeSet;
 
@@ -404,21 +403,7 @@ mod tests {
             let tx = self.tx(sender, operation);
             self.height += 1;
             let hashes = vec![tx.hash(HashAlgorithm::Sha256)];
-            let block = Block {
-                header: BlockHeader {
-                    version: BLOCK_VERSION,
-                    chain_id: CHAIN.into(),
-                    height: self.height,
-                    parent_hash: Hash::ZERO,
-                    timestamp_ms: time_ms,
-                    proposer: id("v"),
-                    tx_count: 1,
-                    txs_root: Hash::ZERO,
-                    state_root: Hash::ZERO,
-                    state_height: 0,
-                },
-                txs: vec![tx],
-            };
+            let block = crate::ledger::test_block(CHAIN, self.height, time_ms, vec![tx]);
             let output = execute_block(&self.state, &self.config, &block, &hashes, &[Precheck::default()]);
             for (key, value) in output.writes {
                 match value {

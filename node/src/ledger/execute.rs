@@ -876,7 +876,6 @@ fn encode_writes(changes: Changes) -> StateWrites {
 mod tests {
     use super::*;
     use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisValidator};
-    use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
     use corridor_sdk::{HashAlgorithm, PrivateKey, Scheme, Transaction};
 
     const CHAIN: &str = "test-chain";
@@ -989,20 +988,8 @@ mod tests {
         config: &ChainConfig,
         txs: Vec<SignedTransaction>,
     ) -> Vec<Receipt> {
-        let header = BlockHeader {
-            version: BLOCK_VERSION,
-            chain_id: CHAIN.into(),
-            height: 1,
-            parent_hash: Hash::ZERO,
-            timestamp_ms: BLOCK_TIME_MS,
-            proposer: id("v"),
-            tx_count: txs.len() as u32,
-            txs_root: Hash::ZERO,
-            state_root: Hash::ZERO,
-            state_height: 0,
-        };
         let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
-        let block = Block { header, txs };
+        let block = crate::ledger::test_block(CHAIN, 1, BLOCK_TIME_MS, txs);
         let output = execute_block(state, config, &block, &hashes, &vec![Precheck::default(); hashes.len()]);
         for (key, value) in output.writes {
             match value {
@@ -1057,24 +1044,12 @@ mod tests {
     #[test]
     fn failed_operations_appear_in_the_senders_history() {
         let (state, config) = state();
-        let header = BlockHeader {
-            version: BLOCK_VERSION,
-            chain_id: CHAIN.into(),
-            height: 1,
-            parent_hash: Hash::ZERO,
-            timestamp_ms: BLOCK_TIME_MS,
-            proposer: id("v"),
-            tx_count: 2,
-            txs_root: Hash::ZERO,
-            state_root: Hash::ZERO,
-            state_height: 0,
-        };
         let txs = vec![
             tx("bob@bank-a", 0, Operation::Transfer(pay("alice@bank-a", "1"))),
             tx("alice@bank-a", 7, Operation::Transfer(pay("bob@bank-a", "1"))),
         ];
         let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
-        let block = Block { header, txs };
+        let block = crate::ledger::test_block(CHAIN, 1, BLOCK_TIME_MS, txs);
         let output = execute_block(&state, &config, &block, &hashes, &[Precheck::default(); 2]);
         assert_eq!(
             output.receipts[0].events,

@@ -466,11 +466,8 @@ mod tests {
     use super::*;
     use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisFx, GenesisRate, GenesisValidator};
     use crate::ledger::{ChainConfig, Precheck, execute_block};
-    use corridor_sdk::block::{BLOCK_VERSION, BlockHeader};
     use corridor_sdk::error::ErrorCode;
-    use corridor_sdk::{
-        Block, Hash, HashAlgorithm, Operation, Outcome, PrivateKey, Scheme, SignedTransaction, Transaction,
-    };
+    use corridor_sdk::{Hash, HashAlgorithm, Operation, Outcome, PrivateKey, Scheme, SignedTransaction, Transaction};
 
     const CHAIN: &str = "fx-test";
     const STALENESS_MS: u64 = 10_000;
@@ -586,21 +583,7 @@ mod tests {
         fn block(&mut self, time_ms: u64, txs: Vec<SignedTransaction>) -> Vec<(Option<ErrorCode>, Vec<Event>)> {
             self.height += 1;
             let hashes: Vec<Hash> = txs.iter().map(|t| t.hash(HashAlgorithm::Sha256)).collect();
-            let block = Block {
-                header: BlockHeader {
-                    version: BLOCK_VERSION,
-                    chain_id: CHAIN.into(),
-                    height: self.height,
-                    parent_hash: Hash::ZERO,
-                    timestamp_ms: time_ms,
-                    proposer: id("v"),
-                    tx_count: txs.len() as u32,
-                    txs_root: Hash::ZERO,
-                    state_root: Hash::ZERO,
-                    state_height: 0,
-                },
-                txs,
-            };
+            let block = crate::ledger::test_block(CHAIN, self.height, time_ms, txs);
             let output = execute_block(
                 &self.state,
                 &self.config,

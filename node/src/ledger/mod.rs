@@ -22,3 +22,28 @@ pub(crate) fn held(key: &[u8], value: &[u8]) -> Vec<(corridor_sdk::CurrencyCode,
     held.extend(contracts::held(key, value));
     held
 }
+
+/// A block of `txs` for execution tests: execution reads only the height, the time and the
+/// transactions, so the rest is fixed.
+#[cfg(test)]
+pub(crate) fn test_block(
+    chain_id: &str,
+    height: u64,
+    timestamp_ms: u64,
+    txs: Vec<corridor_sdk::SignedTransaction>,
+) -> corridor_sdk::Block {
+    use corridor_sdk::{BlockHeader, Hash};
+    let header = BlockHeader {
+        version: corridor_sdk::block::BLOCK_VERSION,
+        chain_id: chain_id.into(),
+        height,
+        parent_hash: Hash::ZERO,
+        timestamp_ms,
+        proposer: corridor_sdk::AccountId::new("v").expect("a valid id"),
+        tx_count: u32::try_from(txs.len()).expect("test blocks are small"),
+        txs_root: Hash::ZERO,
+        state_root: Hash::ZERO,
+        state_height: 0,
+    };
+    corridor_sdk::Block { header, txs }
+}
