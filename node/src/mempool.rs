@@ -83,6 +83,9 @@ struct Entry {
     lane: Lane,
     /// When it was admitted (the node's clock), to drop it if it stays parked.
     admitted_ms: u64,
+    /// When it was last handed to gossip (admission counts), so a transaction that some
+    /// validator may have missed is offered again (`gossip_due`).
+    gossiped_ms: u64,
 }
 
 #[derive(Default)]
@@ -249,6 +252,30 @@ impl Mempool {
             .collect()
     }
 
+    /// The canonical bytes of up to `max` transactions that have waited `age_ms` or more
+    /// since they were last gossiped, oldest first, now marked gossiped at `now_ms`. Those in a
+    /// block in flight are left out: every validator that voted for the block holds them.
+    /// A transaction only one node holds (it was admitted while that node was cut off, or
+    /// replayed from its journal before its peers connected) reaches the others this way.
+    pub fn gossip_due(&self, now_ms: u64, age_ms: u64, max: usize) -> Vec<Vec<u8>> {
+        let mut inner = self.inner.lock();
+        let mut due: Vec<(u64, Hash)> = inner
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.stage != Stage::Proposed && now_ms.saturating_sub(entry.gossiped_ms) >= age_ms)
+            .map(|(hash, entry)| (entry.gossiped_ms, *hash))
+            .collect();
+        due.sort_unstable();
+        due.truncate(max);
+        due.iter()
+            .filter_map(|(_, hash)| {
+                let entry = inner.entries.get_mut(hash)?;
+                entry.gossiped_ms = now_ms;
+                Some(entry.signed.to_bytes())
+            })
+            .collect()
+    }
+
     /// A pending transaction.
     pub fn get(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
         self.inner
@@ -337,6 +364,7 @@ impl Mempool {
                 stage: Stage::Waiting,
                 lane,
                 admitted_ms: now_ms,
+                gossiped_ms: now_ms,
             },
         );
         inner.bytes += bytes;
@@ -518,6 +546,35 @@ mod tests {
         let (hash, signed) = tx(1, 100);
         pool.insert(hash, signed, 100, 0).expect("admitted");
         assert_eq!(nonces(&pool.take_ready(10, usize::MAX, 0)), vec![1, 2, 3]);
+    }
+
+    /// A transaction nobody has seen proposed is offered to gossip again once it has waited
+    /// `age_ms` since it was last offered, oldest first; one in a block in flight is not.
+    #[test]
+    fn waiting_transactions_are_offered_to_gossip_again_after_their_age() {
+        let pool = Mempool::default();
+        for (nonce, admitted_ms) in [(0, 1_000), (1, 1_500), (2, 3_000)] {
+            let (hash, signed) = tx(nonce, u64::MAX);
+            pool.insert_in(Lane::Normal, hash, signed, 100, 0, admitted_ms)
+                .expect("admitted");
+        }
+        let nonce_of = |bytes: &Vec<u8>| SignedTransaction::from_bytes(bytes).expect("bytes").tx.nonce;
+        assert!(
+            pool.gossip_due(2_999, 2_000, 10).is_empty(),
+            "nothing has waited 2 s yet"
+        );
+        let due: Vec<u64> = pool.gossip_due(3_600, 2_000, 1).iter().map(nonce_of).collect();
+        assert_eq!(due, vec![0], "the oldest first, at most `max`");
+        let due: Vec<u64> = pool.gossip_due(3_600, 2_000, 10).iter().map(nonce_of).collect();
+        assert_eq!(due, vec![1], "nonce 0 was offered at 3,600; nonce 2 is young");
+        // Nonce 2 goes into a proposal: it is no longer offered, even when old.
+        assert_eq!(nonces(&pool.take_ready(1, usize::MAX, 0)), vec![0]);
+        let due: Vec<u64> = pool.gossip_due(10_000, 2_000, 10).iter().map(nonce_of).collect();
+        assert_eq!(
+            due,
+            vec![2, 1],
+            "nonce 0 is in a block in flight; the longest unoffered first"
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! - nothing from a peer is acted on before it is decoded within a limit; transactions go
 //!   through the same admission as the API's (signature, nonce, funds);
 //! - a peer that serves a batch that does not verify is dropped for `BAD_PEER_BAN_MS`;
+//! - an admitted transaction reaches every validator even if its first gossip was lost: a
+//!   peer that connects is offered the pool, and a transaction left unordered for
+//!   `REGOSSIP_AGE_MS` is gossiped again (a lost transaction is a liveness bug, not a
+//!   client's retry: it was answered `202`);
 //! - the driver's thread never waits on the network: sends queue, requests run on the runtime.
 
 use crate::chain::Chain;
@@ -31,6 +35,15 @@ const GOSSIP_BATCH_MS: u64 = 5;
 /// Admitted transactions waiting to be gossiped; past it, gossip is dropped (the pool still
 /// holds them, and this node proposes them when it leads).
 const GOSSIP_QUEUE_TXS_MAX: usize = 100_000;
+/// How often the pool is looked over for transactions to gossip again.
+const REGOSSIP_INTERVAL_MS: u64 = 2_000;
+/// How long a transaction waits unordered, since it was last gossiped, before it is gossiped
+/// again: a peer that was down, paused or cut off when it was first sent has missed it.
+const REGOSSIP_AGE_MS: u64 = 3_000;
+/// Transactions gossiped again per look, at most.
+const REGOSSIP_TXS_MAX: usize = 4 * GOSSIP_BATCH_TXS_MAX;
+/// Transactions offered to a peer when it connects, at most (the rest follow by `REGOSSIP_*`).
+const CONNECT_GOSSIP_TXS_MAX: usize = 16 * GOSSIP_BATCH_TXS_MAX;
 /// How long a peer that served a bad batch is refused.
 const BAD_PEER_BAN_MS: u64 = 60_000;
 /// A sync request: the tag and the height after which blocks are wanted.
@@ -225,6 +238,7 @@ impl Network {
             Arc::clone(&events),
         ));
         start_gossip(chain, handle.clone());
+        start_regossip(chain, handle.clone());
         Ok(Network { handle, peers, events })
     }
 
@@ -269,6 +283,48 @@ fn start_gossip(chain: &Arc<Chain>, handle: NetworkHandle) {
             }
         }
     });
+}
+
+/// Gossips again what has waited unordered too long (see `Mempool::gossip_due`).
+fn start_regossip(chain: &Arc<Chain>, handle: NetworkHandle) {
+    let chain = Arc::clone(chain);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(REGOSSIP_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if handle.connected().is_empty() {
+                continue; // nobody to tell; offered on connect
+            }
+            let chain = Arc::clone(&chain);
+            let due = tokio::task::spawn_blocking(move || {
+                chain
+                    .mempool
+                    .gossip_due(crate::chain::now_ms(), REGOSSIP_AGE_MS, REGOSSIP_TXS_MAX)
+            })
+            .await
+            .unwrap_or_default();
+            if !due.is_empty() {
+                tracing::debug!(txs = due.len(), "gossiping unordered transactions again");
+            }
+            for message in gossip_messages(due) {
+                handle.broadcast(Channel::Transactions, message);
+            }
+        }
+    });
+}
+
+/// Offers a peer that just connected what the pool holds: it may have been down when those
+/// transactions were gossiped, or this node may have replayed them from its journal before any
+/// peer was connected.
+fn offer_pool(chain: &Chain, handle: &NetworkHandle, peer: PeerId) {
+    let mut txs = chain.mempool.all_bytes();
+    txs.truncate(CONNECT_GOSSIP_TXS_MAX);
+    for message in gossip_messages(txs) {
+        if handle.send(peer, Channel::Transactions, message).is_err() {
+            break; // its queue is full; the rest follow by re-gossip
+        }
+    }
 }
 
 /// Transactions' bytes in messages of at most `GOSSIP_BATCH_TXS_MAX` transactions and
@@ -329,11 +385,14 @@ async fn serve_inbound(
                     }
                 });
             }
-            Inbound::Connected(peer) => tracing::info!("peer {peer} ({:?}) connected", peers.role(&peer)),
+            Inbound::Connected(peer) => {
+                tracing::info!("peer {peer} ({:?}) connected", peers.role(&peer));
+                let (chain, handle) = (Arc::clone(&chain), handle.clone());
+                tokio::task::spawn_blocking(move || offer_pool(&chain, &handle, peer));
+            }
             Inbound::Disconnected(peer) => tracing::info!("peer {peer} disconnected"),
         }
     }
-    let _ = handle;
 }
 
 /// Admit a peer's gossiped transactions like the API's (each checked in full); a message that

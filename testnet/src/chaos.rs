@@ -396,7 +396,11 @@ async fn check(
                     break;
                 }
                 if settle.elapsed() > Duration::from_millis(SETTLE_MS_MAX) {
-                    return Err(format!("{hash} (acknowledged) is not final on {}", node.name));
+                    let diagnosis = diagnose(http, nodes, hash, genesis_hash, reader).await;
+                    return Err(format!(
+                        "{hash} (acknowledged) is not final on {}; each node's view: {diagnosis}",
+                        node.name
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -440,6 +444,47 @@ async fn check(
         nodes.len()
     );
     Ok(())
+}
+
+/// Each node's view of a transaction that did not finalize, and its sender's next nonce
+/// there (a nonce below the transaction's says it waits behind a gap; equal, that no proposer
+/// took it).
+async fn diagnose(
+    http: &reqwest::Client,
+    nodes: &[NodeEntry],
+    hash: &Hash,
+    genesis_hash: Hash,
+    reader: &PrivateKey,
+) -> String {
+    let mut views = Vec::new();
+    for node in nodes {
+        let path = format!("/v1/transactions/{hash}");
+        let view: Option<corridor_sdk::api::TxView> = signed_get(http, &node.rpc, genesis_hash, reader, &path).await;
+        let signed = view
+            .as_ref()
+            .and_then(|view| view.tx.as_deref())
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|bytes| corridor_sdk::SignedTransaction::from_bytes(&bytes).ok());
+        let sender = match &signed {
+            Some(signed) => {
+                let path = format!("/v1/accounts/{}", signed.tx.sender);
+                let account: Option<corridor_sdk::api::AccountView> =
+                    signed_get(http, &node.rpc, genesis_hash, reader, &path).await;
+                format!(
+                    "{} nonce {} (next there {:?})",
+                    signed.tx.sender,
+                    signed.tx.nonce,
+                    account.map(|a| a.next_nonce)
+                )
+            }
+            None => "unknown sender".into(),
+        };
+        let state = view.map_or("unknown".into(), |view| {
+            format!("{:?} {:?}", view.status, view.error.map(|e| e.code))
+        });
+        views.push(format!("{}: {state}, {sender}", node.name));
+    }
+    views.join("; ")
 }
 
 async fn signed_get<T: serde::de::DeserializeOwned>(

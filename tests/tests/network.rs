@@ -264,6 +264,20 @@ async fn four_validators_and_an_observer_survive_crashes_and_agree() {
     network.restart(1).await;
     network.wait_everywhere(&stuck, &everyone).await;
 
+    // A transaction acknowledged while no validator could hear it is not lost: every
+    // validator down, the observer admits a transfer (its gossip reaches nobody); once the
+    // validators are back, the observer offers them its pool and the transfer is finalized.
+    for validator in 0..4 {
+        network.kill9(validator);
+    }
+    nonce += 1;
+    let tx = signed(&network, nonce, "5.00");
+    let unheard = network.node(4).submit(&tx).await.expect("the observer acknowledges it");
+    for validator in 0..4 {
+        network.restart(validator).await;
+    }
+    network.wait_everywhere(&unheard, &everyone).await;
+
     // The observer's state root and blocks equal the validators' at every height.
     let mut height = u64::MAX;
     for node in everyone {
