@@ -320,3 +320,160 @@ async fn sm2_validators_finalize_and_agree() {
     }
     network.assert_agree(&[0, 1, 2, 3], height).await;
 }
+
+/// The escrow contract as `scripts/test.sh` built it.
+fn escrow_wasm() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts/target/wasm32-unknown-unknown/release/escrow.wasm");
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}; build contracts/ first", path.display()))
+}
+
+fn deployed_id(view: &corridor_sdk::api::TxView) -> u64 {
+    let receipt = view.receipt.as_ref().expect("receipt");
+    receipt
+        .events
+        .iter()
+        .find_map(|event| match event {
+            corridor_sdk::Event::ContractDeployed { contract, .. } => Some(*contract),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no deploy in {receipt:?}"))
+}
+
+fn call(contract: u64, method: &str, args: Vec<u8>, funds: Option<&str>, fuel: u64) -> Operation {
+    Operation::CallContract {
+        contract,
+        method: method.to_owned(),
+        args,
+        funds: funds.map(|amount| {
+            (
+                CurrencyCode::new("CNY").expect("code"),
+                Amount::parse(amount).expect("amount"),
+            )
+        }),
+        fuel,
+    }
+}
+
+fn deploy(code: Vec<u8>) -> Operation {
+    Operation::DeployContract {
+        code,
+        init_args: Vec::new(),
+        fuel: 50_000_000,
+    }
+}
+
+impl Network {
+    /// Sign with an explicit nonce, submit to `node`, wait until final everywhere.
+    async fn submit_final(&self, node: usize, sender: &str, nonce: u64, operation: Operation) -> Hash {
+        let tx = self.node(0).sign_with_nonce(sender, nonce, operation);
+        let hash = self.node(node).submit(&tx).await.expect("admitted");
+        self.wait_everywhere(&hash, &[0, 1, 2, 3, 4]).await;
+        hash
+    }
+
+    /// Each transaction's receipt as JSON, asserting every node in `nodes` has the same one.
+    async fn same_receipts(&self, nodes: &[usize], hashes: &[Hash]) -> Vec<String> {
+        let mut receipts = Vec::new();
+        for hash in hashes {
+            let mut distinct = std::collections::BTreeSet::new();
+            for node in nodes {
+                let view = self.node(*node).wait(hash).await;
+                distinct.insert(serde_json::to_string(&view.receipt).expect("json"));
+            }
+            assert_eq!(distinct.len(), 1, "nodes disagree on {hash}: {distinct:?}");
+            receipts.extend(distinct);
+        }
+        receipts
+    }
+
+    async fn contract(&self, node: usize, contract: u64) -> corridor_sdk::contract::ContractView {
+        let (status, body) = self.node(node).get(&format!("/v1/contracts/{contract}")).await;
+        assert_eq!(status, 200, "node {node}: {body}");
+        serde_json::from_value(body).expect("contract JSON")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_run_alike_on_every_node_and_a_fresh_observer_replays_them() {
+    use corridor_sdk::contract::escrow;
+    let mut network = Network::up(4, 1).await;
+    let everyone = [0, 1, 2, 3, 4];
+
+    // The bank deploys the shipped escrow and a hostile loop; the importer funds two escrows,
+    // releases one and disputes the other. Each is submitted to a different node, the
+    // observer included.
+    let bank = network.node(0).next_nonce("icbc-cn").await;
+    let escrow_deploy = network.submit_final(0, "icbc-cn", bank, deploy(escrow_wasm())).await;
+    let contract = deployed_id(&network.node(0).wait(&escrow_deploy).await);
+    let looping =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "run") (loop (br 0))))"#).expect("wat");
+    let loop_deploy = network.submit_final(1, "icbc-cn", bank + 1, deploy(looping)).await;
+    let looping = deployed_id(&network.node(0).wait(&loop_deploy).await);
+    let deadline = corridor_tests::now_ms() + 3_600_000;
+    let create = escrow::create(&id("harbour@boc-hk"), &id("icbc-cn"), deadline);
+    let calls = [
+        (2, call(contract, "create", create.clone(), Some("120.25"), 5_000_000)),
+        (3, call(contract, "create", create, Some("80.00"), 5_000_000)),
+        (4, call(contract, "release", escrow::id(0), None, 5_000_000)),
+        (0, call(contract, "dispute", escrow::id(1), None, 5_000_000)),
+    ];
+    let mut hashes = vec![escrow_deploy, loop_deploy];
+    let acme = network.node(0).next_nonce("acme@icbc-cn").await;
+    for (nonce, (node, operation)) in (acme..).zip(calls) {
+        hashes.push(network.submit_final(node, "acme@icbc-cn", nonce, operation).await);
+    }
+
+    // The loop runs out of fuel in the admission dry run and is refused with its code.
+    let tx = network.node(0).sign_with_nonce(
+        "acme@icbc-cn",
+        acme + 4,
+        call(looping, "run", Vec::new(), Some("7.00"), 2_000_000),
+    );
+    assert_eq!(
+        network.node(1).submit(&tx).await,
+        Err((409, corridor_sdk::ErrorCode::ContractOutOfFuel))
+    );
+
+    // Every node executed every call alike: the same receipt, fuel used included.
+    let receipts = network.same_receipts(&everyone, &hashes).await;
+    assert!(
+        receipts[2].contains("fuel_used"),
+        "a call's receipt records its fuel: {}",
+        receipts[2]
+    );
+    let escrow_state = network.contract(0, contract).await;
+    assert_eq!(
+        escrow_state.balances.get(&CurrencyCode::new("CNY").expect("code")),
+        Some(&Amount::parse("80.00").expect("amount")),
+        "the disputed escrow still holds its funds: {escrow_state:?}"
+    );
+    assert_eq!(
+        network.contract(0, looping).await.balances.len(),
+        0,
+        "the failed call kept nothing"
+    );
+
+    // A fresh observer: its disk wiped, it replays the chain from genesis and reaches the
+    // same blocks, state roots, receipts and contract state.
+    let height = network.height(0).await;
+    network.kill9(4);
+    let data = network.config(4).parent().expect("config dir").join("db");
+    std::fs::remove_dir_all(&data).unwrap_or_else(|error| panic!("{}: {error}", data.display()));
+    network.restart(4).await;
+    let replay_deadline = Instant::now() + Duration::from_secs(60);
+    while network.height(4).await < height {
+        assert!(
+            Instant::now() < replay_deadline,
+            "the fresh observer did not replay the chain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    network.assert_agree(&everyone, height).await;
+    assert_eq!(
+        network.same_receipts(&[4], &hashes).await,
+        receipts,
+        "replayed receipts differ"
+    );
+    assert_eq!(network.contract(4, contract).await, escrow_state);
+}
