@@ -32,6 +32,8 @@ use std::time::Duration;
 const SUBMIT_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 1024;
 /// The longest a `GET /v1/transactions/{hash}?wait_ms=` request is held.
 pub(crate) const TX_WAIT_MS_MAX: u64 = 30_000;
+/// How often an idle event stream sends a keep-alive comment.
+pub(crate) const EVENT_KEEP_ALIVE_MS: u64 = 15_000;
 const HISTORY_PAGE_ENTRIES_DEFAULT: usize = 100;
 
 pub(crate) struct ApiError(pub(crate) Error);
@@ -516,7 +518,7 @@ async fn events(
             cursor.heights.changed().await.ok()?;
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_millis(EVENT_KEEP_ALIVE_MS))))
 }
 
 async fn metrics(State(chain): State<Arc<Chain>>) -> Response {

@@ -6,13 +6,17 @@
 //! stream a permit of `subscribers` (over it: `503 busy`); every held long poll a permit of
 //! `long_polls` (over it, the poll answers at once instead of waiting); a request that is
 //! not a stream answers within `REQUEST_MS_MAX` or gets `503 unavailable`; an account makes
-//! at most `ACCOUNT_REQUESTS_PER_SECOND` signed requests (over it: `429 rate_limited`).
+//! at most `ACCOUNT_REQUESTS_PER_SECOND` signed requests (over it: `429 rate_limited`); a
+//! connection that moves no byte either way for `CONNECTION_IDLE_MS_MAX` is closed, so silent
+//! or half-sent connections cannot hold the connection permits.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 /// Open connections, plain or TLS.
 pub(crate) const CONNECTIONS_MAX: usize = 4_096;
@@ -26,6 +30,11 @@ pub(crate) const ACCOUNT_REQUESTS_PER_SECOND: u64 = 2_000;
 /// The longest a request other than an event stream may take (above the longest long poll).
 pub(crate) const REQUEST_MS_MAX: u64 = 45_000;
 const _: () = assert!(REQUEST_MS_MAX > crate::api::TX_WAIT_MS_MAX);
+/// The longest a connection may move no byte in either direction: above the longest request
+/// (a held long poll writes nothing until it answers) and the event stream's 15 s keep-alive.
+pub(crate) const CONNECTION_IDLE_MS_MAX: u64 = 60_000;
+const _: () = assert!(CONNECTION_IDLE_MS_MAX > REQUEST_MS_MAX);
+const _: () = assert!(CONNECTION_IDLE_MS_MAX > crate::api::EVENT_KEEP_ALIVE_MS);
 
 /// The caps, as configured (the constants above unless a test or operator lowers them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +43,7 @@ pub(crate) struct Caps {
     pub subscribers: usize,
     pub long_polls: usize,
     pub account_requests_per_second: u64,
+    pub connection_idle_ms: u64,
 }
 
 impl Default for Caps {
@@ -43,6 +53,7 @@ impl Default for Caps {
             subscribers: EVENT_SUBSCRIBERS_MAX,
             long_polls: LONG_POLLS_MAX,
             account_requests_per_second: ACCOUNT_REQUESTS_PER_SECOND,
+            connection_idle_ms: CONNECTION_IDLE_MS_MAX,
         }
     }
 }
@@ -108,17 +119,20 @@ impl Bounds {
     }
 }
 
-/// A listener that holds at most `cap` connections open at once.
+/// A listener that holds at most `cap` connections open at once and closes each one that
+/// stays idle for `idle`.
 pub(crate) struct CappedListener<L> {
     inner: L,
     permits: Arc<Semaphore>,
+    idle: Duration,
 }
 
 impl<L> CappedListener<L> {
-    pub fn new(inner: L, cap: usize) -> CappedListener<L> {
+    pub fn new(inner: L, caps: &Caps) -> CappedListener<L> {
         CappedListener {
             inner,
-            permits: Arc::new(Semaphore::new(cap)),
+            permits: Arc::new(Semaphore::new(caps.connections)),
+            idle: Duration::from_millis(caps.connection_idle_ms.max(1)),
         }
     }
 }
@@ -136,7 +150,13 @@ where
             Err(_) => unreachable!("the semaphore is never closed"),
         };
         let (io, address) = self.inner.accept().await;
-        (Capped { io, _permit: permit }, address)
+        let connection = Capped {
+            io,
+            _permit: permit,
+            idle: self.idle,
+            deadline: Box::pin(tokio::time::sleep(self.idle)),
+        };
+        (connection, address)
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
@@ -144,25 +164,78 @@ where
     }
 }
 
-/// A connection holding its permit until it closes.
+/// A connection holding its permit until it closes; waiting on it (to read or to write) past
+/// its idle deadline fails with `TimedOut`, which closes it. Every byte moved pushes the
+/// deadline back.
 pub(crate) struct Capped<T> {
     io: T,
     _permit: OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> Capped<T> {
+    fn moved(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// For a poll that is pending: `Ready(Err)` once the connection has been idle too long.
+    fn idle_past_deadline<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no byte moved for {} ms", self.idle.as_millis()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn track_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.idle_past_deadline(cx),
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Capped<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.idle_past_deadline(cx),
+        }
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Capped<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.track_write(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => self.idle_past_deadline(cx),
+            ready => ready,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -174,7 +247,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Capped<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.track_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

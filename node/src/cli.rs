@@ -54,6 +54,9 @@ enum Command {
         /// Lower the signed requests one account may make per second (tests).
         #[arg(long, hide = true, default_value_t = crate::bounds::ACCOUNT_REQUESTS_PER_SECOND)]
         account_requests_per_second: u64,
+        /// Lower how long a connection may stay idle before it is closed, in ms (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::CONNECTION_IDLE_MS_MAX)]
+        connection_idle_ms: u64,
     },
     /// Write a new PKCS#8 PEM key and print its public key.
     Keygen {
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
             event_subscribers_max,
             long_polls_max,
             account_requests_per_second,
+            connection_idle_ms,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
                 cert,
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
                 subscribers: event_subscribers_max,
                 long_polls: long_polls_max,
                 account_requests_per_second,
+                connection_idle_ms,
             };
             dev(&data_dir, rpc_addr, block_interval_ms, tls, caps)
         }
@@ -494,13 +499,13 @@ fn serve(
         match tls {
             None => {
                 tracing::info!("listening on http://{rpc_addr}");
-                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
+                serve_until_stopped(CappedListener::new(listener, &caps), router).await
             }
             Some(config) => {
                 tracing::info!("listening on https://{rpc_addr}");
                 let listener = TlsListener::new(listener, config)
                     .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen: {error}")))?;
-                serve_until_stopped(CappedListener::new(listener, caps.connections), router).await
+                serve_until_stopped(CappedListener::new(listener, &caps), router).await
             }
         }
     });

@@ -78,7 +78,7 @@ impl DevNode {
             rpc: format!("http://127.0.0.1:{port}"),
             http: {
                 corridor_sdk::client::install_tls_provider();
-                reqwest::Client::new()
+                http_client()
             },
             genesis_hash: Hash::ZERO,
         };
@@ -108,7 +108,7 @@ impl DevNode {
             child: std::sync::Mutex::new(None),
             data_dir: keys_parent.to_path_buf(),
             rpc: rpc.to_string(),
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 
@@ -340,6 +340,14 @@ pub fn signed_headers(
         timestamp_ms,
     };
     corridor_sdk::request_auth::sign_request(&request, key)
+}
+
+/// The harness's HTTP client: pooled connections dropped before the node's idle close.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_millis(corridor_sdk::client::POOL_IDLE_MS))
+        .build()
+        .expect("client")
 }
 
 pub fn now_ms() -> u64 {

@@ -110,6 +110,55 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     }
 }
 
+/// Slowloris: connections that say nothing, or half a request, are closed once idle, and the
+/// places they held serve others again.
+#[tokio::test]
+async fn idle_and_half_sent_connections_are_closed_and_free_their_places() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start_with(
+        &dir.path().join("chain"),
+        &["--connections-max", "3", "--connection-idle-ms", "1000"],
+    )
+    .await;
+    let address = node.rpc.trim_start_matches("http://").to_owned();
+    let mut held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&address).expect("connect"))
+        .collect();
+    held[0]
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: corridor\r\n")
+        .expect("half a request");
+    for (index, socket) in held.iter_mut().enumerate() {
+        socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut byte = [0u8; 1];
+        let read = socket.read(&mut byte);
+        assert!(
+            matches!(read, Ok(0))
+                || read
+                    .as_ref()
+                    .is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionReset),
+            "connection {index} was not closed within 10 s: {read:?}"
+        );
+    }
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1_000))
+        .build()
+        .expect("client");
+    let status_url = format!("{}/v1/status", node.rpc);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(response) = fresh.get(&status_url).send().await {
+            assert_eq!(response.status().as_u16(), 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed connections did not free their places"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Per-account request rates: an account asking faster than its rate gets `429 rate_limited`,
 /// while another account is served; the public status stays open.
 #[tokio::test]
