@@ -96,18 +96,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         "a fifth connection got an answer while four were open"
     );
     drop(idle);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(response) = fresh.get(&status_url).send().await {
-            assert_eq!(response.status().as_u16(), 200);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "closed connections did not free their places"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    served_within_10_s(&fresh, &status_url).await;
 }
 
 /// Slowloris: connections that say nothing, or half a request, are closed once idle, and the
@@ -145,15 +134,20 @@ async fn idle_and_half_sent_connections_are_closed_and_free_their_places() {
         .build()
         .expect("client");
     let status_url = format!("{}/v1/status", node.rpc);
+    served_within_10_s(&fresh, &status_url).await;
+}
+
+/// `url` answers 200 to `client` within 10 s (once closed connections free their places).
+async fn served_within_10_s(client: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(response) = fresh.get(&status_url).send().await {
+        if let Ok(response) = client.get(url).send().await {
             assert_eq!(response.status().as_u16(), 200);
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the closed connections did not free their places"
+            "closed connections did not free their places"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
