@@ -503,6 +503,8 @@ mod tests {
             public_key: corridor_sdk::PrivateKey::from_seed(corridor_sdk::Scheme::Ed25519, [1; 32])
                 .expect("seed")
                 .public_key(),
+            keys: Vec::new(),
+            threshold: 1,
             next_nonce: 0,
             frozen: false,
             frozen_by: None,

@@ -22,6 +22,7 @@ use corridor_sdk::block::merkle_root;
 use corridor_sdk::crypto::{BatchItem, PublicKey, verify_batch};
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::limits::{BLOCK_TXS_MAX, NONCE_WINDOW_MAX, STATE_VALUE_BYTES_MAX, TX_EXPIRY_AHEAD_MS_MAX};
+use corridor_sdk::proof::SignerSet;
 use corridor_sdk::{AccountId, Block, BlockHeader, Certificate, Hash, SignedTransaction, codec};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
@@ -340,6 +341,14 @@ impl Chain {
             .map(|bytes| decode_record(&bytes))
     }
 
+    /// The committed keys and threshold of `id`, whose record is `record` (ADR 0043).
+    fn signer_set(&self, id: &AccountId, record: &AccountRecord) -> SignerSet {
+        self.storage.get(&StateKey::Signers(id.clone()).to_bytes()).map_or_else(
+            || SignerSet::single(record.public_key.clone()),
+            |bytes| decode_record(&bytes),
+        )
+    }
+
     // --- admission ------------------------------------------------------------------------
 
     /// Admit one transaction into the mempool, or refuse it with a code. `signature_checked`
@@ -415,12 +424,9 @@ impl Chain {
         let sender = self
             .account_record(&tx.sender)
             .ok_or_else(|| Error::new(ErrorCode::UnknownAccount, format!("no account {}", tx.sender)))?;
-        if sender.public_key != signed.public_key {
-            return Err(Error::new(
-                ErrorCode::KeyMismatch,
-                format!("the key is not {}'s current key", tx.sender),
-            ));
-        }
+        signed.check_signers_shape()?;
+        self.signer_set(&tx.sender, &sender)
+            .authorize(&tx.sender, signed.signers())?;
         if tx.nonce < sender.next_nonce {
             return Err(Error::new(
                 ErrorCode::NonceTooLow,
@@ -505,19 +511,15 @@ impl Chain {
         let verdicts: Vec<(usize, bool)> = indexed
             .par_chunks(VERIFY_BATCH_TXS)
             .flat_map_iter(|chunk| {
-                let items: Vec<BatchItem<'_>> = chunk
+                let items: Vec<(&SignedTransaction, &[u8])> = chunk
                     .iter()
                     .map(|&i| {
                         let (signed, _) = txs[i].as_ref().expect("filtered to Ok");
                         let message = messages[i].as_deref().expect("Ok transactions have messages");
-                        BatchItem {
-                            public_key: &signed.public_key,
-                            message,
-                            signature: &signed.signature,
-                        }
+                        (signed, message)
                     })
                     .collect();
-                chunk.iter().copied().zip(verify_batch(&items)).collect::<Vec<_>>()
+                chunk.iter().copied().zip(verify_signatures(&items)).collect::<Vec<_>>()
             })
             .collect();
         let verified: BTreeMap<usize, bool> = verdicts.into_iter().collect();
@@ -580,8 +582,11 @@ impl Chain {
 
     pub fn account(&self, id: &AccountId) -> Option<AccountView> {
         let record = self.account_record(id)?;
+        let signers = self.signer_set(id, &record);
         Some(AccountView {
             id: id.clone(),
+            keys: signers.keys,
+            threshold: signers.threshold,
             frozen: record.is_frozen(),
             frozen_by: record.frozen_by,
             public_key: record.public_key,
@@ -911,16 +916,12 @@ impl Chain {
             .collect();
         unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
             let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| block.txs[i].tx.signing_bytes()).collect();
-            let items: Vec<BatchItem<'_>> = chunk
+            let items: Vec<(&SignedTransaction, &[u8])> = chunk
                 .iter()
                 .zip(&messages)
-                .map(|(&i, message)| BatchItem {
-                    public_key: &block.txs[i].public_key,
-                    message,
-                    signature: &block.txs[i].signature,
-                })
+                .map(|(&i, message)| (&block.txs[i], message.as_slice()))
                 .collect();
-            verify_batch(&items).into_iter().all(|ok| ok)
+            verify_signatures(&items).into_iter().all(|ok| ok)
                 && chunk.iter().all(|&i| block.txs[i].tx.verify_key_proof().is_ok())
         })
     }
@@ -935,6 +936,28 @@ impl Chain {
         self.metrics.halted.store(1, std::sync::atomic::Ordering::Relaxed);
         *self.halted.lock() = Some(why);
     }
+}
+
+/// Every signature of each transaction (with its signing bytes) in one batch: one verdict per
+/// transaction, true when all of its signatures verify.
+fn verify_signatures(txs: &[(&SignedTransaction, &[u8])]) -> Vec<bool> {
+    let mut items = Vec::with_capacity(txs.len());
+    let mut owners = Vec::with_capacity(txs.len());
+    for (index, (signed, message)) in txs.iter().enumerate() {
+        for (public_key, signature) in signed.signatures() {
+            items.push(BatchItem {
+                public_key,
+                message,
+                signature,
+            });
+            owners.push(index);
+        }
+    }
+    let mut verdicts = vec![true; txs.len()];
+    for (ok, index) in verify_batch(&items).into_iter().zip(owners) {
+        verdicts[index] &= ok;
+    }
+    verdicts
 }
 
 impl Application for Chain {

@@ -30,6 +30,45 @@ pub struct GenesisAccount {
     pub public_key: PublicKey,
     #[serde(default)]
     pub balances: BTreeMap<CurrencyCode, Amount>,
+    /// Keys besides `public_key` that may sign for the account (ADR 0043).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_keys: Vec<PublicKey>,
+    /// How many of its keys must sign each transaction.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub threshold: u8,
+}
+
+impl GenesisAccount {
+    /// An account with one key and a threshold of one.
+    pub fn new(id: AccountId, public_key: PublicKey, balances: BTreeMap<CurrencyCode, Amount>) -> GenesisAccount {
+        GenesisAccount {
+            id,
+            public_key,
+            balances,
+            more_keys: Vec::new(),
+            threshold: 1,
+        }
+    }
+
+    /// Every key of the account, `public_key` first.
+    pub fn keys(&self) -> impl Iterator<Item = &PublicKey> {
+        std::iter::once(&self.public_key).chain(&self.more_keys)
+    }
+
+    fn signer_set(&self) -> corridor_sdk::proof::SignerSet {
+        corridor_sdk::proof::SignerSet {
+            keys: self.keys().cloned().collect(),
+            threshold: self.threshold,
+        }
+    }
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn is_one(value: &u8) -> bool {
+    *value == 1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +120,11 @@ pub struct Genesis {
     /// the back-off each validator learns.
     #[serde(default = "consensus_timeout_ms_default")]
     pub consensus_timeout_ms: u64,
+    /// The fewest signatures a regulator's or central bank's transaction needs (mint, burn,
+    /// freeze, registrations): their accounts' thresholds start and stay at or above it, so one
+    /// stolen officer key moves nothing (ADR 0043).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub authority_threshold_min: u8,
 }
 
 /// Default bound on a proposal's time ahead of a validator's clock.
@@ -198,14 +242,39 @@ impl Genesis {
         if ids.len() != self.accounts.len() {
             return Err(invalid("an account id appears twice".into()));
         }
-        let keys: BTreeSet<&PublicKey> = self.accounts.iter().map(|a| &a.public_key).collect();
-        if keys.len() != self.accounts.len() {
-            return Err(invalid("a public key is used by two accounts".into()));
+        let keys: BTreeSet<&PublicKey> = self.accounts.iter().flat_map(GenesisAccount::keys).collect();
+        if keys.len() != self.accounts.iter().map(|a| a.keys().count()).sum::<usize>() {
+            return Err(invalid("a public key is listed twice or used by two accounts".into()));
+        }
+        for account in &self.accounts {
+            corridor_sdk::tx::check_signer_set(account.keys().collect::<Vec<_>>().into_iter(), account.threshold)
+                .map_err(|error| invalid(format!("{}: {}", account.id, error.message)))?;
+        }
+        if self.authority_threshold_min == 0
+            || usize::from(self.authority_threshold_min) > corridor_sdk::limits::SIGNERS_MAX
+        {
+            return Err(invalid(format!(
+                "authority_threshold_min must be 1 to {}",
+                corridor_sdk::limits::SIGNERS_MAX
+            )));
+        }
+        let authorities: BTreeSet<&AccountId> = self
+            .regulators
+            .iter()
+            .chain(self.currencies.iter().map(|c| &c.issuer))
+            .collect();
+        for account in self.accounts.iter().filter(|a| authorities.contains(&a.id)) {
+            if account.threshold < self.authority_threshold_min {
+                return Err(invalid(format!(
+                    "{} is an authority: its threshold {} is below authority_threshold_min {}",
+                    account.id, account.threshold, self.authority_threshold_min
+                )));
+            }
         }
         for key in self
             .accounts
             .iter()
-            .map(|a| &a.public_key)
+            .flat_map(GenesisAccount::keys)
             .chain(self.validators.iter().map(|v| &v.public_key))
         {
             key.check_torsion_free()
@@ -345,6 +414,7 @@ impl Genesis {
             regulators: self.regulators.clone(),
             issuers: self.currencies.iter().map(|c| c.issuer.clone()).collect(),
             jurisdictions: self.jurisdictions.clone(),
+            authority_threshold_min: self.authority_threshold_min,
         }
     }
 
@@ -395,10 +465,16 @@ impl Genesis {
                     .ok_or_else(|| invalid(format!("{code} supply overflows")))?;
             }
             writes.insert(StateKey::Account(account.id.clone()).to_bytes(), codec::encode(&record));
-            writes.insert(
-                StateKey::KeyOwner(account.public_key.clone()).to_bytes(),
-                codec::encode(&account.id),
-            );
+            for key in account.keys() {
+                writes.insert(StateKey::KeyOwner(key.clone()).to_bytes(), codec::encode(&account.id));
+            }
+            let signers = account.signer_set();
+            if !signers.is_single() {
+                writes.insert(
+                    StateKey::Signers(account.id.clone()).to_bytes(),
+                    codec::encode(&signers),
+                );
+            }
         }
         for currency in &self.currencies {
             let record = CurrencyRecord {
@@ -495,6 +571,8 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
             id: id(account),
             public_key: new_key(account)?,
             balances: BTreeMap::new(),
+            more_keys: Vec::new(),
+            threshold: 1,
         });
     }
     for (account, currency) in DEV_BANKS {
@@ -502,6 +580,8 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
             id: id(account),
             public_key: new_key(account)?,
             balances: funded(currency, DEV_BANK_FUNDS),
+            more_keys: Vec::new(),
+            threshold: 1,
         });
     }
     for (account, currency) in DEV_CORPORATES {
@@ -509,12 +589,16 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
             id: id(account),
             public_key: new_key(account)?,
             balances: funded(currency, DEV_CORPORATE_FUNDS),
+            more_keys: Vec::new(),
+            threshold: 1,
         });
     }
     accounts.push(GenesisAccount {
         id: id("regulator"),
         public_key: new_key("regulator")?,
         balances: BTreeMap::new(),
+        more_keys: Vec::new(),
+        threshold: 1,
     });
     let validator_key = new_key(DEV_VALIDATOR)?;
     let currencies = DEV_CENTRAL_BANKS
@@ -539,6 +623,7 @@ pub fn dev_genesis(keys_dir: &Path, genesis_time_ms: u64) -> Result<Genesis, Err
         block_time_drift_ms_max: BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
         observers: Vec::new(),
         consensus_timeout_ms: CONSENSUS_TIMEOUT_MS_DEFAULT,
+        authority_threshold_min: 1,
         currencies,
         accounts,
         // Each commercial bank answers to the central bank of its home currency.
@@ -675,6 +760,59 @@ mod tests {
 
     /// The genesis hash is block 0's header hash, and that header carries the genesis state's
     /// root: any change to what genesis puts in the state changes the hash (ADR 0042).
+    /// Adversary: a genesis that would hand one key to two accounts through a signer set,
+    /// or let an authority start below the threshold genesis demands of authorities.
+    #[test]
+    fn signer_sets_and_authority_thresholds_are_checked() {
+        let (_dir, genesis) = dev();
+        let key = |seed: u8| {
+            PrivateKey::from_seed(Scheme::Ed25519, [seed; 32])
+                .expect("seed")
+                .public_key()
+        };
+        let position = |genesis: &Genesis, name: &str| {
+            genesis
+                .accounts
+                .iter()
+                .position(|a| a.id == id(name))
+                .expect("dev account")
+        };
+        let mut shared = genesis.clone();
+        let pboc = position(&shared, "pboc");
+        shared.accounts[pboc].more_keys = vec![shared.accounts[0].public_key.clone()];
+        assert!(refusal(&shared).contains("listed twice or used by two accounts"));
+
+        let mut impossible = genesis.clone();
+        impossible.accounts[pboc].more_keys = vec![key(31)];
+        impossible.accounts[pboc].threshold = 3;
+        assert!(refusal(&impossible).contains("threshold must be 1 to the number of keys"));
+
+        let mut demanding = genesis.clone();
+        demanding.authority_threshold_min = 2;
+        assert!(refusal(&demanding).contains("is an authority: its threshold 1 is below"));
+        let authorities: Vec<AccountId> = demanding
+            .regulators
+            .iter()
+            .cloned()
+            .chain(demanding.currencies.iter().map(|c| c.issuer.clone()))
+            .collect();
+        for (seed, authority) in (40u8..).zip(&authorities) {
+            let index = position(&demanding, authority.as_str());
+            demanding.accounts[index].more_keys = vec![key(seed)];
+            demanding.accounts[index].threshold = 2;
+        }
+        assert_eq!(demanding.validate(), Ok(()));
+        // The threshold rule and each extra key are part of what the genesis hash commits to.
+        assert_ne!(demanding.hash(), genesis.hash());
+        let state = demanding.state().expect("state");
+        let pboc = id("pboc");
+        assert!(
+            state
+                .iter()
+                .any(|(k, v)| k == &StateKey::Signers(pboc.clone()).to_bytes() && v.is_some())
+        );
+    }
+
     #[test]
     fn the_genesis_hash_commits_to_the_genesis_content() {
         let (_dir, genesis) = dev();

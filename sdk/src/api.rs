@@ -134,7 +134,14 @@ pub struct TxView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
     pub id: AccountId,
+    /// The first of `keys`.
     pub public_key: PublicKey,
+    /// Every key that may sign for the account (ADR 0043), `public_key` first.
+    #[serde(default)]
+    pub keys: Vec<PublicKey>,
+    /// How many of `keys` must sign each transaction.
+    #[serde(default = "one")]
+    pub threshold: u8,
     /// The nonce the account's next transaction must carry.
     pub next_nonce: u64,
     pub frozen: bool,
@@ -143,6 +150,10 @@ pub struct AccountView {
     pub frozen_by: Option<AccountId>,
     pub sponsor: Option<AccountId>,
     pub balances: BTreeMap<CurrencyCode, Amount>,
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// One account's record with a proof against the state root after block `height`. The root

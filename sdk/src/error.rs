@@ -82,6 +82,11 @@ error_codes! {
     Forbidden => "forbidden", 403;
     Busy => "busy", 503;
     RateLimited => "rate_limited", 429;
+    // Multi-signature accounts (ADR 0043).
+    SignaturesBelowThreshold => "signatures_below_threshold", 403;
+    BadSignerSet => "bad_signer_set", 400;
+    ThresholdTooLow => "threshold_too_low", 403;
+    MultisigRequired => "multisig_required", 403;
     // FX.
     FxRateInvalid => "fx_rate_invalid", 400;
     FxNoRate => "fx_no_rate", 409;

@@ -26,6 +26,8 @@ pub const CHAIN_ID_BYTES_MAX: usize = 64;
 pub const CURRENCY_CODE_BYTES_MAX: usize = 8;
 /// Decimal places a currency may have.
 pub const CURRENCY_SCALE_MAX: u32 = 18;
+/// Keys one account may hold, and so signatures one transaction may carry (ADR 0043).
+pub const SIGNERS_MAX: usize = 16;
 /// How far ahead of an account's next nonce the mempool accepts a transaction.
 pub const NONCE_WINDOW_MAX: u64 = 64;
 /// How far into the future (past the latest block time) a transaction's expiry may lie.

@@ -55,6 +55,67 @@ impl AccountState {
     }
 }
 
+/// The keys that may sign for an account and how many of them must (ADR 0043). Stored under
+/// `signers_state_key` only for an account with more than one key or a threshold above one;
+/// for any other account the signer is its `AccountState::public_key` alone. The first key is
+/// always the account's `public_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerSet {
+    pub keys: Vec<PublicKey>,
+    pub threshold: u8,
+}
+
+impl SignerSet {
+    /// The set of an account without one stored: its key, alone.
+    pub fn single(public_key: PublicKey) -> SignerSet {
+        SignerSet {
+            keys: vec![public_key],
+            threshold: 1,
+        }
+    }
+
+    /// Whether this set is what an account without a stored set has.
+    pub fn is_single(&self) -> bool {
+        self.keys.len() == 1 && self.threshold == 1
+    }
+
+    /// Do `signers` (distinct keys whose signatures verified) authorize a transaction? Every
+    /// signer must be one of the keys, and at least `threshold` must have signed.
+    pub fn authorize<'k>(
+        &self,
+        account: &AccountId,
+        signers: impl IntoIterator<Item = &'k PublicKey>,
+    ) -> Result<(), crate::error::Error> {
+        use crate::error::{Error, ErrorCode};
+        let mut count = 0usize;
+        for signer in signers {
+            if !self.keys.contains(signer) {
+                return Err(Error::new(
+                    ErrorCode::KeyMismatch,
+                    format!("{signer} is not one of {account}'s keys"),
+                ));
+            }
+            count += 1;
+        }
+        if count < usize::from(self.threshold) {
+            return Err(Error::new(
+                ErrorCode::SignaturesBelowThreshold,
+                format!(
+                    "{account} needs {} of its {} keys to sign; {count} signed",
+                    self.threshold,
+                    self.keys.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The state key of an account's signer set.
+pub fn signers_state_key(account: &AccountId) -> Vec<u8> {
+    [b"as\0".as_slice(), account.as_str().as_bytes()].concat()
+}
+
 /// Sibling hashes from the root down to where the key's path ends, and the leaf found there:
 /// the key's own (membership), another key's, or none (both prove absence).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

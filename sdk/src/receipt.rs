@@ -138,6 +138,12 @@ pub enum Event {
         account: AccountId,
         code: ErrorCode,
     },
+    /// The account's keys and threshold were replaced (ADR 0043).
+    KeysSet {
+        account: AccountId,
+        keys: Vec<PublicKey>,
+        threshold: u8,
+    },
 }
 
 impl Event {
@@ -150,7 +156,7 @@ impl Event {
             | Event::Burned { from: account, .. } => vec![account],
             Event::Transferred { from, to, .. } => vec![from, to],
             Event::Frozen { account, by } | Event::Unfrozen { account, by } => vec![account, by],
-            Event::Failed { account, .. } => vec![account],
+            Event::Failed { account, .. } | Event::KeysSet { account, .. } => vec![account],
             Event::FxRatePosted { provider, .. } => vec![provider],
             Event::FxLocked { payer, provider, .. } => vec![payer, provider],
             Event::FxSettled {

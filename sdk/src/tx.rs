@@ -16,7 +16,7 @@ use crate::hash::{Hash, HashAlgorithm};
 use crate::ids::{AccountId, CurrencyCode};
 use crate::limits::{
     BATCH_LEGS_MAX, CONTRACT_ARGS_BYTES_MAX, CONTRACT_FUEL_MAX, CONTRACT_METHOD_BYTES_MAX, CONTRACT_MODULE_BYTES_MAX,
-    FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, TX_BYTES_MAX,
+    FX_LOCK_WINDOW_MS_MAX, MEMO_BYTES_MAX, SCHEDULE_PERIOD_MS_MIN, SIGNERS_MAX, TX_BYTES_MAX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +157,29 @@ pub enum Operation {
     ScheduleCancel {
         schedule: u64,
     },
+    /// The sender's keys become `keys` (the first is its `public_key`), of which `threshold`
+    /// must sign each of its transactions (ADR 0043). Each key proves possession over
+    /// `key_proof_message(chain, sender, key)`. Authorized by the current keys and threshold.
+    SetKeys {
+        keys: Vec<ProvenKey>,
+        threshold: u8,
+    },
+}
+
+/// A public key with its holder's signature over its key proof message (ADR 0030).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenKey {
+    pub public_key: PublicKey,
+    pub proof: Signature,
+}
+
+impl ProvenKey {
+    /// `key`'s public key with its proof for `account` on the chain `genesis_hash`.
+    pub fn new(genesis_hash: &Hash, account: &AccountId, key: &PrivateKey) -> ProvenKey {
+        let public_key = key.public_key();
+        let proof = key.sign(&key_proof_message(genesis_hash, account, &public_key));
+        ProvenKey { public_key, proof }
+    }
 }
 
 /// Domain tag of a key's proof of possession, so the signature can mean nothing else.
@@ -211,6 +234,17 @@ impl Operation {
         Operation::RotateKeyWithProof { public_key, proof }
     }
 
+    /// Make `keys` the sender's keys, `threshold` of them needed; each key signs its proof.
+    pub fn set_keys_proven(genesis_hash: &Hash, sender: &AccountId, keys: &[PrivateKey], threshold: u8) -> Operation {
+        Operation::SetKeys {
+            keys: keys
+                .iter()
+                .map(|key| ProvenKey::new(genesis_hash, sender, key))
+                .collect(),
+            threshold,
+        }
+    }
+
     pub fn mint(to: AccountId, currency: CurrencyCode, amount: Amount) -> Operation {
         Operation::Mint { to, currency, amount }
     }
@@ -247,6 +281,7 @@ impl Operation {
             Operation::CallContract { .. } => "call_contract",
             Operation::ScheduleCreate { .. } => "schedule_create",
             Operation::ScheduleCancel { .. } => "schedule_cancel",
+            Operation::SetKeys { .. } => "set_keys",
         }
     }
 }
@@ -282,7 +317,15 @@ impl Transaction {
             tx: self,
             public_key: key.public_key(),
             signature,
+            cosignatures: Vec::new(),
         }
+    }
+
+    /// Signed by every key in `keys` (a multi-signature account's; the first signs as the
+    /// primary signer). Panics on no keys.
+    pub fn sign_all(self, keys: &[PrivateKey]) -> SignedTransaction {
+        let (first, rest) = keys.split_first().expect("at least one key signs");
+        rest.iter().fold(self.sign(first), |signed, key| signed.cosign(key))
     }
 
     /// Decode unsigned bytes (as printed by `corridor tx build`): the tag, the genesis hash and
@@ -400,6 +443,10 @@ impl Transaction {
                 check_call(args, *fuel)
             }
             Operation::FxSettle { .. } | Operation::ScheduleCancel { .. } => Ok(()),
+            Operation::SetKeys { keys, threshold } => {
+                check_signer_set(keys.iter().map(|key| &key.public_key), *threshold)?;
+                keys.iter().try_for_each(|key| key.public_key.check_torsion_free())
+            }
             Operation::ScheduleCreate { leg, period_ms, .. } => {
                 if *period_ms != 0 && *period_ms < SCHEDULE_PERIOD_MS_MIN {
                     return Err(Error::new(
@@ -415,6 +462,11 @@ impl Transaction {
     /// The new key's proof of possession, where the operation brings in a key: `Ok` for
     /// operations without one. Part of `SignedTransaction::verify_signature`.
     pub fn verify_key_proof(&self) -> Result<(), Error> {
+        if let Operation::SetKeys { keys, .. } = &self.operation {
+            return keys
+                .iter()
+                .try_for_each(|key| check_key_proof(&self.genesis_hash, &self.sender, &key.public_key, &key.proof));
+        }
         let (account, public_key, proof) = match &self.operation {
             Operation::RegisterAccountWithProof {
                 account,
@@ -424,23 +476,58 @@ impl Transaction {
             Operation::RotateKeyWithProof { public_key, proof } => (&self.sender, public_key, proof),
             _ => return Ok(()),
         };
-        public_key
-            .verify(&key_proof_message(&self.genesis_hash, account, public_key), proof)
-            .map_err(|_| {
-                Error::new(
-                    ErrorCode::BadKeyProof,
-                    format!("the new key {public_key} did not sign this registration for {account}"),
-                )
-            })
+        check_key_proof(&self.genesis_hash, account, public_key, proof)
     }
 
     /// Whether the operation carries a key proof (checked apart from batched signatures).
     pub fn has_key_proof(&self) -> bool {
         matches!(
             self.operation,
-            Operation::RegisterAccountWithProof { .. } | Operation::RotateKeyWithProof { .. }
+            Operation::RegisterAccountWithProof { .. }
+                | Operation::RotateKeyWithProof { .. }
+                | Operation::SetKeys { .. }
         )
     }
+}
+
+fn check_key_proof(
+    genesis_hash: &Hash,
+    account: &AccountId,
+    public_key: &PublicKey,
+    proof: &Signature,
+) -> Result<(), Error> {
+    public_key
+        .verify(&key_proof_message(genesis_hash, account, public_key), proof)
+        .map_err(|_| {
+            Error::new(
+                ErrorCode::BadKeyProof,
+                format!("the new key {public_key} did not sign its key proof for {account}"),
+            )
+        })
+}
+
+/// A signer set's shape: 1 to `SIGNERS_MAX` distinct keys, a threshold from 1 to their count.
+pub fn check_signer_set<'k>(keys: impl ExactSizeIterator<Item = &'k PublicKey>, threshold: u8) -> Result<(), Error> {
+    let count = keys.len();
+    let mut seen = std::collections::BTreeSet::new();
+    for key in keys {
+        if !seen.insert(key) {
+            return Err(Error::new(ErrorCode::BadSignerSet, format!("{key} is listed twice")));
+        }
+    }
+    if count == 0 || count > SIGNERS_MAX {
+        return Err(Error::new(
+            ErrorCode::BadSignerSet,
+            format!("an account holds 1 to {SIGNERS_MAX} keys, not {count}"),
+        ));
+    }
+    if threshold == 0 || usize::from(threshold) > count {
+        return Err(Error::new(
+            ErrorCode::BadSignerSet,
+            format!("the threshold must be 1 to the number of keys ({count}), not {threshold}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Version 1 bytes (bound to a chain id only; ADR 0042) start with the version byte 1, which
@@ -496,6 +583,17 @@ fn check_positive(amount: Amount) -> Result<(), Error> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedTransaction {
     pub tx: Transaction,
+    /// The primary signer: for a one-key account, its key.
+    pub public_key: PublicKey,
+    pub signature: Signature,
+    /// Further signatures over the same signing bytes by other keys of a multi-signature
+    /// account (ADR 0043); empty for a one-key account.
+    pub cosignatures: Vec<Cosignature>,
+}
+
+/// One more signer's signature over a transaction's signing bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cosignature {
     pub public_key: PublicKey,
     pub signature: Signature,
 }
@@ -507,6 +605,49 @@ impl SignedTransaction {
             tx,
             public_key,
             signature,
+            cosignatures: Vec::new(),
+        }
+    }
+
+    /// Add `key`'s signature (an officer's approval of a maker's transaction).
+    pub fn cosign(mut self, key: &PrivateKey) -> SignedTransaction {
+        let signature = key.sign(&self.tx.signing_bytes());
+        self.cosignatures.push(Cosignature {
+            public_key: key.public_key(),
+            signature,
+        });
+        self
+    }
+
+    /// Add a signature made elsewhere, unchecked (`verify_signature` checks every one).
+    pub fn with_cosignature(mut self, public_key: PublicKey, signature: Signature) -> SignedTransaction {
+        self.cosignatures.push(Cosignature { public_key, signature });
+        self
+    }
+
+    /// Every signer's key and signature, the primary first.
+    pub fn signatures(&self) -> impl Iterator<Item = (&PublicKey, &Signature)> {
+        std::iter::once((&self.public_key, &self.signature))
+            .chain(self.cosignatures.iter().map(|c| (&c.public_key, &c.signature)))
+    }
+
+    /// The signing keys, the primary first.
+    pub fn signers(&self) -> impl Iterator<Item = &PublicKey> {
+        self.signatures().map(|(key, _)| key)
+    }
+
+    /// At most `SIGNERS_MAX` signatures, each by a different key.
+    pub fn check_signers_shape(&self) -> Result<(), Error> {
+        if self.cosignatures.len() >= SIGNERS_MAX {
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                format!("a transaction carries at most {SIGNERS_MAX} signatures"),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        match self.signers().find(|key| !seen.insert(*key)) {
+            Some(key) => Err(Error::new(ErrorCode::Malformed, format!("{key} signed twice"))),
+            None => Ok(()),
         }
     }
 
@@ -520,6 +661,7 @@ impl SignedTransaction {
         let signed: SignedTransaction =
             codec::decode(bytes, TX_BYTES_MAX).map_err(|error| explain_version_1(bytes, error.into()))?;
         signed.tx.check_shape()?;
+        signed.check_signers_shape()?;
         Ok(signed)
     }
 
@@ -531,7 +673,10 @@ impl SignedTransaction {
     /// The sender's signature and, for an operation that brings in a key, the key's proof of
     /// possession. Batched paths check `tx.verify_key_proof()` beside the batch.
     pub fn verify_signature(&self) -> Result<(), Error> {
-        self.public_key.verify(&self.tx.signing_bytes(), &self.signature)?;
+        let message = self.tx.signing_bytes();
+        for (public_key, signature) in self.signatures() {
+            public_key.verify(&message, signature)?;
+        }
         self.tx.verify_key_proof()
     }
 }

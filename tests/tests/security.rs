@@ -549,8 +549,15 @@ async fn a_central_bank_freezes_only_within_its_jurisdiction() {
     }
     node.execute(&node.sign("pboc", Operation::freeze(id("acme@icbc-cn"))).await)
         .await;
-    node.execute(&node.sign("regulator", Operation::freeze(id("hkma"))).await)
-        .await;
+    // A central bank is frozen by a regulator's multi-signature only.
+    let alone = node.sign("regulator", Operation::freeze(id("hkma"))).await;
+    assert_eq!(node.submit(&alone).await, Err((403, ErrorCode::MultisigRequired)));
+    let second = PrivateKey::generate(Scheme::Sm2).expect("key");
+    let keys = [node.key("regulator"), second];
+    let set_keys = Operation::set_keys_proven(&node.genesis_hash, &id("regulator"), &keys, 2);
+    node.execute(&node.sign("regulator", set_keys).await).await;
+    let together = node.sign("regulator", Operation::freeze(id("hkma"))).await;
+    node.execute(&together.tx.sign_all(&keys)).await;
     assert!(node.account("acme@icbc-cn").await.frozen);
     assert!(node.account("hkma").await.frozen);
 }
@@ -614,4 +621,157 @@ async fn the_event_stream_shows_each_role_only_its_scope() {
     for (reader, expected) in expectations {
         assert_eq!(&transfers(reader).await, expected, "{reader}");
     }
+}
+
+fn cli_ok(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn cli_refused(output: &std::process::Output, code: ErrorCode) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(code.as_str()), "expected {code}: {stdout}");
+}
+
+/// Maker-checker: a corporate makes its account 2-of-3 (`corridor account set-keys`). One
+/// signature moves nothing, on single submit, batch submit and the CLI alike; a signer outside
+/// the set is refused; two officers signing the same built bytes offline (`tx sign`) and one
+/// `tx submit --signatures-file` move the money, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_account_moves_nothing_with_one_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let maker = node.key_path("acme@icbc-cn").display().to_string();
+    let (checker_1, checker_2) = (path("checker-1.key"), path("checker-2.key"));
+    cli_ok(&node.cli(&["keygen", "--out", &checker_1]));
+    cli_ok(&node.cli(&["keygen", "--scheme", "sm2", "--out", &checker_2]));
+    cli_ok(&node.cli(&[
+        "--json",
+        "--key",
+        &maker,
+        "account",
+        "set-keys",
+        "--new-key",
+        &maker,
+        "--new-key",
+        &checker_1,
+        "--new-key",
+        &checker_2,
+        "--threshold",
+        "2",
+    ]));
+    let acme = node.account("acme@icbc-cn").await;
+    assert_eq!((acme.keys.len(), acme.threshold), (3, 2));
+    let cny = |view: &AccountView| corridor_tests::balance(view, "CNY");
+    let before = cny(&acme);
+
+    let pay_cli = |keys: &[&str]| {
+        let mut args = vec!["--json"];
+        for (index, key) in keys.iter().enumerate() {
+            args.extend([if index == 0 { "--key" } else { "--cosign-key" }, key]);
+        }
+        args.extend([
+            "transfer",
+            "--to",
+            "harbour@boc-hk",
+            "--amount",
+            "5",
+            "--currency",
+            "CNY",
+        ]);
+        node.cli(&args)
+    };
+    cli_refused(&pay_cli(&[&maker]), ErrorCode::SignaturesBelowThreshold);
+    let alone = node.sign("acme@icbc-cn", pay("harbour@boc-hk", "CNY", "5")).await;
+    assert_eq!(
+        node.submit(&alone).await,
+        Err((403, ErrorCode::SignaturesBelowThreshold))
+    );
+    let batch = node.submit_batch(std::slice::from_ref(&alone)).await;
+    assert_eq!(
+        batch.results[0].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::SignaturesBelowThreshold),
+        "the batch path answers as single submit does"
+    );
+    let outsider = alone.clone().cosign(&node.key("harbour@boc-hk"));
+    assert_eq!(node.submit(&outsider).await, Err((403, ErrorCode::KeyMismatch)));
+    let twice = alone.clone().cosign(&node.key("acme@icbc-cn"));
+    assert_eq!(node.submit(&twice).await, Err((400, ErrorCode::Malformed)));
+    assert_eq!(cny(&node.account("acme@icbc-cn").await), before, "nothing moved");
+
+    // Online: the maker signs with a checker's key beside its own.
+    cli_ok(&pay_cli(&[&maker, &checker_2]));
+    // Offline: the maker builds, each checker signs the same bytes, anyone submits.
+    let built: Value = serde_json::from_str(&cli_ok(&node.cli(&[
+        "--json",
+        "tx",
+        "build",
+        "transfer",
+        "--from",
+        "acme@icbc-cn",
+        "--to",
+        "harbour@boc-hk",
+        "--amount",
+        "7",
+        "--currency",
+        "CNY",
+    ])))
+    .expect("build JSON");
+    let unsigned = built["unsigned"].as_str().expect("unsigned hex").to_owned();
+    let signatures = path("signatures.txt");
+    let sign = |key: &str| {
+        node.cli(&[
+            "--key",
+            key,
+            "tx",
+            "sign",
+            "--unsigned",
+            &unsigned,
+            "--out",
+            &signatures,
+        ])
+    };
+    cli_ok(&sign(&checker_1));
+    let submit = || {
+        node.cli(&[
+            "--json",
+            "--key",
+            &maker,
+            "tx",
+            "submit",
+            "--unsigned",
+            &unsigned,
+            "--signatures-file",
+            &signatures,
+        ])
+    };
+    cli_refused(&submit(), ErrorCode::SignaturesBelowThreshold);
+    cli_ok(&sign(&checker_2));
+    assert_eq!(
+        std::fs::read_to_string(&signatures)
+            .expect("signatures")
+            .lines()
+            .count(),
+        2
+    );
+    let view: TxView = serde_json::from_str(&cli_ok(&submit())).expect("tx JSON");
+    assert_eq!(view.receipt.map(|r| r.outcome), Some(corridor_sdk::Outcome::Success));
+    // The same signatures again are a replay: refused, and the money moved once.
+    cli_refused(&submit(), ErrorCode::Duplicate);
+    let after = node.account("acme@icbc-cn").await;
+    assert_eq!(
+        Amount::parse(&cny(&after)).expect("amount"),
+        Amount::parse(&before)
+            .expect("amount")
+            .checked_sub(Amount::from(12))
+            .expect("no underflow")
+    );
 }

@@ -333,10 +333,13 @@ mod tests {
             } else {
                 BTreeMap::new()
             },
+            more_keys: Vec::new(),
+            threshold: 1,
         };
         let genesis = Genesis {
             block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
             consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
+            authority_threshold_min: 1,
             observers: Vec::new(),
             jurisdictions: Default::default(),
             chain_id: CHAIN.into(),

@@ -504,6 +504,8 @@ mod tests {
             id: id(name),
             public_key: key(name).public_key(),
             balances: balances.iter().map(|(c, a)| (code(c), amount(a))).collect(),
+            more_keys: Vec::new(),
+            threshold: 1,
         };
         let currency = |c: &str, issuer: &str| GenesisCurrency {
             code: code(c),
@@ -520,6 +522,7 @@ mod tests {
         let genesis = Genesis {
             block_time_drift_ms_max: crate::genesis::BLOCK_TIME_DRIFT_MS_MAX_DEFAULT,
             consensus_timeout_ms: crate::genesis::CONSENSUS_TIMEOUT_MS_DEFAULT,
+            authority_threshold_min: 1,
             observers: Vec::new(),
             jurisdictions: Default::default(),
             chain_id: CHAIN.into(),

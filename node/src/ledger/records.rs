@@ -41,6 +41,9 @@ pub(crate) struct ChainConfig {
     pub issuers: BTreeSet<AccountId>,
     /// Institution → the central bank whose jurisdiction it is in.
     pub jurisdictions: BTreeMap<AccountId, AccountId>,
+    /// The fewest signatures any transaction of a regulator or central bank needs: their
+    /// threshold may not go below it (ADR 0043).
+    pub authority_threshold_min: u8,
 }
 
 impl ChainConfig {
@@ -53,6 +56,15 @@ impl ChainConfig {
     /// freeze needs a regulator too; a central bank only accounts in its jurisdiction (the
     /// institutions assigned to it and their customers, and its own customers), never a
     /// central bank or a regulator.
+    /// The lowest threshold `account` may set for itself.
+    pub fn threshold_min(&self, account: &AccountId) -> u8 {
+        if self.is_authority(account) {
+            self.authority_threshold_min.max(1)
+        } else {
+            1
+        }
+    }
+
     pub fn may_freeze(&self, authority: &AccountId, target: &AccountId) -> bool {
         if self.regulators.contains(authority) {
             return true;
@@ -74,6 +86,8 @@ pub(crate) enum StateKey {
     Currency(CurrencyCode),
     /// Which account holds a public key (for the CLI's "who am I" lookup).
     KeyOwner(PublicKey),
+    /// A multi-signature account's keys and threshold (ADR 0043).
+    Signers(AccountId),
     /// FX: who may post and quote (`ledger::fx`).
     FxConfig,
     /// FX: the posts for the directed pair (sell, buy).
@@ -97,6 +111,7 @@ impl StateKey {
             StateKey::Config => b"g".to_vec(),
             StateKey::Account(id) => corridor_sdk::proof::account_state_key(id),
             StateKey::Currency(code) => [b"c\0", code.as_str().as_bytes()].concat(),
+            StateKey::Signers(id) => corridor_sdk::proof::signers_state_key(id),
             StateKey::KeyOwner(key) => [b"k\0".as_slice(), &corridor_sdk::codec::encode(key)].concat(),
             StateKey::FxConfig => b"fc".to_vec(),
             StateKey::FxPair(sell, buy) => [b"fp\0", sell.as_str().as_bytes(), b"\0", buy.as_str().as_bytes()].concat(),

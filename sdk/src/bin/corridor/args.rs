@@ -25,6 +25,10 @@ pub struct Cli {
     /// scoped to that account's role).
     #[arg(long, global = true, env = "CORRIDOR_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Another key of a multi-signature sender (ADR 0043): it adds its signature to every
+    /// transaction this command signs with --key. Repeat for each further signer.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cosign_key: Vec<PathBuf>,
     /// Trust only this PEM CA for an https node (rustls).
     #[arg(long, global = true, env = "CORRIDOR_CA", value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -272,6 +276,33 @@ pub enum AccountCommand {
         #[command(flatten)]
         op: RotateKeyArgs,
     },
+    /// Give the sender several keys, THRESHOLD of which must sign each of its transactions
+    /// (maker-checker; ADR 0043). Signed by the current keys (--key, --cosign-key).
+    SetKeys {
+        #[command(flatten)]
+        sender: SenderArgs,
+        #[command(flatten)]
+        op: SetKeysArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetKeysArgs {
+    /// PEM private key file of one new key; it signs its own proof of possession. Repeat for
+    /// each key held in a file. These come first, in order: the first is the account's
+    /// primary key.
+    #[arg(long = "new-key", value_name = "FILE")]
+    pub new_keys: Vec<PathBuf>,
+    /// A new key held elsewhere (an HSM), `ed25519:<hex>` or `sm2:<hex>`; each needs a
+    /// --proof-file, matched in order.
+    #[arg(long = "public-key", value_name = "TEXT", value_parser = public_key)]
+    pub public_keys: Vec<PublicKey>,
+    /// The signature of the --public-key at the same position over its key proof message.
+    #[arg(long = "proof-file", value_name = "FILE")]
+    pub proof_files: Vec<PathBuf>,
+    /// How many of the keys must sign each of the account's transactions.
+    #[arg(long, value_name = "N")]
+    pub threshold: u8,
 }
 
 #[derive(Debug, Args)]
@@ -296,8 +327,30 @@ pub enum TxCommand {
     },
     /// Print the exact bytes to sign (hex) for an operation; no key needed.
     Build(BuildArgs),
+    /// Sign unsigned bytes (as `tx build` prints them) with --key: prints one signature line,
+    /// `<public key> <signature hex>`, for `tx submit --signatures-file`. Each officer of a
+    /// multi-signature account runs it on the same bytes.
+    Sign(SignArgs),
     /// Submit a transaction signed elsewhere and wait for its outcome.
     Submit(SubmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The unsigned transaction as printed by `tx build` (hex).
+    #[arg(
+        long,
+        value_name = "HEX",
+        required_unless_present = "unsigned_file",
+        conflicts_with = "unsigned_file"
+    )]
+    pub unsigned: Option<String>,
+    /// The unsigned transaction as a file: raw bytes, or the hex `tx build` prints.
+    #[arg(long, value_name = "FILE")]
+    pub unsigned_file: Option<PathBuf>,
+    /// Append the signature line to this file (created if missing) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +405,12 @@ pub enum BuildOp {
         #[command(flatten)]
         op: RotateKeyArgs,
     },
+    SetKeys {
+        #[command(flatten)]
+        envelope: BuildEnvelope,
+        #[command(flatten)]
+        op: SetKeysArgs,
+    },
     Mint {
         #[command(flatten)]
         envelope: BuildEnvelope,
@@ -395,7 +454,7 @@ pub struct SubmitArgs {
     #[arg(
         long,
         value_name = "HEX",
-        required_unless_present = "signature_file",
+        required_unless_present_any = ["signature_file", "signatures_file"],
         conflicts_with = "signature_file"
     )]
     pub signature: Option<String>,
@@ -405,6 +464,11 @@ pub struct SubmitArgs {
     /// The signer's public key; by default the sender's current key on the node.
     #[arg(long, value_name = "TEXT", value_parser = public_key)]
     pub public_key: Option<PublicKey>,
+    /// Signatures collected with `tx sign`, one `<public key> <signature hex>` per line, for a
+    /// multi-signature sender. They follow --signature; without one, the first line signs as
+    /// the primary signer.
+    #[arg(long, value_name = "FILE")]
+    pub signatures_file: Option<PathBuf>,
 }
 
 /// `ed25519:<hex>` or `sm2:<hex>`.

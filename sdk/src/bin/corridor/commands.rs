@@ -2,7 +2,7 @@
 
 use crate::args::{
     AccountArg, AccountCommand, BatchArgs, BuildEnvelope, BuildOp, BurnArgs, Cli, Command, KeygenArgs, MintArgs,
-    RegisterArgs, RotateKeyArgs, SenderArgs, SubmitArgs, TransferArgs, TxArgs, TxCommand,
+    RegisterArgs, RotateKeyArgs, SenderArgs, SetKeysArgs, SignArgs, SubmitArgs, TransferArgs, TxArgs, TxCommand,
 };
 use crate::input;
 use crate::output::{self, EXIT_SUCCESS, EXIT_TRANSPORT, Failure};
@@ -10,7 +10,7 @@ use corridor_sdk::api::TxView;
 use corridor_sdk::client::{Client, ClientError, expires_at_ms};
 use corridor_sdk::crypto::SM2_DEFAULT_DIST_ID;
 use corridor_sdk::error::{Error, ErrorCode};
-use corridor_sdk::tx::key_proof_message;
+use corridor_sdk::tx::{ProvenKey, key_proof_message};
 use corridor_sdk::{
     AccountId, Hash, Operation, PrivateKey, PublicKey, Signature, SignedTransaction, Transaction, TransferLeg,
 };
@@ -23,6 +23,8 @@ pub struct Context {
     pub(crate) client: Client,
     pub(crate) json: bool,
     key: Option<PathBuf>,
+    /// `--cosign-key`s: the other signers of a multi-signature sender.
+    cosign_keys: Vec<PrivateKey>,
     wait: Duration,
     pub(crate) expires_in: Duration,
 }
@@ -53,10 +55,16 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
     {
         client = client.with_key(input::read_key(path).map_err(Failure::input)?);
     }
+    let cosign_keys = cli
+        .cosign_key
+        .iter()
+        .map(|path| input::read_key(path).map_err(Failure::input))
+        .collect::<Result<Vec<_>, _>>()?;
     let context = Context {
         client,
         json: cli.json,
         key: cli.key,
+        cosign_keys,
         wait: Duration::from_secs(cli.wait_secs),
         expires_in: Duration::from_secs(cli.expires_in),
     };
@@ -96,6 +104,12 @@ impl Context {
                 let genesis_hash = self.client.genesis_hash().await?;
                 let account = self.sender(&sender, &self.signing_key()?).await?;
                 self.sign_and_submit(&sender, rotate_key_operation(&op, &genesis_hash, &account)?)
+                    .await
+            }
+            Command::Account(AccountCommand::SetKeys { sender, op }) => {
+                let genesis_hash = self.client.genesis_hash().await?;
+                let account = self.sender(&sender, &self.signing_key()?).await?;
+                self.sign_and_submit(&sender, set_keys_operation(&op, &genesis_hash, &account)?)
                     .await
             }
             Command::Mint { sender, op } => self.sign_and_submit(&sender, mint_operation(&op)).await,
@@ -280,12 +294,25 @@ impl Context {
         })
     }
 
-    pub(crate) async fn sign_and_submit(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
+    /// Build `operation` for the sender, sign it with `--key` and every `--cosign-key`, and
+    /// submit it: the transaction's hash.
+    pub(crate) async fn sign_and_send(&self, sender: &SenderArgs, operation: Operation) -> Result<Hash, Failure> {
         let key = self.signing_key()?;
         let sender = self.sender(sender, &key).await?;
         let tx = self.client.build(&sender, operation, self.expires_in).await?;
         tx.check_shape().map_err(Failure::input)?;
-        self.submit_and_report(&tx.sign(&key)).await
+        let signed = self
+            .cosign_keys
+            .iter()
+            .fold(tx.sign(&key), |signed, cosigner| signed.cosign(cosigner));
+        Ok(self.client.submit(&signed).await?)
+    }
+
+    /// `sign_and_send`, then wait for the outcome and report it.
+    pub(crate) async fn sign_and_submit(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
+        let hash = self.sign_and_send(sender, operation).await?;
+        let view = self.wait(&hash).await?;
+        self.report_outcome(&view)
     }
 
     /// Submit, wait up to `--wait-secs`, print the outcome; exit 0 only on success.
@@ -351,11 +378,12 @@ impl Context {
         match (args.command, args.hash) {
             (Some(TxCommand::Show { hash, wait }), _) => self.tx_show(&hash, wait || args.wait).await,
             (Some(TxCommand::Build(build)), _) => self.tx_build(build.op).await,
+            (Some(TxCommand::Sign(sign)), _) => self.tx_sign(&sign),
             (Some(TxCommand::Submit(submit)), _) => self.tx_submit(&submit).await,
             (None, Some(hash)) => self.tx_show(&hash, args.wait).await,
             (None, None) => Err(Failure::input(Error::new(
                 ErrorCode::BadRequest,
-                "usage: corridor tx HASH | tx show HASH | tx build <op> ... | tx submit ...",
+                "usage: corridor tx HASH | tx show HASH | tx build <op> ... | tx sign ... | tx submit ...",
             ))),
         }
     }
@@ -381,6 +409,11 @@ impl Context {
             BuildOp::RotateKey { envelope, op } => {
                 let genesis_hash = self.envelope_genesis_hash(&envelope).await?;
                 let operation = rotate_key_operation(&op, &genesis_hash, &envelope.from)?;
+                (envelope, operation)
+            }
+            BuildOp::SetKeys { envelope, op } => {
+                let genesis_hash = self.envelope_genesis_hash(&envelope).await?;
+                let operation = set_keys_operation(&op, &genesis_hash, &envelope.from)?;
                 (envelope, operation)
             }
             BuildOp::Mint { envelope, op } => (envelope, mint_operation(&op)),
@@ -424,39 +457,81 @@ impl Context {
         Ok(Transaction::new(genesis_hash, envelope.from, nonce, expires, operation))
     }
 
+    /// Sign unsigned bytes with --key, offline: print (or append to --out) one signature line,
+    /// after saying on stderr what is being signed.
+    fn tx_sign(&self, args: &SignArgs) -> Result<u8, Failure> {
+        let tx = read_unsigned(args.unsigned.as_deref(), args.unsigned_file.as_deref())?;
+        let key = self.signing_key()?;
+        let public_key = key.public_key();
+        let signature = key.sign(&tx.signing_bytes());
+        let line = signature_line(&public_key, &signature);
+        let operation = serde_json::to_string(&tx.operation)
+            .map_err(|error| Failure::client(ClientError::Decode(error.to_string())))?;
+        eprintln!(
+            "signing for {} (nonce {}, expires at {} ms, chain {}): {operation}",
+            tx.sender, tx.nonce, tx.expires_at_ms, tx.genesis_hash
+        );
+        if let Some(path) = &args.out {
+            use std::io::Write as _;
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut file| writeln!(file, "{line}"));
+            appended.map_err(|error| {
+                Failure::input(Error::new(
+                    ErrorCode::BadRequest,
+                    format!("cannot append to {}: {error}", path.display()),
+                ))
+            })?;
+            eprintln!("appended the signature of {public_key} to {}", path.display());
+        }
+        if self.json {
+            output::print_json(&serde_json::json!({
+                "public_key": public_key,
+                "signature": hex::encode(signature.as_bytes()),
+                "line": line,
+            }))?;
+        } else if args.out.is_none() {
+            println!("{line}");
+        }
+        Ok(EXIT_SUCCESS)
+    }
+
     async fn tx_submit(&self, args: &SubmitArgs) -> Result<u8, Failure> {
-        let unsigned = match (&args.unsigned, &args.unsigned_file) {
-            (Some(text), _) => input::parse_hex(text, "unsigned transaction"),
-            (None, Some(path)) => input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "unsigned transaction")
-                .and_then(|bytes| input::unsigned_from_file_bytes(&bytes)),
-            (None, None) => Err(Error::new(
-                ErrorCode::BadRequest,
-                "pass --unsigned HEX or --unsigned-file FILE",
-            )),
-        }
-        .map_err(Failure::input)?;
-        let tx = Transaction::from_signing_bytes(&unsigned).map_err(Failure::input)?;
-        if tx.signing_bytes() != unsigned {
-            // For example an SM2 key in compressed form: the node checks the canonical bytes.
-            return Err(Failure::input(Error::new(
-                ErrorCode::Malformed,
-                "the unsigned bytes are not in canonical form; sign what `corridor tx build` prints",
-            )));
-        }
-        let signature_bytes = match (&args.signature, &args.signature_file) {
-            (Some(text), _) => input::parse_hex(text, "signature"),
-            (None, Some(path)) => input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "signature"),
-            (None, None) => Err(Error::new(
-                ErrorCode::BadRequest,
-                "pass --signature HEX or --signature-file FILE",
-            )),
-        }
-        .map_err(Failure::input)?;
-        let public_key = match &args.public_key {
-            Some(public_key) => public_key.clone(),
-            None => self.client.account(&tx.sender).await?.public_key,
+        let tx = read_unsigned(args.unsigned.as_deref(), args.unsigned_file.as_deref())?;
+        let mut signatures = Vec::new();
+        let primary = match (&args.signature, &args.signature_file) {
+            (Some(text), _) => Some(input::parse_hex(text, "signature")),
+            (None, Some(path)) => Some(input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "signature")),
+            (None, None) => None,
         };
-        let signed = attach_signature(tx, public_key, &signature_bytes).map_err(Failure::refused)?;
+        if let Some(bytes) = primary {
+            let bytes = bytes.map_err(Failure::input)?;
+            let public_key = match &args.public_key {
+                Some(public_key) => public_key.clone(),
+                None => self.client.account(&tx.sender).await?.public_key,
+            };
+            signatures.push((public_key, bytes));
+        }
+        if let Some(path) = &args.signatures_file {
+            let text =
+                input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "signatures").map_err(Failure::input)?;
+            signatures.extend(parse_signature_lines(&String::from_utf8_lossy(&text)).map_err(Failure::input)?);
+        }
+        let mut signatures = signatures.into_iter();
+        let Some((public_key, bytes)) = signatures.next() else {
+            return Err(Failure::input(Error::new(
+                ErrorCode::BadRequest,
+                "pass --signature HEX, --signature-file FILE or a non-empty --signatures-file FILE",
+            )));
+        };
+        let mut signed = attach_signature(tx, public_key, &bytes).map_err(Failure::refused)?;
+        for (public_key, bytes) in signatures {
+            let signature = check_signature(&signed.tx, &public_key, &bytes).map_err(Failure::refused)?;
+            signed = signed.with_cosignature(public_key, signature);
+        }
+        signed.check_signers_shape().map_err(Failure::input)?;
         self.submit_and_report(&signed).await
     }
 
@@ -523,12 +598,66 @@ impl Context {
     }
 }
 
+/// The unsigned transaction of `--unsigned HEX` or `--unsigned-file FILE`, in canonical form.
+fn read_unsigned(hex_text: Option<&str>, file: Option<&Path>) -> Result<Transaction, Failure> {
+    let unsigned = match (hex_text, file) {
+        (Some(text), _) => input::parse_hex(text, "unsigned transaction"),
+        (None, Some(path)) => input::read_file_limited(path, input::INPUT_FILE_BYTES_MAX, "unsigned transaction")
+            .and_then(|bytes| input::unsigned_from_file_bytes(&bytes)),
+        (None, None) => Err(Error::new(
+            ErrorCode::BadRequest,
+            "pass --unsigned HEX or --unsigned-file FILE",
+        )),
+    }
+    .map_err(Failure::input)?;
+    let tx = Transaction::from_signing_bytes(&unsigned).map_err(Failure::input)?;
+    if tx.signing_bytes() != unsigned {
+        // For example an SM2 key in compressed form: the node checks the canonical bytes.
+        return Err(Failure::input(Error::new(
+            ErrorCode::Malformed,
+            "the unsigned bytes are not in canonical form; sign what `corridor tx build` prints",
+        )));
+    }
+    Ok(tx)
+}
+
+/// One line of a signatures file: `<public key> <signature hex>`.
+pub fn signature_line(public_key: &PublicKey, signature: &Signature) -> String {
+    format!("{public_key} {}", hex::encode(signature.as_bytes()))
+}
+
+/// The lines of a signatures file; blank lines and `#` comments are skipped.
+pub fn parse_signature_lines(text: &str) -> Result<Vec<(PublicKey, Vec<u8>)>, Error> {
+    let mut signatures = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: String| Error::new(ErrorCode::BadRequest, format!("signatures line {}: {why}", number + 1));
+        let mut fields = line.split_whitespace();
+        let (Some(key), Some(signature), None) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(bad("expected `<public key> <signature hex>`".into()));
+        };
+        let public_key = PublicKey::from_text(key).map_err(|error| bad(error.message))?;
+        let signature = input::parse_hex(signature, "signature").map_err(|error| bad(error.message))?;
+        signatures.push((public_key, signature));
+    }
+    Ok(signatures)
+}
+
 /// Attach a signature made elsewhere and check it locally, as the node will.
 pub fn attach_signature(
     tx: Transaction,
     public_key: PublicKey,
     signature_bytes: &[u8],
 ) -> Result<SignedTransaction, Error> {
+    let signature = check_signature(&tx, &public_key, signature_bytes)?;
+    Ok(SignedTransaction::from_parts(tx, public_key, signature))
+}
+
+/// Decode a signature made elsewhere and check it over `tx`'s signing bytes, as the node will.
+fn check_signature(tx: &Transaction, public_key: &PublicKey, signature_bytes: &[u8]) -> Result<Signature, Error> {
     let signature = Signature::from_bytes(public_key.scheme(), signature_bytes)?;
     let message = tx.signing_bytes();
     public_key.verify(&message, &signature).map_err(|error| {
@@ -536,7 +665,7 @@ pub fn attach_signature(
             "{} (checked against {public_key} over the unsigned bytes)",
             error.message
         );
-        if sm2_verifies_with_empty_id(&public_key, &message, &signature) {
+        if sm2_verifies_with_empty_id(public_key, &message, &signature) {
             text.push_str(&format!(
                 "; it verifies with an empty SM2 id: sign with the default id {SM2_DEFAULT_DIST_ID} \
                  (openssl pkeyutl ... -pkeyopt distid:{SM2_DEFAULT_DIST_ID})"
@@ -544,7 +673,7 @@ pub fn attach_signature(
         }
         Error::new(ErrorCode::BadSignature, text)
     })?;
-    Ok(SignedTransaction::from_parts(tx, public_key, signature))
+    Ok(signature)
 }
 
 /// Whether an SM2 signature was made with an empty distinguishing id, as OpenSSL 3.0's
@@ -629,6 +758,38 @@ fn rotate_key_operation(args: &RotateKeyArgs, genesis_hash: &Hash, sender: &Acco
         sender,
     )?;
     Ok(Operation::RotateKeyWithProof { public_key, proof })
+}
+
+/// The keys of `account set-keys` / `tx build set-keys`, each with its proof of possession:
+/// the --new-key files first, then each --public-key with its --proof-file.
+fn set_keys_operation(args: &SetKeysArgs, genesis_hash: &Hash, sender: &AccountId) -> Result<Operation, Failure> {
+    if args.public_keys.len() != args.proof_files.len() {
+        return Err(Failure::input(Error::new(
+            ErrorCode::KeyProofRequired,
+            format!(
+                "each --public-key needs its --proof-file: {} keys, {} proofs",
+                args.public_keys.len(),
+                args.proof_files.len()
+            ),
+        )));
+    }
+    let files = args
+        .new_keys
+        .iter()
+        .map(|path| proven_key(Some(path), None, None, genesis_hash, sender));
+    let held_elsewhere = args
+        .public_keys
+        .iter()
+        .zip(&args.proof_files)
+        .map(|(public_key, path)| proven_key(None, Some(public_key), Some(path), genesis_hash, sender));
+    let keys = files
+        .chain(held_elsewhere)
+        .map(|proven| proven.map(|(public_key, proof)| ProvenKey { public_key, proof }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Operation::SetKeys {
+        keys,
+        threshold: args.threshold,
+    })
 }
 
 fn mint_operation(args: &MintArgs) -> Operation {

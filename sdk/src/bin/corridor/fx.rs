@@ -107,11 +107,7 @@ impl Context {
 
     /// Submit a lock; in text mode also print the lock id and terms from its event.
     async fn lock(&self, sender: &SenderArgs, operation: Operation) -> Result<u8, Failure> {
-        let key = self.signing_key()?;
-        let sender = self.sender(sender, &key).await?;
-        let tx = self.client.build(&sender, operation, self.expires_in).await?;
-        tx.check_shape().map_err(Failure::input)?;
-        let hash = self.client.submit(&tx.sign(&key)).await?;
+        let hash = self.sign_and_send(sender, operation).await?;
         let view = self.wait(&hash).await?;
         let code = self.report_outcome(&view)?;
         if !self.json {

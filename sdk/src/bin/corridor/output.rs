@@ -206,6 +206,14 @@ pub fn event_text(event: &Event) -> String {
         Event::Frozen { account, by } => format!("frozen {account} by {by}"),
         Event::Unfrozen { account, by } => format!("unfrozen {account} by {by}"),
         Event::Failed { account, code } => format!("failed {account} {code}"),
+        Event::KeysSet {
+            account,
+            keys,
+            threshold,
+        } => {
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            format!("keys_set {account} {threshold} of {}", keys.join(","))
+        }
         Event::FxRatePosted {
             provider,
             sell,
@@ -311,9 +319,15 @@ pub fn account_text(account: &AccountView) -> String {
                 .map_or_else(|| "-".to_owned(), ToString::to_string),
         ),
         ("public_key", account.public_key.to_text()),
+    ];
+    if account.keys.len() > 1 || account.threshold > 1 {
+        rows.push(("signers", format!("{} of {}", account.threshold, account.keys.len())));
+        rows.extend(account.keys.iter().map(|key| ("key", key.to_text())));
+    }
+    rows.extend([
         ("frozen", account.frozen.to_string()),
         ("next_nonce", account.next_nonce.to_string()),
-    ];
+    ]);
     for (currency, amount) in &account.balances {
         rows.push(("balance", format!("{amount} {currency}")));
     }

@@ -59,11 +59,7 @@ impl Context {
                     period_ms,
                     count,
                 };
-                let key = self.signing_key()?;
-                let sender = self.sender(&sender, &key).await?;
-                let tx = self.client.build(&sender, operation, self.expires_in).await?;
-                tx.check_shape().map_err(Failure::input)?;
-                let hash = self.client.submit(&tx.sign(&key)).await?;
+                let hash = self.sign_and_send(&sender, operation).await?;
                 let view = self.wait(&hash).await?;
                 let code = self.report_outcome(&view)?;
                 if !self.json {
