@@ -8,7 +8,9 @@
 //! not a stream answers within `REQUEST_MS_MAX` or gets `503 unavailable`; an account makes
 //! at most `ACCOUNT_REQUESTS_PER_SECOND` signed requests (over it: `429 rate_limited`); a
 //! connection that moves no byte either way for `CONNECTION_IDLE_MS_MAX` is closed, so silent
-//! or half-sent connections cannot hold the connection permits.
+//! or half-sent connections cannot hold the connection permits; and a connection must send a
+//! request's whole head within `HEADER_READ_MS_MAX` of waiting for it, so a slow drip of bytes
+//! (which keeps the idle clock at zero) cannot hold one either.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +37,13 @@ const _: () = assert!(REQUEST_MS_MAX > crate::api::TX_WAIT_MS_MAX);
 pub(crate) const CONNECTION_IDLE_MS_MAX: u64 = 60_000;
 const _: () = assert!(CONNECTION_IDLE_MS_MAX > REQUEST_MS_MAX);
 const _: () = assert!(CONNECTION_IDLE_MS_MAX > crate::api::EVENT_KEEP_ALIVE_MS);
+/// The longest the server waits for a request's head (request line and headers), from when
+/// it starts waiting: on a new connection, or after the previous response on a kept-alive one.
+/// So it also closes idle kept-alive connections, and must outlast the SDK's pool, which drops
+/// a connection idle for `POOL_IDLE_MS`, so a client never reuses one the node is closing.
+pub(crate) const HEADER_READ_MS_MAX: u64 = 40_000;
+const _: () = assert!(HEADER_READ_MS_MAX > corridor_sdk::limits::POOL_IDLE_MS);
+const _: () = assert!(HEADER_READ_MS_MAX < CONNECTION_IDLE_MS_MAX);
 
 /// The caps, as configured (the constants above unless a test or operator lowers them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +53,7 @@ pub(crate) struct Caps {
     pub long_polls: usize,
     pub account_requests_per_second: u64,
     pub connection_idle_ms: u64,
+    pub header_read_ms: u64,
 }
 
 impl Default for Caps {
@@ -54,6 +64,7 @@ impl Default for Caps {
             long_polls: LONG_POLLS_MAX,
             account_requests_per_second: ACCOUNT_REQUESTS_PER_SECOND,
             connection_idle_ms: CONNECTION_IDLE_MS_MAX,
+            header_read_ms: HEADER_READ_MS_MAX,
         }
     }
 }

@@ -57,6 +57,9 @@ enum Command {
         /// Lower how long a connection may stay idle before it is closed, in ms (tests).
         #[arg(long, hide = true, default_value_t = crate::bounds::CONNECTION_IDLE_MS_MAX)]
         connection_idle_ms: u64,
+        /// Lower how long a request's head may take to arrive, in ms (tests).
+        #[arg(long, hide = true, default_value_t = crate::bounds::HEADER_READ_MS_MAX)]
+        header_read_ms: u64,
     },
     /// Write a new PKCS#8 PEM key and print its public key.
     Keygen {
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
             long_polls_max,
             account_requests_per_second,
             connection_idle_ms,
+            header_read_ms,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
                 cert,
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
                 long_polls: long_polls_max,
                 account_requests_per_second,
                 connection_idle_ms,
+                header_read_ms,
             };
             dev(&data_dir, rpc_addr, block_interval_ms, tls, caps)
         }
@@ -499,13 +504,13 @@ fn serve(
         match tls {
             None => {
                 tracing::info!("listening on http://{rpc_addr}");
-                serve_until_stopped(CappedListener::new(listener, &caps), router).await
+                serve_until_stopped(CappedListener::new(listener, &caps), router, &caps).await
             }
             Some(config) => {
                 tracing::info!("listening on https://{rpc_addr}");
                 let listener = TlsListener::new(listener, config)
                     .map_err(|error| Error::new(ErrorCode::Unavailable, format!("cannot listen: {error}")))?;
-                serve_until_stopped(CappedListener::new(listener, &caps), router).await
+                serve_until_stopped(CappedListener::new(listener, &caps), router, &caps).await
             }
         }
     });
@@ -522,35 +527,52 @@ fn serve(
     served
 }
 
-/// Serve until SIGTERM or SIGINT: stop accepting, let requests in flight finish, and after
-/// `SHUTDOWN_GRACE_MS` drop what is still open (event streams and long polls never end by
-/// themselves), so the node stops promptly.
-async fn serve_until_stopped<L>(listener: L, router: axum::Router) -> Result<(), Error>
+/// Serve HTTP/1 until SIGTERM or SIGINT: stop accepting, let requests in flight finish, and
+/// after `SHUTDOWN_GRACE_MS` drop what is still open (event streams and long polls never end
+/// by themselves), so the node stops promptly. Each connection is hyper's HTTP/1 with a timer,
+/// so a request's head must arrive within `caps.header_read_ms` (axum's `serve` sets no timer
+/// and so no such deadline).
+async fn serve_until_stopped<L>(mut listener: L, router: axum::Router, caps: &Caps) -> Result<(), Error>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
 {
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stopping.send(true);
     });
-    let mut graceful = stopped.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = graceful.wait_for(|stop| *stop).await;
-    });
-    tokio::select! {
-        served = server => {
-            served.map_err(|error| Error::new(ErrorCode::Unavailable, format!("server failed: {error}")))
-        }
-        _ = async {
-            let _ = stopped.wait_for(|stop| *stop).await;
-            tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
-        } => {
-            tracing::info!("closing connections still open after {SHUTDOWN_GRACE_MS} ms");
-            Ok(())
-        }
+    let header_read = Duration::from_millis(caps.header_read_ms.max(1));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stop = stopped.clone();
+    loop {
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = stopped.clone();
+        connections.spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read)
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stop.wait_for(|stop| *stop) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        });
     }
+    let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        tracing::info!("closing connections still open after {SHUTDOWN_GRACE_MS} ms");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -35,9 +35,7 @@ pub const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const SSE_LINE_BYTES_MAX: usize = 1024 * 1024;
 /// Time to open a TCP connection to the node.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
-/// How long an unused pooled connection is kept: below the node's idle close (60 s,
-/// `CONNECTION_IDLE_MS_MAX`), so the client never reuses a connection the node is closing.
-pub const POOL_IDLE_MS: u64 = 30_000;
+pub use crate::limits::POOL_IDLE_MS;
 /// Time for one ordinary request (not a long poll, not the event stream).
 pub const REQUEST_TIMEOUT_MS: u64 = 60_000;
 /// Extra time a long poll request gets over the `wait_ms` it asks the node for.

@@ -28,6 +28,10 @@ pub const CURRENCY_CODE_BYTES_MAX: usize = 8;
 pub const CURRENCY_SCALE_MAX: u32 = 18;
 /// Keys one account may hold, and so signatures one transaction may carry (ADR 0043).
 pub const SIGNERS_MAX: usize = 16;
+/// How long a client keeps an unused pooled connection to a node: below the node's closes of
+/// idle connections (40 s waiting for a request head, 60 s without a byte), so the client never
+/// reuses a connection the node is closing.
+pub const POOL_IDLE_MS: u64 = 30_000;
 /// How far ahead of an account's next nonce the mempool accepts a transaction.
 pub const NONCE_WINDOW_MAX: u64 = 64;
 /// How far into the future (past the latest block time) a transaction's expiry may lie.

@@ -137,6 +137,56 @@ async fn idle_and_half_sent_connections_are_closed_and_free_their_places() {
     served_within_10_s(&fresh, &status_url).await;
 }
 
+/// Slowloris by drip: a client that sends its request head one byte a second keeps the idle
+/// clock at zero, so only the head's deadline closes it; its place then serves others.
+#[tokio::test]
+async fn a_request_head_sent_one_byte_at_a_time_is_cut_off_at_its_deadline() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start_with(
+        &dir.path().join("chain"),
+        &["--connections-max", "1", "--header-read-ms", "2000"],
+    )
+    .await;
+    let address = node.rpc.trim_start_matches("http://").to_owned();
+    let mut drip = std::net::TcpStream::connect(&address).expect("connect");
+    drip.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let head = b"GET /v1/status HTTP/1.1\r\nHost: corridor\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut closed_after = None;
+    for byte in head.iter().take(head.len() - 1) {
+        if drip.write_all(std::slice::from_ref(byte)).is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut answer = [0u8; 1];
+        match drip.read(&mut answer) {
+            Ok(0) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            Ok(_) => panic!("the node answered a request whose head never ended"),
+            Err(_) => {} // nothing yet: the read timed out
+        }
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    let closed_after = closed_after.expect("the drip connection was never closed");
+    assert!(
+        closed_after >= Duration::from_millis(1_500) && closed_after < Duration::from_secs(10),
+        "closed after {closed_after:?}, not at the 2 s head deadline"
+    );
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1_000))
+        .build()
+        .expect("client");
+    served_within_10_s(&fresh, &format!("{}/v1/status", node.rpc)).await;
+}
+
 /// `url` answers 200 to `client` within 10 s (once closed connections free their places).
 async fn served_within_10_s(client: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
