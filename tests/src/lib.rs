@@ -318,6 +318,19 @@ impl DevNode {
     /// that wait for a later block (`corridor proof` waits for the header that commits to its
     /// root).
     pub async fn cli_while_blocks_land(&self, signer: Option<&str>, args: &[&str], payer: &str, payee: &str) -> Output {
+        self.cli_while_paying_through(self, signer, args, payer, payee).await
+    }
+
+    /// `cli_while_blocks_land` with the payments submitted to (and awaited on) `payments`:
+    /// another node of the same network, say a validator when this one is an observer.
+    pub async fn cli_while_paying_through(
+        &self,
+        payments: &DevNode,
+        signer: Option<&str>,
+        args: &[&str],
+        payer: &str,
+        payee: &str,
+    ) -> Output {
         let mut command = Command::new(bin("corridor"));
         command
             .arg("--rpc")
@@ -339,8 +352,8 @@ impl DevNode {
                 corridor_sdk::Amount::parse("0.01").expect("amount"),
                 None,
             );
-            let signed = self.sign(payer, payment).await;
-            self.execute(&signed).await;
+            let signed = payments.sign(payer, payment).await;
+            payments.execute(&signed).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         child.wait_with_output().expect("corridor output")
