@@ -367,8 +367,10 @@ impl Context {
             ErrorCode::Forbidden,
             format!(
                 "cannot check the certificate of block {start}: a block's consensus digest covers its \
-                 transactions, and no block from {start} on could be rebuilt with this key ({}); sign \
-                 with a key that may read them (a regulator's) or retry once such a block is final",
+                 transactions, and no block from {start} on (at most {CERTIFYING_BLOCKS_TRIED_MAX}, waiting \
+                 up to {} s) could be rebuilt with this key ({}); sign with a key that may read them (a \
+                 regulator's) or retry once such a block is final",
+                self.wait.as_secs(),
                 unreadable.join("; ")
             ),
         ))
