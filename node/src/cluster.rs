@@ -604,6 +604,100 @@ mod tests {
         );
     }
 
+    /// The SDK's verifier (what `corridor proof` runs) accepts every certificate the nodes
+    /// store, on every node, with nothing but the genesis validator set; and refuses the real
+    /// certificates once an adversary has changed them.
+    #[test]
+    fn the_sdk_verifies_the_certificates_nodes_store() {
+        use corridor_sdk::finality::{FinalityError, ValidatorSet, verify_block};
+        let cluster = Cluster::start(4, 0, 11);
+        for _ in 0..4 {
+            assert!(cluster.wait_committed(&cluster.transfer("1.00")));
+        }
+        let genesis = &cluster.genesis;
+        let set = ValidatorSet::new(
+            0,
+            genesis
+                .validators
+                .iter()
+                .map(|validator| corridor_sdk::finality::Validator {
+                    id: validator.id.clone(),
+                    public_key: validator.public_key.clone(),
+                })
+                .collect(),
+        )
+        .expect("the genesis set")
+        .with_chain_id(&genesis.chain_id);
+        let algorithm = genesis.hash_algorithm;
+        let mut with_txs = 0;
+        for chain in cluster.running() {
+            for height in 1..=chain.head().height {
+                let stored = chain.storage().block(height).expect("stored block");
+                with_txs += usize::from(!stored.block.txs.is_empty());
+                let shown = verify_block(&set, algorithm, &stored.block, &stored.certificate)
+                    .unwrap_or_else(|error| panic!("block {height}: {error}"));
+                assert_eq!(shown.header, stored.block.header);
+                assert!(shown.certified_height >= height);
+                assert!(shown.signers.len() >= 3, "a quorum of four is three");
+            }
+        }
+        assert!(with_txs > 0, "blocks with transactions were checked");
+        let chain = cluster.chain(0);
+        let stored = chain.storage().block(chain.head().height).expect("head block");
+        let (block, certificate) = (&stored.block, &stored.certificate);
+        // The state root changed, with and without the hash the certificate names.
+        let mut lie = block.clone();
+        lie.header.state_root = algorithm.digest(b"a richer state");
+        assert_eq!(
+            verify_block(&set, algorithm, &lie, certificate)
+                .map(|_| ())
+                .map_err(|e| e.code()),
+            Err("wrong_block_hash")
+        );
+        let mut renamed = certificate.clone();
+        renamed.block_hash = lie.header.hash(algorithm);
+        assert!(verify_block(&set, algorithm, &lie, &renamed).is_err());
+        // Signatures dropped below a quorum, one forged, one signer twice.
+        let proof = corridor_consensus::decode_chain(&certificate.finality, usize::MAX).expect("proof");
+        let with = |finalization: corridor_consensus::Certificate| corridor_sdk::Certificate {
+            finality: encode_chain(&corridor_consensus::FinalizedChain {
+                blocks: Vec::new(),
+                headers: proof.headers.clone(),
+                finalization,
+            }),
+            ..certificate.clone()
+        };
+        let mut short = proof.finalization.clone();
+        short.endorsements.truncate(2);
+        assert!(matches!(
+            verify_block(&set, algorithm, block, &with(short)),
+            Err(FinalityError::TooFewSigners { signers: 2, quorum: 3 })
+        ));
+        let mut forged = proof.finalization.clone();
+        forged.endorsements[0].signature.0[3] ^= 1;
+        assert!(matches!(
+            verify_block(&set, algorithm, block, &with(forged)),
+            Err(FinalityError::BadSignature { .. })
+        ));
+        let mut twice = proof.finalization.clone();
+        let first = twice.endorsements[0].clone();
+        twice.endorsements[1] = first;
+        assert!(matches!(
+            verify_block(&set, algorithm, block, &with(twice)),
+            Err(FinalityError::DuplicateSigner { .. })
+        ));
+        // Another block's certificate.
+        let earlier = chain.storage().block(1).expect("block 1");
+        if earlier.block.header.height != block.header.height {
+            assert_eq!(
+                verify_block(&set, algorithm, block, &earlier.certificate)
+                    .map(|_| ())
+                    .map_err(|e| e.code()),
+                Err("wrong_block_hash")
+            );
+        }
+    }
+
     #[test]
     fn lossy_network_and_a_partitioned_validator_still_agree() {
         let cluster = Cluster::start(4, 10, 4);

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod contract;
 pub mod crypto;
 pub mod error;
+pub mod finality;
 pub mod fx;
 pub mod hash;
 pub mod ids;

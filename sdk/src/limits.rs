@@ -62,6 +62,16 @@ pub const SCHEDULE_PERIOD_MS_MIN: u64 = 1_000;
 /// Bytes of a stored state value (an account record, a currency).
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
 
+/// Bytes of one encoded consensus header in a finality proof (four u64s and two digests).
+pub const CONSENSUS_HEADER_BYTES: usize = 4 * 8 + 2 * 32;
+/// Bytes of a block certificate's `finality`: the proof's envelope (version, block count,
+/// header count), at most `PROOF_HEADERS_MAX` consensus headers and one finalization.
+pub const CERTIFICATE_FINALITY_BYTES_MAX: usize = 1
+    + 2
+    + 4
+    + corridor_consensus::limits::PROOF_HEADERS_MAX * CONSENSUS_HEADER_BYTES
+    + corridor_consensus::limits::CERTIFICATE_BYTES_MAX;
+
 /// The largest batch transfer must fit in one transaction.
 const _: () = assert!(BATCH_LEGS_MAX * (MEMO_BYTES_MAX + 2 * ACCOUNT_ID_BYTES_MAX + 64) < TX_BYTES_MAX);
 /// A transaction, hex-encoded in JSON, must fit in a request.

@@ -312,6 +312,52 @@ impl DevNode {
         }
         command.output().expect("run corridor")
     }
+
+    /// Run the CLI as `cli_as` does while 0.01 CNY payments from `payer` to `payee` keep
+    /// blocks coming, one finalized payment at a time, until the command exits: for commands
+    /// that wait for a later block (`corridor proof` waits for the header that commits to its
+    /// root).
+    pub async fn cli_while_blocks_land(&self, signer: Option<&str>, args: &[&str], payer: &str, payee: &str) -> Output {
+        self.cli_while_paying_through(self, signer, args, payer, payee).await
+    }
+
+    /// `cli_while_blocks_land` with the payments submitted to (and awaited on) `payments`:
+    /// another node of the same network, say a validator when this one is an observer.
+    pub async fn cli_while_paying_through(
+        &self,
+        payments: &DevNode,
+        signer: Option<&str>,
+        args: &[&str],
+        payer: &str,
+        payee: &str,
+    ) -> Output {
+        let mut command = Command::new(bin("corridor"));
+        command
+            .arg("--rpc")
+            .arg(&self.rpc)
+            .args(args)
+            .env_remove("CORRIDOR_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(signer) = signer {
+            command.env("CORRIDOR_KEY", self.key_path(signer));
+        }
+        let mut child = command.spawn().expect("run corridor");
+        let deadline = Instant::now() + 2 * FINALITY_TIMEOUT;
+        while child.try_wait().expect("poll corridor").is_none() {
+            assert!(Instant::now() < deadline, "corridor {args:?} did not exit");
+            let payment = Operation::transfer(
+                id(payee),
+                corridor_sdk::CurrencyCode::new("CNY").expect("code"),
+                corridor_sdk::Amount::parse("0.01").expect("amount"),
+                None,
+            );
+            let signed = payments.sign(payer, payment).await;
+            payments.execute(&signed).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child.wait_with_output().expect("corridor output")
+    }
 }
 
 impl Drop for DevNode {

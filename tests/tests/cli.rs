@@ -232,11 +232,29 @@ async fn onboard_issue_pay_and_batch_payroll() {
     let events = ok(&node.cli(&["--json", "events", "--from", "0", "--count", "3"]));
     assert_eq!(events.lines().count(), 3);
 
-    // A regulator checks a balance with a proof, verified on its side of the wire.
-    let proven: serde_json::Value = json(&node.cli(&["--json", "proof", "staff-7@icbc-cn"]));
+    // A regulator checks a balance with a proof, verified on its side of the wire against a
+    // certified header (the command waits for the block that commits to the proof's root).
+    let proven: serde_json::Value = json(
+        &node
+            .cli_while_blocks_land(
+                Some("regulator"),
+                &["--json", "proof", "staff-7@icbc-cn"],
+                "icbc-cn",
+                "harbour@boc-hk",
+            )
+            .await,
+    );
     assert_eq!(proven["verified"], true);
+    assert_eq!(proven["certificate"]["verified"], true);
     assert_eq!(proven["state"]["balances"]["CNY"], "107.07");
-    let human = ok(&node.cli(&["proof", "nobody@icbc-cn"]));
+    let human = ok(&node
+        .cli_while_blocks_land(
+            Some("regulator"),
+            &["proof", "nobody@icbc-cn"],
+            "icbc-cn",
+            "harbour@boc-hk",
+        )
+        .await);
     assert!(human.contains("absent (proven)"), "{human}");
 }
 

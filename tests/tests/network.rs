@@ -477,3 +477,79 @@ async fn contracts_run_alike_on_every_node_and_a_fresh_observer_replays_them() {
     );
     assert_eq!(network.contract(4, contract).await, escrow_state);
 }
+
+/// A regulator asks its own observer for a balance proof and checks it against the genesis
+/// file it holds: the header that commits to the root is final under a quorum (3 of 4) of the
+/// genesis validators' signatures. Pointed at a validator set that did not sign, the same
+/// command refuses with exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulator_checks_a_proof_from_its_observer_against_the_genesis_validators() {
+    let network = Network::up(4, 1).await;
+    let (validator, observer) = (network.node(0), network.node(4));
+    let genesis = network.dir.path().join("genesis.json").display().to_string();
+    let output = observer
+        .cli_while_paying_through(
+            &validator,
+            Some("regulator"),
+            &["--json", "proof", "acme@icbc-cn", "--genesis", &genesis],
+            "icbc-cn",
+            "harbour@boc-hk",
+        )
+        .await;
+    assert!(
+        output.status.success(),
+        "exit {:?}: {} {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let proven: Value = serde_json::from_slice(&output.stdout).expect("CLI JSON");
+    assert_eq!(proven["verified"], true);
+    let certificate = &proven["certificate"];
+    assert_eq!(certificate["validators_pinned"], true);
+    assert_eq!(
+        (certificate["quorum"].as_u64(), certificate["validators"].as_u64()),
+        (Some(3), Some(4))
+    );
+    let signers = certificate["signers"].as_array().expect("signers");
+    assert!(signers.len() >= 3, "{certificate}");
+    // The validators' own nodes hold the same header the observer served.
+    let committed_by = proven["committed_by_block"].as_u64().expect("height");
+    let (_, block) = validator.get(&format!("/v1/blocks/{committed_by}")).await;
+    assert_eq!(certificate["header_hash"], block["hash"]);
+
+    // Four other keys under the validators' names: no signature verifies. Exit 1.
+    let others: Vec<Value> = (0..4)
+        .map(|index| {
+            let key = corridor_sdk::PrivateKey::generate(corridor_sdk::Scheme::Ed25519)
+                .expect("key")
+                .public_key();
+            serde_json::json!({ "id": format!("validator-{index}"), "public_key": key.to_text() })
+        })
+        .collect();
+    let file = network.dir.path().join("other-validators.json");
+    std::fs::write(&file, serde_json::json!({ "validators": others }).to_string()).expect("write");
+    let output = observer
+        .cli_while_paying_through(
+            &validator,
+            Some("regulator"),
+            &[
+                "--json",
+                "proof",
+                "acme@icbc-cn",
+                "--validators",
+                &file.display().to_string(),
+            ],
+            "icbc-cn",
+            "harbour@boc-hk",
+        )
+        .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let refused: Value = serde_json::from_slice(&output.stdout).expect("error JSON");
+    assert_eq!(refused["error"]["code"], "not_signed_by_validator_set", "{refused}");
+}

@@ -17,6 +17,8 @@ mod fx;
 mod input;
 #[path = "corridor/output.rs"]
 mod output;
+#[path = "corridor/proof.rs"]
+mod proof;
 #[path = "corridor/schedule.rs"]
 mod schedule;
 

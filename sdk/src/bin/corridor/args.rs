@@ -61,9 +61,27 @@ pub enum Command {
     Balance { account: AccountId },
     /// The currencies of the chain.
     Currencies,
-    /// Fetch an account's record with its proof, verify the proof here against the state
-    /// root, and check that root against the next block's header when that block exists.
-    Proof { account: AccountId },
+    /// Fetch an account's record with its proof and verify it here: the Merkle proof against
+    /// the state root, that root against the header that commits to it (waiting up to
+    /// --wait-secs for that block), and that header's finalization certificate against the
+    /// validator set. Exit 1 if any check fails.
+    ///
+    /// The set is the node's own /v1/status unless pinned with --genesis or --validators (a
+    /// node that lies about its blocks could lie about its validators too). The header's
+    /// consensus digest covers its block's transactions, so the key must be able to read them
+    /// (a regulator's reads all), or a later block it can read is checked instead.
+    Proof {
+        account: AccountId,
+        /// Check certificates against the validator set in this file: a JSON list of
+        /// {"id", "public_key"}, {"validators": [...]} (optionally "epoch", "chain_id"), or a
+        /// saved `corridor --json status`.
+        #[arg(long, value_name = "FILE", conflicts_with = "genesis")]
+        validators: Option<PathBuf>,
+        /// Check certificates against the validators, chain id and hash algorithm of this
+        /// genesis file.
+        #[arg(long, value_name = "FILE")]
+        genesis: Option<PathBuf>,
+    },
     /// Transfer money from the signer's account.
     Transfer {
         #[command(flatten)]
@@ -573,5 +591,29 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn proof_pins_the_validator_set_from_one_file_at_most() {
+        let cli = parse(&["proof", "acme@icbc-cn", "--genesis", "genesis.json"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Proof {
+                genesis: Some(_),
+                validators: None,
+                ..
+            }
+        ));
+        let cli = parse(&["proof", "acme@icbc-cn"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Proof {
+                genesis: None,
+                validators: None,
+                ..
+            }
+        ));
+        let both = parse(&["proof", "a@b", "--genesis", "g.json", "--validators", "v.json"]).expect_err("conflict");
+        assert_eq!(both.exit_code(), 2);
     }
 }

@@ -25,7 +25,7 @@ pub struct Context {
     key: Option<PathBuf>,
     /// `--cosign-key`s: the other signers of a multi-signature sender.
     cosign_keys: Vec<PrivateKey>,
-    wait: Duration,
+    pub(crate) wait: Duration,
     pub(crate) expires_in: Duration,
 }
 
@@ -89,7 +89,18 @@ impl Context {
                     list.iter().map(|c| output::currency_line(c) + "\n").collect()
                 })
             }
-            Command::Proof { account } => self.proof(&account).await,
+            Command::Proof {
+                account,
+                validators,
+                genesis,
+            } => {
+                let trust = match (validators, genesis) {
+                    (Some(path), _) => crate::proof::Trust::Validators(path),
+                    (None, Some(path)) => crate::proof::Trust::Genesis(path),
+                    (None, None) => crate::proof::Trust::Node,
+                };
+                self.proof(&account, &trust).await
+            }
             Command::Transfer { sender, op } => self.sign_and_submit(&sender, transfer_operation(&op)).await,
             Command::Batch { sender, op } => {
                 let operation = self.batch_operation(&op, true).await?;
@@ -144,65 +155,6 @@ impl Context {
             Command::Pay(command) => self.pay(command).await,
             Command::Schedule(command) => self.schedule(command).await,
         }
-    }
-
-    /// Verify an account's proof locally; a proof that does not verify is exit 1.
-    async fn proof(&self, account: &AccountId) -> Result<u8, Failure> {
-        let status = self.client.status().await?;
-        let proof = self.client.account_proof(account).await?;
-        let state = proof
-            .verify(status.hash_algorithm, &proof.state_root)
-            .map_err(Failure::refused)?;
-        // The root is committed by the header of the block after the one it follows.
-        let committed_by = match self.client.block(proof.height + 1).await {
-            Ok(next) if next.header.state_root == proof.state_root => Some(next.header.height),
-            Ok(next) => {
-                return Err(Failure::refused(Error::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "block {} commits state root {}, not {}",
-                        next.header.height, next.header.state_root, proof.state_root
-                    ),
-                )));
-            }
-            Err(ClientError::Api(error)) if error.code == ErrorCode::NotFound => None,
-            Err(other) => return Err(other.into()),
-        };
-        if self.json {
-            output::print_json(&serde_json::json!({
-                "account": account,
-                "verified": true,
-                "height": proof.height,
-                "state_root": proof.state_root,
-                "committed_by_block": committed_by,
-                "state": state,
-            }))?;
-            return Ok(EXIT_SUCCESS);
-        }
-        let mut rows = vec![
-            ("account", account.to_string()),
-            ("verified", "true".to_string()),
-            ("height", proof.height.to_string()),
-            ("state_root", proof.state_root.to_string()),
-            (
-                "committed_by",
-                committed_by.map_or("the next block (not yet produced)".into(), |h| {
-                    format!("block {h} header")
-                }),
-            ),
-        ];
-        match &state {
-            None => rows.push(("record", "absent (proven)".to_string())),
-            Some(state) => {
-                rows.push(("frozen", state.is_frozen().to_string()));
-                rows.push(("next_nonce", state.next_nonce.to_string()));
-                for (currency, amount) in &state.balances {
-                    rows.push(("balance", format!("{amount} {currency}")));
-                }
-            }
-        }
-        print!("{}", output::fields(&rows));
-        Ok(EXIT_SUCCESS)
     }
 
     /// Print `value` as JSON or through `human`, and succeed.
