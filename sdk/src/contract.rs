@@ -94,6 +94,38 @@ pub mod escrow {
             .finish()
     }
 
+    /// `create_fx`: as `create`, and the escrow locks `provider`'s rate for the attached
+    /// funds in `buy` until the deadline; `release` pays the seller in `buy` at that rate.
+    pub fn create_fx(
+        seller: &AccountId,
+        arbiter: &AccountId,
+        deadline_ms: u64,
+        provider: &AccountId,
+        buy: &crate::ids::CurrencyCode,
+    ) -> Vec<u8> {
+        ArgsWriter::new()
+            .str(seller.as_str())
+            .str(arbiter.as_str())
+            .u64(deadline_ms)
+            .str(provider.as_str())
+            .str(buy.as_str())
+            .finish()
+    }
+
+    /// What `create_fx` returns: the escrow id, the amount locked to buy (minor units) and
+    /// the rate (units of 10^-10, `RATE_SCALE_MAX`).
+    pub fn created_fx(return_data: &[u8]) -> Option<(u64, i64, i64)> {
+        let field = |index: usize| -> Option<[u8; 8]> { return_data.get(index * 8..index * 8 + 8)?.try_into().ok() };
+        if return_data.len() != 24 {
+            return None;
+        }
+        Some((
+            u64::from_le_bytes(field(0)?),
+            i64::from_le_bytes(field(1)?),
+            i64::from_le_bytes(field(2)?),
+        ))
+    }
+
     /// `release`, `refund`, `dispute`.
     pub fn id(escrow: u64) -> Vec<u8> {
         ArgsWriter::new().u64(escrow).finish()

@@ -185,6 +185,10 @@ pub struct LockView {
     /// next block releases it.
     pub expired: bool,
     pub settled_to: Option<AccountId>,
+    /// The contract that holds the lock (then `payer` is the account whose call made it);
+    /// only that contract may settle it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<u64>,
 }
 
 #[cfg(test)]

@@ -492,3 +492,112 @@ async fn supply_chain_finance_and_conditional_payment_through_the_cli() {
         kbank_before.checked_add(amount("470")).expect("exact")
     );
 }
+
+/// The cross-border escrow at a locked rate, as a Chinese importer and a Thai exporter use it:
+/// acme funds 10,000 CNY for siam-rice with kbank-th's CNY/THB rate locked at funding (the dev
+/// oracle's 4.9 less kbank-th's 25 bps: 48,877.50 THB). Both rate providers then post 5.2; on
+/// delivery acme releases, and siam-rice receives exactly the locked 48,877.50 THB while
+/// kbank-th receives the 10,000 CNY (both legs in one transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_fx_escrow_pays_the_exporter_at_the_rate_locked_at_funding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let key = |account: &str| node.key_path(account).display().to_string();
+    let wasm = escrow_wasm().display().to_string();
+    let contract = field(
+        &ok(&node.cli(&["--key", &key("icbc-cn"), "contract", "deploy", "--wasm", &wasm])),
+        "contract_id",
+    );
+    let holding = |view: &corridor_sdk::api::AccountView, currency: &str| amount(&balance(view, currency));
+    let exporter_before = holding(&node.account("siam-rice@kbank-th").await, "THB");
+    let kbank_before = node.account("kbank-th").await;
+    let deadline = (now_ms() + 3_600_000).to_string();
+    let out = ok(&node.cli(&[
+        "--key",
+        &key("acme@icbc-cn"),
+        "escrow",
+        "create",
+        "--contract",
+        &contract,
+        "--seller",
+        "siam-rice@kbank-th",
+        "--arbiter",
+        "icbc-cn",
+        "--amount",
+        "10000",
+        "--currency",
+        "CNY",
+        "--deadline-ms",
+        &deadline,
+        "--fx-provider",
+        "kbank-th",
+        "--fx-buy",
+        "THB",
+    ]));
+    let escrow = field(&out, "escrow_id");
+    assert_eq!(field(&out, "locked_rate"), "4.88775");
+    assert_eq!(field(&out, "seller_gets"), "48877.5 THB");
+    let reserved = holding(&node.account("kbank-th").await, "THB");
+    assert_eq!(
+        reserved,
+        holding(&kbank_before, "THB")
+            .checked_sub(amount("48877.5"))
+            .expect("exact"),
+        "kbank-th's THB is reserved at funding"
+    );
+
+    // The market moves: both rate providers post 5.2, and the oracle follows.
+    for provider in ["icbc-cn", "boc-hk"] {
+        ok(&node.cli(&[
+            "--key",
+            &key(provider),
+            "fx",
+            "post",
+            "--sell",
+            "CNY",
+            "--buy",
+            "THB",
+            "--rate",
+            "5.2",
+        ]));
+    }
+    let rates: corridor_sdk::fx::RatesView =
+        serde_json::from_str(&ok(&node.cli(&["--json", "fx", "rates"]))).expect("rates JSON");
+    let pair = rates
+        .pairs
+        .iter()
+        .find(|pair| pair.sell.as_str() == "CNY" && pair.buy.as_str() == "THB")
+        .expect("CNY/THB");
+    assert_eq!(pair.oracle_rate.map(|rate| rate.to_string()), Some("5.2".into()));
+
+    // Delivery confirmed: the importer releases at the locked rate.
+    ok(&node.cli(&[
+        "--key",
+        &key("acme@icbc-cn"),
+        "escrow",
+        "release",
+        "--contract",
+        &contract,
+        &escrow,
+    ]));
+    let exporter = holding(&node.account("siam-rice@kbank-th").await, "THB");
+    assert_eq!(exporter, exporter_before.checked_add(amount("48877.5")).expect("exact"));
+    let kbank = node.account("kbank-th").await;
+    assert_eq!(
+        holding(&kbank, "THB"),
+        reserved,
+        "the reservation, not new THB, paid the exporter"
+    );
+    assert_eq!(
+        holding(&kbank, "CNY"),
+        holding(&kbank_before, "CNY")
+            .checked_add(amount("10000"))
+            .expect("exact")
+    );
+    let state: ContractView =
+        serde_json::from_str(&ok(&node.cli(&["--json", "contract", "state", &contract]))).expect("json");
+    assert!(
+        state.balances.is_empty(),
+        "the escrow holds nothing after release: {state:?}"
+    );
+}

@@ -40,6 +40,19 @@ mod host {
         pub fn emit(topic_ptr: i32, topic_len: i32, data_ptr: i32, data_len: i32);
         pub fn set_return(ptr: i32, len: i32);
         pub fn abort(code_ptr: i32, code_len: i32, message_ptr: i32, message_len: i32) -> !;
+        pub fn fx_rate(sell_ptr: i32, sell_len: i32, buy_ptr: i32, buy_len: i32) -> i64;
+        pub fn fx_lock(
+            provider_ptr: i32,
+            provider_len: i32,
+            sell_ptr: i32,
+            sell_len: i32,
+            buy_ptr: i32,
+            buy_len: i32,
+            sell_amount: i64,
+            window_ms: i64,
+            out_ptr: i32,
+        ) -> i64;
+        pub fn fx_settle(lock_id: i64, to_ptr: i32, to_len: i32);
     }
 }
 
@@ -168,6 +181,68 @@ pub fn abort(code: &str, message: &str) -> ! {
             len(message.as_bytes()),
         )
     }
+}
+
+/// Rates cross the boundary as `i64` units of 10^-10 (`RATE_SCALE`): 4.9 THB per CNY is
+/// 49_000_000_000.
+pub const RATE_SCALE: u32 = 10;
+
+/// The oracle rate of `sell`/`buy` now (the median of fresh posts, in units of 10^-10), or
+/// `None` if no provider posted one recently enough.
+pub fn fx_rate(sell: &str, buy: &str) -> Option<i64> {
+    let (sell, buy) = (sell.as_bytes(), buy.as_bytes());
+    let rate = unsafe { host::fx_rate(ptr(sell), len(sell), ptr(buy), len(buy)) };
+    (rate >= 0).then_some(rate)
+}
+
+/// A lock this contract holds: `buy_amount` of the buy currency (minor units) reserved for it
+/// at `rate` (units of 10^-10) until `expires_at_ms`.
+pub struct FxLock {
+    pub id: u64,
+    pub buy_amount: i64,
+    pub rate: i64,
+    pub expires_at_ms: u64,
+}
+
+/// Lock `provider`'s client rate for this contract selling `sell_amount` minor units of
+/// `sell` (a currency it holds) for `buy`, for `window_ms` of block time; the provider's buy
+/// currency is reserved at once. A lock the ledger refuses (no rate, not a liquidity provider,
+/// too little liquidity) stops the call with its code.
+pub fn fx_lock(provider: &str, sell: &str, buy: &str, sell_amount: i64, window_ms: u64) -> FxLock {
+    let (provider, sell, buy) = (provider.as_bytes(), sell.as_bytes(), buy.as_bytes());
+    let mut out = [0u8; 24];
+    let id = unsafe {
+        host::fx_lock(
+            ptr(provider),
+            len(provider),
+            ptr(sell),
+            len(sell),
+            ptr(buy),
+            len(buy),
+            sell_amount,
+            window_ms as i64,
+            out.as_mut_ptr() as i32,
+        )
+    };
+    let field = |index: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&out[index * 8..index * 8 + 8]);
+        i64::from_le_bytes(bytes)
+    };
+    FxLock {
+        id: id as u64,
+        buy_amount: field(0),
+        rate: field(1),
+        expires_at_ms: field(2) as u64,
+    }
+}
+
+/// Settle this contract's lock before it expires: the lock's sell amount leaves this
+/// contract's balance for the provider, and the reserved buy amount goes to `to`, both or
+/// neither (PvP). A refusal (expired, not this contract's) stops the call with its code.
+pub fn fx_settle(lock_id: u64, to: &str) {
+    let to = to.as_bytes();
+    unsafe { host::fx_settle(lock_id as i64, ptr(to), len(to)) }
 }
 
 /// `abort` unless `condition`.

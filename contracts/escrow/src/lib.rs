@@ -3,6 +3,13 @@
 //! Methods (arguments as `corridor_contract::Args` fields; amounts in minor units):
 //! - `create(seller, arbiter, deadline_ms)` with attached funds: the caller is the buyer;
 //!   returns the escrow id (u64 little-endian).
+//! - `create_fx(seller, arbiter, deadline_ms, provider, buy_currency)` with attached funds: as
+//!   `create`, and the contract locks `provider`'s rate for selling the funds for
+//!   `buy_currency` until the deadline; returns the id, the amount locked to buy (minor
+//!   units) and the rate (units of 10^-10), three u64/i64 little-endian. Its `release` pays
+//!   the seller that amount of `buy_currency` at the locked rate however the oracle has moved
+//!   since (both legs or neither); `refund`, `capture` and `decide` pay in the funded currency
+//!   and leave the lock to expire at the deadline.
 //! - `release(id)`: the buyer, or the arbiter, pays the whole remaining amount to the seller.
 //! - `capture(id, amount)`: the seller takes `amount` (a deposit pre-authorization's capture);
 //!   the rest goes back to the buyer.
@@ -28,7 +35,12 @@ struct Escrow {
     amount: i64,
     deadline_ms: u64,
     disputed: bool,
+    /// The FX lock of a `create_fx` escrow: its id, the buy currency and amount.
+    fx: Option<(u64, String, i64)>,
 }
+
+/// The stored lock id of an escrow without one.
+const NO_LOCK: u64 = u64::MAX;
 
 const NEXT_ID_KEY: &[u8] = b"next";
 
@@ -50,6 +62,10 @@ impl Escrow {
             amount: fields.i64(),
             deadline_ms: fields.u64(),
             disputed: fields.u64() == 1,
+            fx: {
+                let (lock, currency, amount) = (fields.u64(), fields.str(), fields.i64());
+                (lock != NO_LOCK).then_some((lock, currency, amount))
+            },
         };
         fields.end();
         escrow
@@ -63,8 +79,12 @@ impl Escrow {
             .str(&self.currency)
             .i64(self.amount)
             .u64(self.deadline_ms)
-            .u64(u64::from(self.disputed))
-            .finish();
+            .u64(u64::from(self.disputed));
+        let (lock, currency, amount) = match &self.fx {
+            Some((lock, currency, amount)) => (*lock, currency.as_str(), *amount),
+            None => (NO_LOCK, "", 0),
+        };
+        let bytes = bytes.u64(lock).str(currency).i64(amount).finish();
         host::storage_set(&key(id), &bytes);
     }
 
@@ -97,12 +117,8 @@ fn id_arg() -> u64 {
     id
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn create() {
-    let args = host::args();
-    let mut fields = Args::new(&args);
-    let (seller, arbiter, deadline_ms) = (fields.str(), fields.str(), fields.u64());
-    fields.end();
+/// The escrow `create` and `create_fx` open: the caller's attached funds for `seller`.
+fn open(seller: String, arbiter: String, deadline_ms: u64) -> Escrow {
     let Some((currency, amount)) = host::attached() else {
         abort("no_funds", "create needs attached funds");
     };
@@ -113,11 +129,6 @@ pub extern "C" fn create() {
         "bad_deadline",
         "the deadline has passed",
     );
-    let id = host::storage_get(NEXT_ID_KEY).map_or(0, |bytes| {
-        let mut fields = Args::new(&bytes);
-        fields.u64()
-    });
-    host::storage_set(NEXT_ID_KEY, &ArgsWriter::new().u64(id + 1).finish());
     Escrow {
         buyer,
         seller,
@@ -126,10 +137,58 @@ pub extern "C" fn create() {
         amount,
         deadline_ms,
         disputed: false,
+        fx: None,
     }
-    .store(id);
-    host::emit("created", &ArgsWriter::new().u64(id).i64(amount).finish());
+}
+
+/// Store a new escrow under the next id and say so.
+fn register(escrow: &Escrow) -> u64 {
+    let id = host::storage_get(NEXT_ID_KEY).map_or(0, |bytes| {
+        let mut fields = Args::new(&bytes);
+        fields.u64()
+    });
+    host::storage_set(NEXT_ID_KEY, &ArgsWriter::new().u64(id + 1).finish());
+    escrow.store(id);
+    host::emit("created", &ArgsWriter::new().u64(id).i64(escrow.amount).finish());
+    id
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn create() {
+    let args = host::args();
+    let mut fields = Args::new(&args);
+    let (seller, arbiter, deadline_ms) = (fields.str(), fields.str(), fields.u64());
+    fields.end();
+    let id = register(&open(seller, arbiter, deadline_ms));
     host::set_return(&id.to_le_bytes());
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn create_fx() {
+    let args = host::args();
+    let mut fields = Args::new(&args);
+    let (seller, arbiter, deadline_ms) = (fields.str(), fields.str(), fields.u64());
+    let (provider, buy_currency) = (fields.str(), fields.str());
+    fields.end();
+    let mut escrow = open(seller, arbiter, deadline_ms);
+    let window_ms = deadline_ms - host::block_time_ms();
+    let lock = host::fx_lock(&provider, &escrow.currency, &buy_currency, escrow.amount, window_ms);
+    escrow.fx = Some((lock.id, buy_currency, lock.buy_amount));
+    let id = register(&escrow);
+    host::emit(
+        "fx_locked",
+        &ArgsWriter::new()
+            .u64(id)
+            .u64(lock.id)
+            .i64(lock.buy_amount)
+            .i64(lock.rate)
+            .finish(),
+    );
+    let mut out = [0u8; 24];
+    out[..8].copy_from_slice(&id.to_le_bytes());
+    out[8..16].copy_from_slice(&lock.buy_amount.to_le_bytes());
+    out[16..].copy_from_slice(&lock.rate.to_le_bytes());
+    host::set_return(&out);
 }
 
 #[unsafe(no_mangle)]
@@ -147,8 +206,26 @@ pub extern "C" fn release() {
         "not_allowed",
         "only the buyer or the arbiter releases",
     );
-    let amount = escrow.amount;
-    escrow.close(id, amount, "released");
+    match &escrow.fx {
+        // Both legs or neither: the funds to the provider, the locked amount to the seller.
+        Some((lock, currency, bought)) => {
+            host::fx_settle(*lock, &escrow.seller);
+            host::storage_remove(&key(id));
+            host::emit(
+                "released",
+                &ArgsWriter::new()
+                    .u64(id)
+                    .i64(escrow.amount)
+                    .str(currency)
+                    .i64(*bought)
+                    .finish(),
+            );
+        }
+        None => {
+            let amount = escrow.amount;
+            escrow.close(id, amount, "released");
+        }
+    }
 }
 
 #[unsafe(no_mangle)]

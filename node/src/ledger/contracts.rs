@@ -8,17 +8,22 @@
 //!   call succeeds; otherwise the transaction fails with a code and nothing but the nonce moves.
 //! - Contract balances are money: conservation counts them (`held`).
 //! - Contracts cannot call contracts, so there is no re-entrancy.
+//! - An FX host call stops the run; the ledger answers it on the transaction (a lock or a
+//!   settlement happens then), and the call runs again from the start with every answer so
+//!   far, until it finishes (ADR 0045). The last run's fuel is the call's.
 
 use super::compliance::{self, Movement, MovementKind};
 use super::execute::{TxContext, check_scale, credit, debit};
+use super::fx::{self, LockRequest, Payer};
 use super::records::StateKey;
-use crate::wasm::{self, CallEnv, CallOutcome};
+use crate::wasm::{self, CallEnv, CallOutcome, CallResult, FxAnswer, FxRequest, HostState};
 use corridor_sdk::contract::ContractView;
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::limits::STATE_VALUE_BYTES_MAX;
 use corridor_sdk::{AccountId, Amount, CurrencyCode, Event, Hash, codec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use wasmtime::InstancePre;
 
 /// Fuel a deploy costs per byte of code, for validation and compilation.
 pub(crate) const DEPLOY_BYTE_FUEL: u64 = 50;
@@ -75,7 +80,7 @@ pub(crate) fn deploy(
         balances: BTreeMap::new(),
     };
     let env = call_env(ctx, contract, sender, &record, init_args.to_vec(), None, Storage::new())?;
-    let outcome = wasm::runtime().call(&pre, env, "init", fuel - deploy_fuel, true)?;
+    let outcome = run(ctx, &pre, env, "init", fuel - deploy_fuel, true)?;
     ctx.put_record(&StateKey::ContractBook, Some(&book));
     ctx.put_record(&StateKey::ContractCode(code_hash), Some(&code.to_vec()));
     ctx.events.push(Event::ContractDeployed {
@@ -145,7 +150,7 @@ pub(crate) fn call(ctx: &mut TxContext<'_>, sender: &AccountId, request: &CallRe
         attached,
         storage.clone(),
     )?;
-    let outcome = wasm::runtime().call(&pre, env, request.method, request.fuel, false)?;
+    let outcome = run(ctx, &pre, env, request.method, request.fuel, false)?;
     commit(
         ctx,
         contract,
@@ -157,6 +162,77 @@ pub(crate) fn call(ctx: &mut TxContext<'_>, sender: &AccountId, request: &CallRe
         outcome,
         0,
     )
+}
+
+/// Run a call to the end, answering each FX question it stops at (staging its effects on
+/// `ctx`) and running it again with every answer so far.
+fn run(
+    ctx: &mut TxContext<'_>,
+    pre: &InstancePre<HostState>,
+    mut env: CallEnv,
+    method: &str,
+    fuel: u64,
+    optional: bool,
+) -> Result<CallOutcome, Error> {
+    for _ in 0..=wasm::CONTRACT_FX_CALLS_MAX {
+        match wasm::runtime().call(pre, env.clone(), method, fuel, optional)? {
+            CallResult::Done(outcome) => return Ok(outcome),
+            CallResult::NeedsFx(request) => {
+                let answer = answer_fx(ctx, env.contract, &env.caller, &request)?;
+                env.fx.push((request, answer));
+            }
+        }
+    }
+    unreachable!("the host refuses more than CONTRACT_FX_CALLS_MAX FX calls")
+}
+
+/// Answer a contract's FX question on the transaction: the oracle rate, or a lock or a
+/// settlement with the contract as payer, through the native rules of `ledger::fx`.
+fn answer_fx(
+    ctx: &mut TxContext<'_>,
+    contract: u64,
+    caller: &AccountId,
+    request: &FxRequest,
+) -> Result<FxAnswer, Error> {
+    let payer = Payer::Contract { contract, caller };
+    match request {
+        FxRequest::Rate { sell, buy } => match fx::oracle_rate(ctx, sell, buy) {
+            Ok(rate) => Ok(FxAnswer::Rate(Some(rate))),
+            Err(error) if error.code == ErrorCode::FxNoRate => Ok(FxAnswer::Rate(None)),
+            Err(error) => Err(error),
+        },
+        FxRequest::Lock {
+            provider,
+            sell,
+            buy,
+            sell_amount,
+            window_ms,
+        } => {
+            let terms = fx::lock(
+                ctx,
+                payer,
+                &LockRequest {
+                    provider,
+                    sell,
+                    buy,
+                    sell_amount: *sell_amount,
+                    window_ms: *window_ms,
+                    rate_min: None,
+                },
+            )?;
+            Ok(FxAnswer::Locked {
+                lock_id: terms.id,
+                buy_amount: terms.buy_amount,
+                buy_scale: ctx.currency(buy)?.scale,
+                rate: terms.rate,
+                expires_at_ms: terms.expires_at_ms,
+            })
+        }
+        FxRequest::Settle { lock_id, to } => {
+            let (sell, sell_amount) = fx::settle(ctx, payer, *lock_id, to)?;
+            Ok(FxAnswer::Settled { sell, sell_amount })
+        }
+    }
 }
 
 fn call_env(
@@ -181,6 +257,7 @@ fn call_env(
         attached,
         storage,
         balances,
+        fx: Vec::new(),
     })
 }
 
@@ -279,7 +356,7 @@ pub(crate) fn view(reader: &dyn super::StateReader, contract: u64) -> Option<Con
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisValidator};
+    use crate::genesis::{Genesis, GenesisAccount, GenesisCurrency, GenesisFx, GenesisRate, GenesisValidator};
     use crate::ledger::{ChainConfig, Precheck, execute_block};
     use corridor_sdk::contract::escrow;
     use corridor_sdk::{
@@ -296,6 +373,10 @@ mod tests {
 
     fn cny() -> CurrencyCode {
         CurrencyCode::new("CNY").expect("code")
+    }
+
+    fn thb() -> CurrencyCode {
+        CurrencyCode::new("THB").expect("code")
     }
 
     fn key(name: &str) -> PrivateKey {
@@ -351,12 +432,20 @@ mod tests {
                 network_key: None,
             }],
             regulators: BTreeSet::from([id("regulator")]),
-            currencies: vec![GenesisCurrency {
-                code: cny(),
-                scale: 2,
-                issuer: id("pboc"),
-                transfer_limit: None,
-            }],
+            currencies: vec![
+                GenesisCurrency {
+                    code: cny(),
+                    scale: 2,
+                    issuer: id("pboc"),
+                    transfer_limit: None,
+                },
+                GenesisCurrency {
+                    code: thb(),
+                    scale: 2,
+                    issuer: id("bot"),
+                    transfer_limit: None,
+                },
+            ],
             accounts: vec![
                 account("pboc", 0),
                 account("regulator", 0),
@@ -376,8 +465,25 @@ mod tests {
                 account("tier-1", 0),
                 account("tier-2", 0),
                 account("bank", 1_000_000),
+                account("bot", 0),
+                account("oracle", 0),
+                GenesisAccount {
+                    balances: BTreeMap::from([(thb(), Amount::from(1_000_000))]),
+                    ..account("kbank", 0)
+                },
             ],
-            fx: None,
+            // kbank quotes CNY/THB 50 bps below the oracle's 4.9.
+            fx: Some(GenesisFx {
+                rate_providers: BTreeSet::from([id("oracle")]),
+                liquidity_providers: BTreeMap::from([(id("kbank"), 50)]),
+                staleness_ms: 1_000_000,
+                rates: vec![GenesisRate {
+                    provider: id("oracle"),
+                    sell: cny(),
+                    buy: thb(),
+                    rate: corridor_sdk::fx::Rate::parse("4.9").expect("rate"),
+                }],
+            }),
         };
         let state = genesis
             .state()
@@ -455,8 +561,18 @@ mod tests {
         }
 
         fn balance(&self, account: &str) -> Amount {
+            self.balance_in(account, &cny())
+        }
+
+        fn balance_in(&self, account: &str, currency: &CurrencyCode) -> Amount {
             let bytes = &self.state[&StateKey::Account(id(account)).to_bytes()];
-            super::super::execute::decode_state::<super::super::AccountRecord>(bytes).balance(&cny())
+            super::super::execute::decode_state::<super::super::AccountRecord>(bytes).balance(currency)
+        }
+
+        fn lock(&self, lock_id: u64) -> Option<fx::FxLockRecord> {
+            self.state
+                .get(&StateKey::FxLock(lock_id).to_bytes())
+                .map(|bytes| super::super::execute::decode_state(bytes))
         }
 
         /// Everything but the nonces of the accounts.
@@ -556,6 +672,178 @@ mod tests {
         assert_eq!(ledger.balance("buyer"), Amount::parse("865.75").expect("a"));
         let view = view(&ledger.state, contract).expect("contract");
         assert!(view.balances.is_empty(), "every escrow closed: {view:?}");
+    }
+
+    /// Cross-border escrow at a locked rate: the importer funds 100 CNY for a Thai exporter and
+    /// the contract locks kbank's CNY/THB rate (4.9 less 50 bps = 4.8755: 487.55 THB) until the
+    /// deadline. The oracle then moves to 5.5; release still pays exactly 487.55 THB, and kbank
+    /// receives the 100 CNY. Adversaries: the importer settling the contract's lock natively, a
+    /// release after the lock expired, a lock beyond kbank's liquidity.
+    #[test]
+    fn an_fx_escrow_pays_the_rate_locked_at_funding_however_the_oracle_moves() {
+        let mut ledger = ledger();
+        let contract = ledger.deploy(escrow_wasm()).expect("escrow deploys");
+        let create = escrow::create_fx(&id("seller"), &id("arbiter"), 1_000, &id("kbank"), &thb());
+        let receipt = ledger.call(10, "buyer", contract, "create_fx", create.clone(), Some(100));
+        assert_eq!(failed(&receipt), None, "{receipt:?}");
+        let Some(Event::ContractCalled { return_data, .. }) = receipt
+            .events
+            .iter()
+            .find(|e| matches!(e, Event::ContractCalled { .. }))
+        else {
+            panic!("no contract_called event: {receipt:?}");
+        };
+        let (escrow_id, bought, rate) = escrow::created_fx(return_data).expect("create_fx returns three fields");
+        assert_eq!((escrow_id, bought, rate), (0, 48_755, 48_755_000_000));
+        let lock = ledger.lock(0).expect("the contract's lock");
+        assert_eq!(
+            (lock.contract, &lock.payer, lock.buy_amount),
+            (Some(contract), &id("buyer"), Amount::parse("487.55").expect("amount"))
+        );
+        assert_eq!(lock.expires_at_ms, 1_000, "the lock lasts until the escrow's deadline");
+        assert_eq!(
+            ledger.balance_in("kbank", &thb()),
+            Amount::parse("999512.45").expect("amount"),
+            "reserved"
+        );
+
+        // The importer signed the call, but the lock is the contract's.
+        let native = ledger.run(
+            20,
+            "buyer",
+            Operation::FxSettle {
+                lock_id: 0,
+                to: id("buyer"),
+            },
+        );
+        assert_eq!(failed(&native), Some(ErrorCode::NotLockPayer));
+        let moved = ledger.run(
+            30,
+            "oracle",
+            Operation::FxPostRate {
+                sell: cny(),
+                buy: thb(),
+                rate: corridor_sdk::fx::Rate::parse("5.5").expect("rate"),
+            },
+        );
+        assert_eq!(failed(&moved), None);
+        let release = ledger.call(40, "buyer", contract, "release", escrow::id(0), None);
+        assert_eq!(failed(&release), None, "{release:?}");
+        assert_eq!(
+            ledger.balance_in("seller", &thb()),
+            Amount::parse("487.55").expect("amount")
+        );
+        assert_eq!(ledger.balance_in("kbank", &cny()), Amount::from(100));
+        assert_eq!(
+            ledger.balance_in("kbank", &thb()),
+            Amount::parse("999512.45").expect("amount")
+        );
+        assert_eq!(ledger.balance("buyer"), Amount::from(900));
+        assert_eq!(
+            ledger.lock(0).map(|lock| lock.status),
+            Some(corridor_sdk::fx::LockStatus::Settled)
+        );
+
+        // Past the deadline the lock has expired: release fails and changes nothing; the
+        // importer's refund pays back its CNY, and kbank has its reservation back.
+        let receipt = ledger.call(50, "buyer", contract, "create_fx", create, Some(100));
+        assert_eq!(failed(&receipt), None);
+        let before = ledger.without_nonces();
+        let late = ledger.call(1_001, "buyer", contract, "release", escrow::id(1), None);
+        assert_eq!(failed(&late), Some(ErrorCode::FxLockExpired));
+        assert_eq!(
+            ledger.balance_in("kbank", &thb()),
+            Amount::parse("999512.45").expect("amount"),
+            "the block at 1,001 ms released the reservation before the failed call"
+        );
+        let released = ledger.lock(1).expect("lock 1");
+        assert_eq!(released.status, corridor_sdk::fx::LockStatus::Released);
+        assert_ne!(ledger.without_nonces(), before, "only the release of the expired lock");
+        let refund = ledger.call(1_002, "buyer", contract, "refund", escrow::id(1), None);
+        assert_eq!(failed(&refund), None, "{refund:?}");
+        assert_eq!(ledger.balance("buyer"), Amount::from(900));
+
+        // More than kbank holds: the lock, and so the whole call, is refused.
+        let huge = escrow::create_fx(&id("seller"), &id("arbiter"), 5_000, &id("kbank"), &thb());
+        let before = ledger.without_nonces();
+        let receipt = ledger.call(1_003, "anchor", contract, "create_fx", huge, Some(1_000_000));
+        assert_eq!(failed(&receipt), Some(ErrorCode::InsufficientLiquidity));
+        assert_eq!(ledger.without_nonces(), before, "the attached funds went back");
+    }
+
+    /// Adversary contracts on the FX host functions: settling a lock another contract holds,
+    /// asking more FX questions than a call may, and trapping after a lock (which must undo it).
+    #[test]
+    fn hostile_fx_calls_fail_with_codes_and_undo_every_lock() {
+        let mut ledger = ledger();
+        let escrow_contract = ledger.deploy(escrow_wasm()).expect("escrow deploys");
+        let create = escrow::create_fx(&id("seller"), &id("arbiter"), 1_000, &id("kbank"), &thb());
+        assert_eq!(
+            failed(&ledger.call(10, "buyer", escrow_contract, "create_fx", create, Some(100))),
+            None
+        );
+        let fx_module = |body: &str| {
+            wat::parse_str(format!(
+                r#"(module
+                    (import "corridor" "fx_rate" (func $rate (param i32 i32 i32 i32) (result i64)))
+                    (import "corridor" "fx_lock" (func $lock (param i32 i32 i32 i32 i32 i32 i64 i64 i32) (result i64)))
+                    (import "corridor" "fx_settle" (func $settle (param i64 i32 i32)))
+                    (memory (export "memory") 1)
+                    (data (i32.const 0) "seller")
+                    (data (i32.const 16) "CNY")
+                    (data (i32.const 24) "THB")
+                    (data (i32.const 32) "kbank")
+                    {body})"#
+            ))
+            .expect("valid wat")
+        };
+        let lock_call = "(drop (call $lock (i32.const 32) (i32.const 5) (i32.const 16) (i32.const 3) (i32.const 24) (i32.const 3) (i64.const 500) (i64.const 100) (i32.const 64)))";
+        let rate_call = "(drop (call $rate (i32.const 16) (i32.const 3) (i32.const 24) (i32.const 3)))";
+        let cases = [
+            (
+                "settling the escrow's lock",
+                fx_module(r#"(func (export "run") (call $settle (i64.const 0) (i32.const 0) (i32.const 6)))"#),
+                ErrorCode::NotLockPayer,
+            ),
+            (
+                "five FX questions",
+                fx_module(&format!(
+                    r#"(func (export "run") {rate_call} {rate_call} {rate_call} {rate_call} {rate_call})"#
+                )),
+                ErrorCode::ContractLimit,
+            ),
+            (
+                "a trap after a lock",
+                fx_module(&format!(r#"(func (export "run") {lock_call} unreachable)"#)),
+                ErrorCode::ContractTrap,
+            ),
+            (
+                "a lock of money it does not hold",
+                fx_module(&format!(r#"(func (export "run") {lock_call})"#)),
+                ErrorCode::InsufficientFunds,
+            ),
+        ];
+        for (index, (name, code, expected)) in cases.into_iter().enumerate() {
+            let contract = ledger
+                .deploy(code)
+                .unwrap_or_else(|code| panic!("{name} deploys: {code}"));
+            let before = ledger.without_nonces();
+            // The trap case holds CNY (attached), so its lock goes through before the trap.
+            let funds = (index == 2).then_some(5);
+            let receipt = ledger.call(20, "buyer", contract, "run", vec![], funds);
+            assert_eq!(failed(&receipt), Some(expected), "{name}: {receipt:?}");
+            assert_eq!(ledger.without_nonces(), before, "{name} changed state");
+        }
+        assert!(ledger.lock(1).is_none(), "the trapped call's lock was undone");
+        // Four rate questions are allowed, and each answer is the oracle's 4.9.
+        let four = ledger
+            .deploy(fx_module(&format!(
+                r#"(func (export "run") {rate_call} {rate_call} {rate_call}
+                    (i64.store (i32.const 64) (call $rate (i32.const 16) (i32.const 3) (i32.const 24) (i32.const 3))))"#
+            )))
+            .expect("deploys");
+        let receipt = ledger.call(30, "buyer", four, "run", vec![], None);
+        assert_eq!(failed(&receipt), None, "{receipt:?}");
     }
 
     #[test]

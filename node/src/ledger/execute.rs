@@ -617,9 +617,11 @@ fn apply_operation(ctx: &mut TxContext<'_>, sender: &AccountId, operation: &Oper
                 window_ms: *window_ms,
                 rate_min: *rate_min,
             };
-            super::fx::lock(ctx, sender, &request).map(|_| ())
+            super::fx::lock(ctx, super::fx::Payer::Account(sender), &request).map(|_| ())
         }
-        Operation::FxSettle { lock_id, to } => super::fx::settle(ctx, sender, *lock_id, to),
+        Operation::FxSettle { lock_id, to } => {
+            super::fx::settle(ctx, super::fx::Payer::Account(sender), *lock_id, to).map(|_| ())
+        }
         Operation::ScheduleCreate {
             leg,
             start_ms,

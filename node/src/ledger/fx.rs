@@ -10,6 +10,8 @@
 //! - Settle moves both legs or neither, through the compliance hook, before expiry only.
 //! - At the first block whose time is past a lock's expiry, the reservation returns to the
 //!   provider (`release_expired`, run before the block's transactions).
+//! - A contract may be a lock's payer (ADR 0045): only that contract settles it, and its sell
+//!   leg leaves the contract's own balance, which the call's host state holds.
 
 use super::compliance::{self, Movement, MovementKind};
 use super::execute::{TxContext, check_scale, credit, debit};
@@ -65,6 +67,45 @@ pub(crate) struct FxLockRecord {
     pub expires_at_ms: u64,
     pub status: LockStatus,
     pub settled_to: Option<AccountId>,
+    /// The contract that holds the lock (its `payer` is the account whose call made it); only
+    /// that contract may settle it.
+    pub contract: Option<u64>,
+}
+
+/// Who pays a lock's sell leg.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Payer<'a> {
+    Account(&'a AccountId),
+    /// A contract, from its own balance; `caller` is the account whose call it runs.
+    Contract {
+        contract: u64,
+        caller: &'a AccountId,
+    },
+}
+
+impl<'a> Payer<'a> {
+    /// The account recorded as the lock's payer.
+    fn account(self) -> &'a AccountId {
+        match self {
+            Payer::Account(account) | Payer::Contract { caller: account, .. } => account,
+        }
+    }
+
+    fn contract(self) -> Option<u64> {
+        match self {
+            Payer::Account(_) => None,
+            Payer::Contract { contract, .. } => Some(contract),
+        }
+    }
+}
+
+/// What a lock fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockTerms {
+    pub id: u64,
+    pub buy_amount: Amount,
+    pub rate: Rate,
+    pub expires_at_ms: u64,
 }
 
 impl FxLockRecord {
@@ -83,6 +124,7 @@ impl FxLockRecord {
             status: self.status,
             expired: self.status == LockStatus::Open && block_time_ms > self.expires_at_ms,
             settled_to: self.settled_to.clone(),
+            contract: self.contract,
         }
     }
 }
@@ -167,8 +209,8 @@ pub(crate) struct LockRequest<'a> {
     pub rate_min: Option<Rate>,
 }
 
-/// Lock a rate for `payer` and reserve the provider's buy currency. Returns the lock id.
-pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockRequest<'_>) -> Result<u64, Error> {
+/// Lock a rate for `payer` and reserve the provider's buy currency.
+pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: Payer<'_>, request: &LockRequest<'_>) -> Result<LockTerms, Error> {
     let LockRequest {
         provider,
         sell,
@@ -177,7 +219,9 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
         window_ms,
         rate_min,
     } = *request;
-    if payer == provider {
+    let contract = payer.contract();
+    let payer = payer.account();
+    if contract.is_none() && payer == provider {
         return Err(Error::new(
             ErrorCode::SelfTransfer,
             "a provider cannot lock with itself",
@@ -208,11 +252,16 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
             format!("{sell_amount} {sell} buys less than the smallest unit of {buy}"),
         ));
     }
-    let payer_record = ctx.require_account(payer)?;
+    // A contract pays from its own balance: it has no account record for the hook to see.
+    let payer_record = match contract {
+        None => Some(ctx.require_account(payer)?),
+        Some(_) => None,
+    };
+    let payer_side = payer_record.as_ref().map(|record| (payer, record));
     let mut provider_record = ctx.require_account(provider)?;
     compliance::check_movement(&Movement {
         kind: MovementKind::Transfer,
-        from: Some((payer, &payer_record)),
+        from: payer_side,
         to: Some((provider, &provider_record)),
         currency: (sell, &sell_currency),
         amount: sell_amount,
@@ -220,7 +269,7 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
     compliance::check_movement(&Movement {
         kind: MovementKind::Transfer,
         from: Some((provider, &provider_record)),
-        to: Some((payer, &payer_record)),
+        to: payer_side,
         currency: (buy, &buy_currency),
         amount: buy_amount,
     })?;
@@ -253,6 +302,7 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
         expires_at_ms,
         status: LockStatus::Open,
         settled_to: None,
+        contract,
     };
     ctx.put_account(provider, provider_record);
     ctx.put_record(&StateKey::FxBook, Some(&book));
@@ -268,19 +318,39 @@ pub(crate) fn lock(ctx: &mut TxContext<'_>, payer: &AccountId, request: &LockReq
         rate,
         expires_at_ms,
     });
-    Ok(id)
+    Ok(LockTerms {
+        id,
+        buy_amount,
+        rate,
+        expires_at_ms,
+    })
 }
 
-/// Settle an open lock: both legs or neither. Only the payer may settle.
-pub(crate) fn settle(ctx: &mut TxContext<'_>, sender: &AccountId, lock_id: u64, to: &AccountId) -> Result<(), Error> {
+/// Settle an open lock: both legs or neither. Only the payer may settle: the account, or for
+/// a contract's lock that contract. Returns the sell leg; a contract's is for its caller to
+/// take from the contract's balance (an account's has left its balance here).
+pub(crate) fn settle(
+    ctx: &mut TxContext<'_>,
+    sender: Payer<'_>,
+    lock_id: u64,
+    to: &AccountId,
+) -> Result<(CurrencyCode, Amount), Error> {
     let key = StateKey::FxLock(lock_id);
     let mut lock: FxLockRecord = ctx
         .record(&key)
         .ok_or_else(|| Error::new(ErrorCode::UnknownFxLock, format!("no FX lock {lock_id}")))?;
-    if &lock.payer != sender {
+    let allowed = match (sender, lock.contract) {
+        (Payer::Account(account), None) => account == &lock.payer,
+        (Payer::Contract { contract, .. }, Some(holder)) => contract == holder,
+        _ => false,
+    };
+    if !allowed {
+        let holder = lock
+            .contract
+            .map_or_else(|| lock.payer.to_string(), |contract| format!("contract {contract}"));
         return Err(Error::new(
             ErrorCode::NotLockPayer,
-            format!("only {} may settle lock {lock_id}", lock.payer),
+            format!("only {holder} may settle lock {lock_id}"),
         ));
     }
     if lock.status == LockStatus::Settled {
@@ -298,19 +368,30 @@ pub(crate) fn settle(ctx: &mut TxContext<'_>, sender: &AccountId, lock_id: u64, 
     }
     let sell_currency = ctx.currency(&lock.sell)?;
     let buy_currency = ctx.currency(&lock.buy)?;
-    let mut payer = ctx.require_account(&lock.payer)?;
     let mut provider = ctx.require_account(&lock.provider)?;
-    compliance::check_movement(&Movement {
-        kind: MovementKind::Transfer,
-        from: Some((&lock.payer, &payer)),
-        to: Some((&lock.provider, &provider)),
-        currency: (&lock.sell, &sell_currency),
-        amount: lock.sell_amount,
-    })?;
-    // Sell leg: payer → provider.
-    debit(&lock.payer, &mut payer, &lock.sell, lock.sell_amount)?;
+    // Sell leg: payer → provider. A contract's leaves its balance in the call's host state.
+    match lock.contract {
+        None => {
+            let mut payer = ctx.require_account(&lock.payer)?;
+            compliance::check_movement(&Movement {
+                kind: MovementKind::Transfer,
+                from: Some((&lock.payer, &payer)),
+                to: Some((&lock.provider, &provider)),
+                currency: (&lock.sell, &sell_currency),
+                amount: lock.sell_amount,
+            })?;
+            debit(&lock.payer, &mut payer, &lock.sell, lock.sell_amount)?;
+            ctx.put_account(&lock.payer, payer);
+        }
+        Some(_) => compliance::check_movement(&Movement {
+            kind: MovementKind::Transfer,
+            from: None,
+            to: Some((&lock.provider, &provider)),
+            currency: (&lock.sell, &sell_currency),
+            amount: lock.sell_amount,
+        })?,
+    }
     credit(&mut provider, &lock.sell, lock.sell_amount)?;
-    ctx.put_account(&lock.payer, payer);
     ctx.put_account(&lock.provider, provider.clone());
     // Buy leg: the reservation → `to` (which may be the payer, now updated above).
     let mut receiver = ctx.require_account(to)?;
@@ -342,7 +423,7 @@ pub(crate) fn settle(ctx: &mut TxContext<'_>, sender: &AccountId, lock_id: u64, 
         buy: lock.buy.clone(),
         buy_amount: lock.buy_amount,
     });
-    Ok(())
+    Ok((lock.sell, lock.sell_amount))
 }
 
 /// Return the reservation of every lock that expired before the context's block time to its

@@ -5,6 +5,8 @@
 use super::{CONTRACT_MEMORY_BYTES_MAX, CONTRACT_TABLE_ELEMENTS_MAX};
 use corridor_sdk::contract::{from_minor_units, to_minor_units};
 use corridor_sdk::error::{Error, ErrorCode};
+use corridor_sdk::fx::{RATE_SCALE_MAX, Rate};
+use corridor_sdk::limits::FX_LOCK_WINDOW_MS_MAX;
 use corridor_sdk::{AccountId, Amount, CurrencyCode};
 use std::collections::BTreeMap;
 use wasmtime::{Caller, Extern, Linker, ResourceLimiter, Trap};
@@ -31,8 +33,51 @@ pub(crate) const CONTRACT_TRANSFERS_MAX: usize = 64;
 pub(crate) const CONTRACT_RETURN_BYTES_MAX: usize = 1024;
 /// Bytes of an abort's code and message.
 const CONTRACT_ABORT_BYTES_MAX: usize = 256;
+/// Fuel of an FX host call, on top of `HOST_CALL_FUEL`: the ledger's work, and the re-run of
+/// the call it costs (ADR 0045).
+pub(crate) const FX_CALL_FUEL: u64 = 20_000;
+/// FX host calls one contract call may make; so a call runs at most one more time than this.
+pub(crate) const CONTRACT_FX_CALLS_MAX: usize = 4;
+/// Bytes `fx_lock` writes at its `out` pointer: the amount bought (minor units), the rate
+/// (units of 10^-`RATE_SCALE_MAX`) and the expiry (ms), each an `i64` little-endian.
+pub(crate) const FX_LOCK_OUT_BYTES: usize = 24;
+
+/// An FX question a call asks the ledger, which only the ledger can answer (ADR 0045).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FxRequest {
+    /// The oracle rate of the pair at the block's time.
+    Rate { sell: CurrencyCode, buy: CurrencyCode },
+    /// Lock the provider's client rate for the contract selling `sell_amount`.
+    Lock {
+        provider: AccountId,
+        sell: CurrencyCode,
+        buy: CurrencyCode,
+        sell_amount: Amount,
+        window_ms: u64,
+    },
+    /// Settle the contract's lock, paying the bought amount to `to`.
+    Settle { lock_id: u64, to: AccountId },
+}
+
+/// The ledger's answer to an `FxRequest`, given (and its effects staged on the transaction)
+/// before the call runs again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FxAnswer {
+    /// `None`: no fresh rate.
+    Rate(Option<Rate>),
+    Locked {
+        lock_id: u64,
+        buy_amount: Amount,
+        buy_scale: u32,
+        rate: Rate,
+        expires_at_ms: u64,
+    },
+    /// The sell leg, which leaves the contract's balance.
+    Settled { sell: CurrencyCode, sell_amount: Amount },
+}
 
 /// What a call may read about its context.
+#[derive(Clone)]
 pub(crate) struct CallEnv {
     pub contract: u64,
     pub caller: AccountId,
@@ -45,6 +90,8 @@ pub(crate) struct CallEnv {
     pub storage: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The contract's balances (attached funds included) with each currency's scale.
     pub balances: BTreeMap<CurrencyCode, (Amount, u32)>,
+    /// The FX questions earlier runs of this call asked, in order, with the ledger's answers.
+    pub fx: Vec<(FxRequest, FxAnswer)>,
 }
 
 /// Memory and table limits, remembering whether a limit was hit.
@@ -92,6 +139,10 @@ pub(crate) struct HostState {
     return_data: Vec<u8>,
     /// Why the host stopped the call, if it did.
     refusal: Option<Error>,
+    /// FX answers used so far in this run.
+    fx_used: usize,
+    /// The FX question this run stopped at, for the ledger to answer before the next run.
+    pub fx_needed: Option<FxRequest>,
 }
 
 /// The effects of a call that succeeded, for the ledger to commit.
@@ -116,6 +167,8 @@ impl HostState {
             events: Vec::new(),
             return_data: Vec::new(),
             refusal: None,
+            fx_used: 0,
+            fx_needed: None,
         }
     }
 
@@ -236,6 +289,175 @@ fn currency(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> wasmtime::Result<Curren
         "currency",
     )?;
     CurrencyCode::new(&text).map_err(|error| refuse(caller, error.code, error.message))
+}
+
+/// The answer to the call's next FX question: the recorded one on a re-run, or else stop the
+/// run so the ledger answers it (`fx_needed`).
+fn fx_answer(caller: &mut Ctx<'_>, request: FxRequest) -> wasmtime::Result<FxAnswer> {
+    let index = caller.data().fx_used;
+    if index >= CONTRACT_FX_CALLS_MAX {
+        return Err(refuse(
+            caller,
+            ErrorCode::ContractLimit,
+            format!("more than {CONTRACT_FX_CALLS_MAX} FX calls"),
+        ));
+    }
+    let recorded = caller.data().env.fx.get(index).cloned();
+    match recorded {
+        Some((asked, answer)) if asked == request => {
+            caller.data_mut().fx_used += 1;
+            Ok(answer)
+        }
+        // A run is a pure function of its inputs, so a re-run asks what the first run asked.
+        Some(_) => Err(refuse(
+            caller,
+            ErrorCode::ContractTrap,
+            "the call asked another FX question when run again",
+        )),
+        None => {
+            caller.data_mut().fx_needed = Some(request);
+            Err(wasmtime::Error::msg(
+                "the ledger answers an FX question before the call runs again",
+            ))
+        }
+    }
+}
+
+fn account(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> wasmtime::Result<AccountId> {
+    let text = read_text(
+        caller,
+        ptr,
+        len,
+        corridor_sdk::limits::ACCOUNT_ID_BYTES_MAX,
+        "account id",
+    )?;
+    AccountId::new(&text).map_err(|error| refuse(caller, error.code, error.message))
+}
+
+fn rate_units(caller: &mut Ctx<'_>, rate: Rate) -> wasmtime::Result<i64> {
+    to_minor_units(rate.amount(), RATE_SCALE_MAX).map_err(|error| refuse(caller, error.code, error.message))
+}
+
+/// The FX host functions: `fx_rate`, `fx_lock`, `fx_settle` (contracts/ABI.md).
+fn define_fx(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        module,
+        "fx_rate",
+        |mut caller: Ctx<'_>, sell_ptr: i32, sell_len: i32, buy_ptr: i32, buy_len: i32| -> wasmtime::Result<i64> {
+            charge(&mut caller, HOST_CALL_FUEL + FX_CALL_FUEL)?;
+            let sell = currency(&mut caller, sell_ptr, sell_len)?;
+            let buy = currency(&mut caller, buy_ptr, buy_len)?;
+            match fx_answer(&mut caller, FxRequest::Rate { sell, buy })? {
+                FxAnswer::Rate(Some(rate)) => rate_units(&mut caller, rate),
+                FxAnswer::Rate(None) => Ok(-1),
+                other => unreachable!("a rate question gets a rate answer, not {other:?}"),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        module,
+        "fx_lock",
+        |mut caller: Ctx<'_>,
+         provider_ptr: i32,
+         provider_len: i32,
+         sell_ptr: i32,
+         sell_len: i32,
+         buy_ptr: i32,
+         buy_len: i32,
+         sell_minor: i64,
+         window_ms: i64,
+         out_ptr: i32|
+         -> wasmtime::Result<i64> {
+            charge(&mut caller, HOST_CALL_FUEL + FX_CALL_FUEL)?;
+            let provider = account(&mut caller, provider_ptr, provider_len)?;
+            let sell = currency(&mut caller, sell_ptr, sell_len)?;
+            let buy = currency(&mut caller, buy_ptr, buy_len)?;
+            if sell_minor <= 0 {
+                return Err(refuse(
+                    &mut caller,
+                    ErrorCode::AmountNotPositive,
+                    format!("a lock of {sell_minor} minor units"),
+                ));
+            }
+            let window_ms = u64::try_from(window_ms)
+                .ok()
+                .filter(|window| (1..=FX_LOCK_WINDOW_MS_MAX).contains(window))
+                .ok_or_else(|| {
+                    refuse(
+                        &mut caller,
+                        ErrorCode::FxLockWindow,
+                        format!("a lock window is 1 to {FX_LOCK_WINDOW_MS_MAX} ms"),
+                    )
+                })?;
+            // The contract locks money it holds: its balance names the currency's scale.
+            let Some((_, sell_scale)) = caller.data().env.balances.get(&sell).copied() else {
+                return Err(refuse(
+                    &mut caller,
+                    ErrorCode::InsufficientFunds,
+                    format!("the contract holds no {sell} to lock"),
+                ));
+            };
+            let sell_amount = from_minor_units(sell_minor, sell_scale);
+            let request = FxRequest::Lock {
+                provider,
+                sell,
+                buy,
+                sell_amount,
+                window_ms,
+            };
+            let FxAnswer::Locked {
+                lock_id,
+                buy_amount,
+                buy_scale,
+                rate,
+                expires_at_ms,
+            } = fx_answer(&mut caller, request)?
+            else {
+                unreachable!("a lock question gets a lock answer");
+            };
+            let buy_minor = to_minor_units(buy_amount, buy_scale)
+                .map_err(|error| refuse(&mut caller, error.code, error.message))?;
+            let rate = rate_units(&mut caller, rate)?;
+            let mut out = Vec::with_capacity(FX_LOCK_OUT_BYTES);
+            for field in [buy_minor, rate, expires_at_ms as i64] {
+                out.extend_from_slice(&field.to_le_bytes());
+            }
+            write(&mut caller, out_ptr, FX_LOCK_OUT_BYTES as i32, &out)?;
+            Ok(lock_id as i64)
+        },
+    )?;
+    linker.func_wrap(
+        module,
+        "fx_settle",
+        |mut caller: Ctx<'_>, lock_id: i64, to_ptr: i32, to_len: i32| -> wasmtime::Result<()> {
+            charge(&mut caller, HOST_CALL_FUEL + FX_CALL_FUEL + 2 * TRANSFER_FUEL)?;
+            let to = account(&mut caller, to_ptr, to_len)?;
+            let lock_id = u64::try_from(lock_id)
+                .map_err(|_| refuse(&mut caller, ErrorCode::UnknownFxLock, format!("no FX lock {lock_id}")))?;
+            let FxAnswer::Settled { sell, sell_amount } = fx_answer(&mut caller, FxRequest::Settle { lock_id, to })?
+            else {
+                unreachable!("a settle question gets a settle answer");
+            };
+            // The sell leg leaves the contract's balance as a transfer does.
+            let balance = caller.data().env.balances.get(&sell).copied();
+            let left = balance.and_then(|(balance, scale)| {
+                balance
+                    .checked_sub(sell_amount)
+                    .filter(|left| !left.decimal().is_sign_negative())
+                    .map(|left| (left, scale))
+            });
+            let Some(left) = left else {
+                return Err(refuse(
+                    &mut caller,
+                    ErrorCode::InsufficientFunds,
+                    format!("the contract holds less than the {sell_amount} {sell} the lock sells"),
+                ));
+            };
+            caller.data_mut().env.balances.insert(sell, left);
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
 
 /// Register every host function of the ABI on `linker`.
@@ -512,5 +734,5 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             ))
         },
     )?;
-    Ok(())
+    define_fx(linker, MODULE)
 }

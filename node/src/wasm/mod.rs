@@ -12,7 +12,14 @@
 
 mod host;
 
-pub(crate) use host::{CallEnv, CallOutcome, HostState};
+pub(crate) use host::{CONTRACT_FX_CALLS_MAX, CallEnv, CallOutcome, FxAnswer, FxRequest, HostState};
+
+/// How a run of a call ended without a failure.
+pub(crate) enum CallResult {
+    Done(CallOutcome),
+    /// It stopped at an FX question: the ledger answers it, then runs the call again.
+    NeedsFx(FxRequest),
+}
 
 use corridor_sdk::error::{Error, ErrorCode};
 use corridor_sdk::{Hash, HashAlgorithm};
@@ -123,8 +130,9 @@ impl Runtime {
         Ok(pre)
     }
 
-    /// Run `method` (an export `fn()`) in a fresh instance with `fuel`. `Ok` carries the
-    /// state with every effect the call asked for; `Err` means none of them may happen.
+    /// Run `method` (an export `fn()`) in a fresh instance with `fuel`. `Ok(Done)` carries
+    /// the state with every effect the call asked for; `Ok(NeedsFx)` an FX question to answer
+    /// before running it again; `Err` means none of its effects may happen.
     pub fn call(
         &self,
         pre: &InstancePre<HostState>,
@@ -132,7 +140,7 @@ impl Runtime {
         method: &str,
         fuel: u64,
         optional: bool,
-    ) -> Result<CallOutcome, Error> {
+    ) -> Result<CallResult, Error> {
         let mut store = Store::new(&self.engine, HostState::new(env));
         store.limiter(|state| &mut state.limits);
         store.set_fuel(fuel).expect("fuel is enabled");
@@ -146,10 +154,13 @@ impl Runtime {
             Ok(true)
         })();
         let fuel_used = fuel - store.get_fuel().expect("fuel is enabled");
-        let state = store.into_data();
+        let mut state = store.into_data();
+        if let Some(request) = state.fx_needed.take() {
+            return Ok(CallResult::NeedsFx(request));
+        }
         match result {
-            Ok(true) => Ok(state.finish(fuel_used)),
-            Ok(false) if optional => Ok(state.finish(fuel_used)),
+            Ok(true) => Ok(CallResult::Done(state.finish(fuel_used))),
+            Ok(false) if optional => Ok(CallResult::Done(state.finish(fuel_used))),
             Ok(false) => Err(Error::new(
                 ErrorCode::UnknownMethod,
                 format!("the contract has no method `{method}`"),

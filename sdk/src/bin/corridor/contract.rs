@@ -83,8 +83,16 @@ pub enum EscrowCommand {
         /// Block time after which the buyer may take a refund, ms since the epoch.
         #[arg(long, value_name = "MS")]
         deadline_ms: u64,
+        /// Lock this liquidity provider's rate for the funds until the deadline (with
+        /// --fx-buy): release then pays the seller in that currency at the locked rate.
+        #[arg(long, value_name = "ACCOUNT", requires = "fx_buy")]
+        fx_provider: Option<AccountId>,
+        /// The currency the seller is paid in on release (with --fx-provider).
+        #[arg(long, value_name = "CUR", requires = "fx_provider")]
+        fx_buy: Option<CurrencyCode>,
     },
-    /// Pay the whole escrow to the seller (buyer or arbiter).
+    /// Pay the whole escrow to the seller (buyer or arbiter); an FX escrow pays the locked
+    /// amount of its buy currency.
     Release {
         #[command(flatten)]
         target: EscrowTarget,
@@ -234,10 +242,18 @@ impl Context {
                 amount,
                 currency,
                 deadline_ms,
-            } => {
-                let args = contract::escrow::create(&seller, &arbiter, deadline_ms);
-                (target, "create", args, Some((currency, amount)))
-            }
+                fx_provider,
+                fx_buy,
+            } => match fx_provider.zip(fx_buy) {
+                Some((provider, buy)) => {
+                    let args = contract::escrow::create_fx(&seller, &arbiter, deadline_ms, &provider, &buy);
+                    (target, "create_fx", args, Some((currency, amount)))
+                }
+                None => {
+                    let args = contract::escrow::create(&seller, &arbiter, deadline_ms);
+                    (target, "create", args, Some((currency, amount)))
+                }
+            },
             EscrowCommand::Release { target, escrow } => (target, "release", contract::escrow::id(escrow), None),
             EscrowCommand::Refund { target, escrow } => (target, "refund", contract::escrow::id(escrow), None),
             EscrowCommand::Dispute { target, escrow } => (target, "dispute", contract::escrow::id(escrow), None),
@@ -260,7 +276,7 @@ impl Context {
                 (target, "decide", contract::escrow::id_amount(escrow, minor), None)
             }
         };
-        let label = (method == "create").then_some("escrow_id");
+        let label = method.starts_with("create").then_some("escrow_id");
         self.call_typed(target, method, args, funds, label).await
     }
 
@@ -285,8 +301,28 @@ impl Context {
             && !self.json
         {
             let (_, _, data) = call_results(&view);
-            if let Some(id) = data.and_then(|data| <[u8; 8]>::try_from(data.as_slice()).ok()) {
+            // The id is the first 8 bytes (`create_fx` returns the locked terms after it).
+            if let Some(id) = data.and_then(|data| <[u8; 8]>::try_from(data.get(..8)?).ok()) {
                 print!("{}", output::fields(&[(label, u64::from_le_bytes(id).to_string())]));
+            }
+            for event in view.receipt.iter().flat_map(|receipt| &receipt.events) {
+                if let Event::FxLocked {
+                    lock_id,
+                    buy,
+                    buy_amount,
+                    rate,
+                    expires_at_ms,
+                    ..
+                } = event
+                {
+                    let rows = [
+                        ("fx_lock", lock_id.to_string()),
+                        ("locked_rate", rate.to_string()),
+                        ("seller_gets", format!("{buy_amount} {buy}")),
+                        ("lock_expires_at_ms", expires_at_ms.to_string()),
+                    ];
+                    print!("{}", output::fields(&rows));
+                }
             }
         }
         Ok(code)
