@@ -23,6 +23,7 @@ use corridor_sdk::limits::STATE_VALUE_BYTES_MAX;
 use corridor_sdk::{AccountId, Amount, CurrencyCode, Event, Hash, codec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use wasmtime::InstancePre;
 
 /// Fuel a deploy costs per byte of code, for validation and compilation.
@@ -79,7 +80,7 @@ pub(crate) fn deploy(
         deployer: sender.clone(),
         balances: BTreeMap::new(),
     };
-    let env = call_env(ctx, contract, sender, &record, init_args.to_vec(), None, Storage::new())?;
+    let env = call_env(ctx, contract, sender, &record, init_args.to_vec(), None, Arc::default())?;
     let outcome = run(ctx, &pre, env, "init", fuel - deploy_fuel, true)?;
     ctx.put_record(&StateKey::ContractBook, Some(&book));
     ctx.put_record(&StateKey::ContractCode(code_hash), Some(&code.to_vec()));
@@ -95,7 +96,7 @@ pub(crate) fn deploy(
         "init",
         None,
         record,
-        Storage::new(),
+        Arc::default(),
         outcome,
         deploy_fuel,
     )?;
@@ -116,10 +117,10 @@ pub(crate) fn call(ctx: &mut TxContext<'_>, sender: &AccountId, request: &CallRe
     let mut record: ContractRecord = ctx
         .record(&StateKey::Contract(contract))
         .ok_or_else(|| Error::new(ErrorCode::UnknownContract, format!("no contract {contract}")))?;
-    let code: Vec<u8> = ctx
-        .record(&StateKey::ContractCode(record.code_hash))
-        .expect("a deployed contract's code is stored");
-    let pre = wasm::runtime().prepare(&code)?;
+    let pre = wasm::runtime().prepare_stored(&record.code_hash, || {
+        ctx.record(&StateKey::ContractCode(record.code_hash))
+            .expect("a deployed contract's code is stored")
+    })?;
     if let Some((code, amount)) = request.funds {
         let currency = ctx.currency(code)?;
         check_scale(code, &currency, *amount)?;
@@ -139,7 +140,7 @@ pub(crate) fn call(ctx: &mut TxContext<'_>, sender: &AccountId, request: &CallRe
             .ok_or_else(|| Error::new(ErrorCode::AmountOverflow, "contract balance out of range"))?;
         record.balances.insert(code.clone(), balance);
     }
-    let storage: Storage = ctx.record(&StateKey::ContractStorage(contract)).unwrap_or_default();
+    let storage: Arc<Storage> = Arc::new(ctx.record(&StateKey::ContractStorage(contract)).unwrap_or_default());
     let attached = request.funds.cloned();
     let env = call_env(
         ctx,
@@ -148,7 +149,7 @@ pub(crate) fn call(ctx: &mut TxContext<'_>, sender: &AccountId, request: &CallRe
         &record,
         request.args.to_vec(),
         attached,
-        storage.clone(),
+        Arc::clone(&storage),
     )?;
     let outcome = run(ctx, &pre, env, request.method, request.fuel, false)?;
     commit(
@@ -242,7 +243,7 @@ fn call_env(
     record: &ContractRecord,
     args: Vec<u8>,
     attached: Option<(CurrencyCode, Amount)>,
-    storage: Storage,
+    storage: Arc<Storage>,
 ) -> Result<CallEnv, Error> {
     let mut balances = BTreeMap::new();
     for (code, amount) in &record.balances {
@@ -271,22 +272,22 @@ fn commit(
     method: &str,
     funds: Option<(CurrencyCode, Amount)>,
     mut record: ContractRecord,
-    storage: Storage,
+    storage: Arc<Storage>,
     outcome: CallOutcome,
     extra_fuel: u64,
 ) -> Result<(), Error> {
     if let Some(new_storage) = outcome.storage
-        && new_storage != storage
+        && *new_storage != *storage
     {
-        let bytes = codec::encode(&new_storage).len();
-        if bytes > CONTRACT_STORAGE_BYTES_MAX {
+        let bytes = codec::encode(&*new_storage);
+        if bytes.len() > CONTRACT_STORAGE_BYTES_MAX {
             return Err(Error::new(
                 ErrorCode::ContractLimit,
-                format!("storage of {bytes} bytes is over {CONTRACT_STORAGE_BYTES_MAX}"),
+                format!("storage of {} bytes is over {CONTRACT_STORAGE_BYTES_MAX}", bytes.len()),
             ));
         }
-        let value = (!new_storage.is_empty()).then_some(&new_storage);
-        ctx.put_record(&StateKey::ContractStorage(contract), value);
+        let value = (!new_storage.is_empty()).then_some(bytes);
+        ctx.put_encoded(&StateKey::ContractStorage(contract), value);
     }
     record.balances = outcome
         .balances

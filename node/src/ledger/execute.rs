@@ -216,7 +216,11 @@ impl<'a> TxContext<'a> {
 
     /// Write (`Some`) or delete (`None`) a record other than an account, currency or key owner.
     pub fn put_record<T: serde::Serialize>(&mut self, key: &StateKey, value: Option<&T>) {
-        let bytes = value.map(codec::encode);
+        self.put_encoded(key, value.map(codec::encode));
+    }
+
+    /// `put_record` of a value already in canonical bytes.
+    pub fn put_encoded(&mut self, key: &StateKey, bytes: Option<Vec<u8>>) {
         assert!(
             bytes.as_ref().is_none_or(|b| b.len() <= STATE_VALUE_BYTES_MAX),
             "record {key:?} over {STATE_VALUE_BYTES_MAX} bytes"

@@ -9,6 +9,7 @@ use corridor_sdk::fx::{RATE_SCALE_MAX, Rate};
 use corridor_sdk::limits::FX_LOCK_WINDOW_MS_MAX;
 use corridor_sdk::{AccountId, Amount, CurrencyCode};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use wasmtime::{Caller, Extern, Linker, ResourceLimiter, Trap};
 
 /// Fuel every host call costs before its work.
@@ -86,8 +87,8 @@ pub(crate) struct CallEnv {
     pub args: Vec<u8>,
     /// Attached funds, already in `balances`.
     pub attached: Option<(CurrencyCode, Amount)>,
-    /// The contract's storage before the call.
-    pub storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The contract's storage before the call (shared: a call copies it only when it writes).
+    pub storage: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
     /// The contract's balances (attached funds included) with each currency's scale.
     pub balances: BTreeMap<CurrencyCode, (Amount, u32)>,
     /// The FX questions earlier runs of this call asked, in order, with the ledger's answers.
@@ -132,7 +133,7 @@ impl ResourceLimiter for Limits {
 pub(crate) struct HostState {
     env: CallEnv,
     pub limits: Limits,
-    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    storage: Arc<BTreeMap<Vec<u8>, Vec<u8>>>,
     storage_written: bool,
     transfers: Vec<(AccountId, CurrencyCode, Amount)>,
     events: Vec<(String, Vec<u8>)>,
@@ -148,7 +149,7 @@ pub(crate) struct HostState {
 /// The effects of a call that succeeded, for the ledger to commit.
 pub(crate) struct CallOutcome {
     /// `Some` when the call wrote storage: the whole new storage.
-    pub storage: Option<BTreeMap<Vec<u8>, Vec<u8>>>,
+    pub storage: Option<Arc<BTreeMap<Vec<u8>, Vec<u8>>>>,
     pub balances: BTreeMap<CurrencyCode, (Amount, u32)>,
     pub transfers: Vec<(AccountId, CurrencyCode, Amount)>,
     pub events: Vec<(String, Vec<u8>)>,
@@ -159,7 +160,7 @@ pub(crate) struct CallOutcome {
 impl HostState {
     pub fn new(env: CallEnv) -> HostState {
         HostState {
-            storage: env.storage.clone(),
+            storage: Arc::clone(&env.storage),
             env,
             limits: Limits { memory_hit: false },
             storage_written: false,
@@ -540,7 +541,7 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             )?;
             charge(&mut caller, STORAGE_WRITE_BYTE_FUEL * (key.len() + value.len()) as u64)?;
             let state = caller.data_mut();
-            state.storage.insert(key, value);
+            Arc::make_mut(&mut state.storage).insert(key, value);
             state.storage_written = true;
             Ok(())
         },
@@ -558,7 +559,8 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 "storage key",
             )?;
             let state = caller.data_mut();
-            if state.storage.remove(&key).is_some() {
+            if state.storage.contains_key(&key) {
+                Arc::make_mut(&mut state.storage).remove(&key);
                 state.storage_written = true;
             }
             Ok(())

@@ -107,9 +107,31 @@ impl Runtime {
     /// or do not export their memory as `memory`.
     pub fn prepare(&self, code: &[u8]) -> Result<Arc<InstancePre<HostState>>, Error> {
         let key = HashAlgorithm::Sha256.digest_parts(&[RUNTIME_FINGERPRINT.as_bytes(), code]);
+        self.prepare_keyed(key, || Ok(code.to_vec()))
+    }
+
+    /// `prepare` for deployed code, cached by the hash the chain stored it under, so a cached
+    /// module costs neither reading its code from state nor hashing it again; `code` is
+    /// called only on a cache miss.
+    pub fn prepare_stored(
+        &self,
+        code_hash: &Hash,
+        code: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Arc<InstancePre<HostState>>, Error> {
+        let key = HashAlgorithm::Sha256.digest_parts(&[RUNTIME_FINGERPRINT.as_bytes(), b"stored", &code_hash.0]);
+        self.prepare_keyed(key, || Ok(code()))
+    }
+
+    fn prepare_keyed(
+        &self,
+        key: Hash,
+        code: impl FnOnce() -> Result<Vec<u8>, Error>,
+    ) -> Result<Arc<InstancePre<HostState>>, Error> {
         if let Some(pre) = self.cache.lock().get(&key) {
             return Ok(Arc::clone(pre));
         }
+        let code = code()?;
+        let code = code.as_slice();
         let module = Module::from_binary(&self.engine, code).map_err(|error| invalid(format!("{error:#}")))?;
         let exports_memory = module
             .exports()
