@@ -133,7 +133,11 @@ async fn submit(
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(request) = body.map_err(json_rejection)?;
-    let signed = decode_tx(&request.tx).inspect_err(|error| chain.metrics.rejected(error.code))?;
+    let decoded = {
+        let _timer = chain.metrics.stages.time(crate::metrics::Stage::Decode);
+        decode_tx(&request.tx)
+    };
+    let signed = decoded.inspect_err(|error| chain.metrics.rejected(error.code))?;
     let tx_hash = blocking(move || chain.admit(signed, false)).await??;
     Ok((StatusCode::ACCEPTED, Json(SubmitResponse { tx_hash })).into_response())
 }
@@ -151,7 +155,10 @@ async fn submit_batch(
         .into());
     }
     let results = blocking(move || {
-        let decoded = request.txs.iter().map(|hex_text| decode_tx(hex_text)).collect();
+        let decoded = {
+            let _timer = chain.metrics.stages.time(crate::metrics::Stage::Decode);
+            request.txs.iter().map(|hex_text| decode_tx(hex_text)).collect()
+        };
         chain.admit_many(decoded)
     })
     .await?;

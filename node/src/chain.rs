@@ -12,7 +12,7 @@ use crate::ledger::{
     AccountRecord, ChainConfig, CurrencyRecord, Precheck, StateKey, StateReader, check_transaction, execute_block,
 };
 use crate::mempool::{Lane, Mempool};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::storage::{BlockCommit, Head, Storage, StoredBlock};
 use corridor_sdk::api::{
     AccountProof, AccountView, BlockView, CurrencyView, EventRecord, HistoryEntry, HistoryPage, Status, TxStatus,
@@ -353,7 +353,9 @@ impl Chain {
 
     /// Admit one transaction into the mempool, or refuse it with a code. `signature_checked`
     /// is true when the caller already verified it (batch submission).
+    /// (Timed whole as `Stage::Pool`, its one signature check included.)
     pub fn admit(&self, signed: SignedTransaction, signature_checked: bool) -> Result<Hash, Error> {
+        let _timer = self.metrics.stages.time(Stage::Pool);
         let result = self
             .cheap_checks(&signed)
             .and_then(|checked| self.admit_checked(signed, checked, signature_checked))
@@ -495,22 +497,30 @@ impl Chain {
     }
 
     fn admit_batch(&self, txs: Vec<Result<SignedTransaction, Error>>, gossip: bool) -> Vec<Result<Hash, Error>> {
+        let stages = &self.metrics.stages;
         let txs: Vec<Result<(SignedTransaction, Checked), Error>> = txs
             .into_par_iter()
-            .map(|tx| {
-                let signed = tx?;
-                let checked = self.cheap_checks(&signed)?;
-                Ok((signed, checked))
-            })
+            .map_init(
+                || stages.time(Stage::Pool),
+                |_timer, tx| {
+                    let signed = tx?;
+                    let checked = self.cheap_checks(&signed)?;
+                    Ok((signed, checked))
+                },
+            )
             .collect();
         let messages: Vec<Option<Vec<u8>>> = txs
             .par_iter()
-            .map(|tx| tx.as_ref().ok().map(|(signed, _)| signed.tx.signing_bytes()))
+            .map_init(
+                || stages.time(Stage::Verify),
+                |_timer, tx| tx.as_ref().ok().map(|(signed, _)| signed.tx.signing_bytes()),
+            )
             .collect();
         let indexed: Vec<usize> = (0..txs.len()).filter(|i| txs[*i].is_ok()).collect();
         let verdicts: Vec<(usize, bool)> = indexed
             .par_chunks(VERIFY_BATCH_TXS)
             .flat_map_iter(|chunk| {
+                let _timer = stages.time(Stage::Verify);
                 let items: Vec<(&SignedTransaction, &[u8])> = chunk
                     .iter()
                     .map(|&i| {
@@ -523,6 +533,7 @@ impl Chain {
             })
             .collect();
         let verified: BTreeMap<usize, bool> = verdicts.into_iter().collect();
+        let _timer = stages.time(Stage::Pool);
         let results: Vec<Result<(Hash, Vec<u8>), Error>> = txs
             .into_iter()
             .enumerate()
@@ -915,6 +926,7 @@ impl Chain {
             .filter(|i| !self.mempool.contains(&hashes[*i]))
             .collect();
         unverified.par_chunks(VERIFY_BATCH_TXS).all(|chunk| {
+            let _timer = self.metrics.stages.time(Stage::Verify);
             let messages: Vec<Vec<u8>> = chunk.iter().map(|&i| block.txs[i].tx.signing_bytes()).collect();
             let items: Vec<(&SignedTransaction, &[u8])> = chunk
                 .iter()
@@ -1034,6 +1046,8 @@ impl Application for Chain {
     fn finalize(&self, block: Block, certificate: Certificate) -> Result<Head, Error> {
         let _commit = self.commit_lock.lock();
         let started = Instant::now();
+        let stages = &self.metrics.stages;
+        let executing = stages.time(Stage::Execute);
         let algorithm = self.config.hash_algorithm;
         let head = self.head();
         let header = &block.header;
@@ -1059,7 +1073,11 @@ impl Application for Chain {
                 ),
             ));
         }
-        let tx_hashes: Vec<Hash> = block.txs.par_iter().map(|tx| tx.hash(algorithm)).collect();
+        let tx_hashes: Vec<Hash> = block
+            .txs
+            .par_iter()
+            .map_init(|| stages.time(Stage::Execute), |_timer, tx| tx.hash(algorithm))
+            .collect();
         let verified = self.mempool.contains_all(&tx_hashes);
         let mut seen = std::collections::HashSet::with_capacity(tx_hashes.len());
         let prechecks: Vec<Precheck> = tx_hashes
@@ -1072,12 +1090,17 @@ impl Application for Chain {
             .collect();
         let indexed: Vec<bool> = prechecks.iter().map(|p| !p.duplicate).collect();
         let output = execute_block(&self.storage, &self.config, &block, &tx_hashes, &prechecks);
+        drop(executing);
         let state_root = {
+            let _timer = stages.time(Stage::Root);
             let mut tree = self.tree.lock();
             let changes: Vec<(Hash, Option<Hash>)> = output
                 .writes
                 .par_iter()
-                .map(|(key, value)| (algorithm.digest(key), value.as_ref().map(|v| algorithm.digest(v))))
+                .map_init(
+                    || stages.time(Stage::Root),
+                    |_timer, (key, value)| (algorithm.digest(key), value.as_ref().map(|v| algorithm.digest(v))),
+                )
                 .collect();
             tree.update(changes);
             tree.root()
@@ -1089,6 +1112,7 @@ impl Application for Chain {
             state_root,
         };
         let stored = StoredBlock { block, certificate };
+        let writing = stages.time(Stage::Write);
         self.storage.commit_block(&BlockCommit {
             stored: &stored,
             tx_hashes: &tx_hashes,
@@ -1099,7 +1123,11 @@ impl Application for Chain {
             head: &new_head,
         });
         *self.head.write() = new_head.clone();
-        self.mempool.committed(&tx_hashes, &output.next_nonces);
+        drop(writing);
+        {
+            let _timer = stages.time(Stage::Pool);
+            self.mempool.committed(&tx_hashes, &output.next_nonces);
+        }
         let failed = output
             .receipts
             .iter()

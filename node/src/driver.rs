@@ -15,6 +15,7 @@
 
 use crate::chain::{Application, Chain, Parent, Refusal, now_ms};
 use crate::genesis::Genesis;
+use crate::metrics::Stage;
 use corridor_consensus::{
     self as consensus, Anchor, Config, Digest, Durable, Effect, FinalizedChain, Input, Message, Replica, SafetyState,
     Timeouts, ValidatorIndex, ValidatorSet, View,
@@ -298,7 +299,12 @@ impl<T: Transport> Driver<T> {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Message { from, bytes } => self.step(Input::Message { from, bytes }),
-            Event::CatchUp { bytes, source } => match consensus::decode_chain(&bytes, CATCH_UP_BYTES_MAX) {
+            Event::CatchUp { bytes, source } => match self
+                .chain
+                .metrics
+                .stages
+                .run(Stage::Decode, || consensus::decode_chain(&bytes, CATCH_UP_BYTES_MAX))
+            {
                 // An answer that no longer extends our anchor is stale, not hostile.
                 Ok(chain)
                     if chain
@@ -356,7 +362,10 @@ impl<T: Transport> Driver<T> {
             if self.chain.halted().is_some() {
                 return;
             }
-            let effects = self.replica.handle(input);
+            let effects = {
+                let _timer = self.chain.metrics.stages.time(Stage::Consensus);
+                self.replica.handle(input)
+            };
             let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             let mut persisted = None;
             for effect in effects {
@@ -405,7 +414,9 @@ impl<T: Transport> Driver<T> {
                         parent,
                         payload,
                         ..
-                    } => match codec::decode::<Block>(&payload, consensus::limits::PAYLOAD_BYTES_MAX) {
+                    } => match self.chain.metrics.stages.run(Stage::Decode, || {
+                        codec::decode::<Block>(&payload, consensus::limits::PAYLOAD_BYTES_MAX)
+                    }) {
                         Ok(block) => self.validations.push(PendingValidation {
                             view,
                             digest,
@@ -450,6 +461,7 @@ impl<T: Transport> Driver<T> {
 
     fn write(&self, puts: &mut Vec<(Vec<u8>, Vec<u8>)>) {
         if !puts.is_empty() {
+            let _timer = self.chain.metrics.stages.time(Stage::Consensus);
             self.chain.storage().consensus_write(puts, &[]);
             puts.clear();
         }
@@ -460,7 +472,11 @@ impl<T: Transport> Driver<T> {
         if self.parents.contains_key(&digest) {
             return;
         }
-        if let Ok(decoded) = codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX) {
+        let decoded = {
+            let _timer = self.chain.metrics.stages.time(Stage::Decode);
+            codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX)
+        };
+        if let Ok(decoded) = decoded {
             self.parents
                 .insert(digest, Parent::of(&decoded.header, self.chain.hash_algorithm()));
         }
@@ -501,11 +517,13 @@ impl<T: Transport> Driver<T> {
         if (ready == 0 && !parent_pending) || (!full && asked.elapsed() < self.block_interval) {
             return None;
         }
+        let proposing = self.chain.metrics.stages.time(Stage::Consensus);
         let block = self
             .chain
             .propose(&parent, &self.proposer, self.now_ms(), parent_pending)?;
         self.proposal = None;
         let payload = codec::encode(&block);
+        drop(proposing);
         let digest = self.digest_on(view, &block, &payload, parent_digest);
         self.parents
             .insert(digest, Parent::of(&block.header, self.chain.hash_algorithm()));
@@ -552,7 +570,11 @@ impl<T: Transport> Driver<T> {
                 self.validations.push(validation);
                 continue;
             };
-            match self.chain.verify_proposal(&validation.block, &parent, self.now_ms()) {
+            let verdict = {
+                let _timer = self.chain.metrics.stages.time(Stage::Consensus);
+                self.chain.verify_proposal(&validation.block, &parent, self.now_ms())
+            };
+            match verdict {
                 Ok(()) => {
                     self.parents.insert(
                         validation.digest,
@@ -593,6 +615,8 @@ impl<T: Transport> Driver<T> {
             }
             Err(why) => return self.chain.halt(why),
         }
+        let chain = Arc::clone(&self.chain);
+        let _timer = chain.metrics.stages.time(Stage::Consensus);
         self.settle_in_flight();
         self.hold_in_flight();
         self.prune();
@@ -672,8 +696,11 @@ pub(crate) fn commit_batch(
         if block.height <= chain.head().height {
             continue;
         }
-        let sdk_block = codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX)
-            .map_err(|error| format!("finalized block {} does not decode: {error}", block.height))?;
+        let sdk_block = {
+            let _timer = chain.metrics.stages.time(Stage::Decode);
+            codec::decode::<Block>(&block.payload, consensus::limits::PAYLOAD_BYTES_MAX)
+        }
+        .map_err(|error| format!("finalized block {} does not decode: {error}", block.height))?;
         let mut proof_headers = headers[position + 1..].to_vec();
         proof_headers.extend_from_slice(&batch.headers);
         // A block deep in a long batch keeps no proof of its own; the batch's last does.

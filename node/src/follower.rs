@@ -7,6 +7,7 @@
 
 use crate::chain::Chain;
 use crate::driver::{CATCH_UP_BYTES_MAX, Event, NodeHasher, NodeVerifier, Transport, commit_batch, restore};
+use crate::metrics::Stage;
 use corridor_consensus::{self as consensus, Anchor, Message, ValidatorSet, VoteKind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -108,7 +109,11 @@ impl<T: Transport> Follower<T> {
         if self.chain.halted().is_some() {
             return Ok(());
         }
-        let batch = consensus::decode_chain(bytes, CATCH_UP_BYTES_MAX).map_err(|_| Refused::Malformed)?;
+        let batch = {
+            let _timer = self.chain.metrics.stages.time(Stage::Decode);
+            consensus::decode_chain(bytes, CATCH_UP_BYTES_MAX)
+        }
+        .map_err(|_| Refused::Malformed)?;
         if batch
             .blocks
             .first()
@@ -117,6 +122,7 @@ impl<T: Transport> Follower<T> {
             return Err(Refused::Unlinked);
         }
         let genesis = self.chain.genesis();
+        let verifying = self.chain.metrics.stages.time(Stage::Consensus);
         let anchor = batch
             .verify(
                 &self.anchor,
@@ -127,6 +133,7 @@ impl<T: Transport> Follower<T> {
                 &self.hasher,
             )
             .map_err(Refused::Unproven)?;
+        drop(verifying);
         match commit_batch(&self.chain, &self.hasher, &batch) {
             Ok(_) => self.anchor = anchor,
             Err(why) => self.chain.halt(why),

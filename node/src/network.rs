@@ -17,6 +17,7 @@
 use crate::chain::Chain;
 use crate::driver::{Event, Transport, finalized_after};
 use crate::genesis::Genesis;
+use crate::metrics::{Stage, timed};
 use crate::p2p::{self, Channel, Inbound, NetworkHandle, SYNC_RESPONSE_BYTES_MAX, TX_MESSAGE_BYTES_MAX};
 use corridor_consensus::ValidatorIndex;
 use corridor_sdk::error::{Error, ErrorCode};
@@ -219,6 +220,7 @@ impl Network {
         let mut allowed = peers.all();
         allowed.remove(&me);
         let config = p2p::NetworkConfig {
+            stages: Arc::clone(&chain.metrics.stages),
             secret_key: setup.secret_key,
             listen: setup.listen,
             peers: setup
@@ -230,12 +232,16 @@ impl Network {
         };
         let (handle, inbound) = p2p::start(config).await?;
         let events = Arc::new(OnceLock::new());
-        tokio::spawn(serve_inbound(
-            inbound,
-            handle.clone(),
-            Arc::clone(&peers),
-            Arc::clone(chain),
-            Arc::clone(&events),
+        tokio::spawn(timed(
+            Arc::clone(&chain.metrics.stages),
+            Stage::Network,
+            serve_inbound(
+                inbound,
+                handle.clone(),
+                Arc::clone(&peers),
+                Arc::clone(chain),
+                Arc::clone(&events),
+            ),
         ));
         start_gossip(chain, handle.clone());
         start_regossip(chain, handle.clone());
@@ -268,7 +274,7 @@ fn start_gossip(chain: &Arc<Chain>, handle: NetworkHandle) {
     chain.gossip.set(Box::new(move |txs| {
         let _ = sender.try_send(txs);
     }));
-    tokio::spawn(async move {
+    tokio::spawn(timed(Arc::clone(&chain.metrics.stages), Stage::Network, async move {
         while let Some(first) = receiver.recv().await {
             let mut batch = first;
             let deadline = tokio::time::Instant::now() + Duration::from_millis(GOSSIP_BATCH_MS);
@@ -282,13 +288,14 @@ fn start_gossip(chain: &Arc<Chain>, handle: NetworkHandle) {
                 handle.broadcast(Channel::Transactions, message);
             }
         }
-    });
+    }));
 }
 
 /// Gossips again what has waited unordered too long (see `Mempool::gossip_due`).
 fn start_regossip(chain: &Arc<Chain>, handle: NetworkHandle) {
     let chain = Arc::clone(chain);
-    tokio::spawn(async move {
+    let stages = Arc::clone(&chain.metrics.stages);
+    tokio::spawn(timed(stages, Stage::Network, async move {
         let mut tick = tokio::time::interval(Duration::from_millis(REGOSSIP_INTERVAL_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -298,6 +305,7 @@ fn start_regossip(chain: &Arc<Chain>, handle: NetworkHandle) {
             }
             let chain = Arc::clone(&chain);
             let due = tokio::task::spawn_blocking(move || {
+                let _timer = chain.metrics.stages.time(Stage::Network);
                 chain
                     .mempool
                     .gossip_due(crate::chain::now_ms(), REGOSSIP_AGE_MS, REGOSSIP_TXS_MAX)
@@ -311,13 +319,14 @@ fn start_regossip(chain: &Arc<Chain>, handle: NetworkHandle) {
                 handle.broadcast(Channel::Transactions, message);
             }
         }
-    });
+    }));
 }
 
 /// Offers a peer that just connected what the pool holds: it may have been down when those
 /// transactions were gossiped, or this node may have replayed them from its journal before any
 /// peer was connected.
 fn offer_pool(chain: &Chain, handle: &NetworkHandle, peer: PeerId) {
+    let _timer = chain.metrics.stages.time(Stage::Network);
     let mut txs = chain.mempool.all_bytes();
     txs.truncate(CONNECT_GOSSIP_TXS_MAX);
     for message in gossip_messages(txs) {
@@ -398,6 +407,7 @@ async fn serve_inbound(
 /// Admit a peer's gossiped transactions like the API's (each checked in full); a message that
 /// does not decode is dropped.
 fn admit_gossip(chain: &Chain, from: PeerId, bytes: &[u8]) {
+    let decoding = chain.metrics.stages.time(Stage::Decode);
     let Ok(encoded) = codec::decode::<Vec<Vec<u8>>>(bytes, TX_MESSAGE_BYTES_MAX) else {
         tracing::debug!("gossip from {from} does not decode");
         return;
@@ -407,12 +417,14 @@ fn admit_gossip(chain: &Chain, from: PeerId, bytes: &[u8]) {
         .take(GOSSIP_BATCH_TXS_MAX)
         .filter_map(|tx| SignedTransaction::from_bytes(tx).ok())
         .collect();
+    drop(decoding);
     chain.admit_from_peer(txs);
 }
 
 /// The answer to a sync request: finalized blocks above the asked height, or an empty answer
 /// when there are none; `None` for a malformed request.
 fn answer_sync(chain: &Chain, request: &[u8]) -> Option<Vec<u8>> {
+    let _timer = chain.metrics.stages.time(Stage::Network);
     let (tag, height) = request.split_first()?;
     if *tag != SYNC_REQUEST_TAG {
         return None;

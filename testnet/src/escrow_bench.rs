@@ -167,7 +167,7 @@ pub async fn run(args: EscrowBenchArgs) -> Result<(), BoxError> {
     .await?;
     let genesis_hash = status.genesis_hash;
     // Scoped reads (accounts, transactions) are signed by the sponsor, as `bench` does.
-    let reader_key = PrivateKey::read_file(&bench.keys.join(format!("{}.key", bench.sponsor)))?;
+    let reader_key = bench.sponsor_key()?;
     let node = Node {
         http,
         rpc: bench.rpc.clone(),
@@ -176,7 +176,7 @@ pub async fn run(args: EscrowBenchArgs) -> Result<(), BoxError> {
     let mut nonces = setup(&node, bench, genesis_hash).await?;
     // Deploy the escrow instances.
     let sponsor = AccountId::new(&bench.sponsor)?;
-    let sponsor_key = PrivateKey::read_file(&bench.keys.join(format!("{}.key", bench.sponsor)))?;
+    let sponsor_key = bench.sponsor_key()?;
     let code = std::fs::read(&args.wasm)?;
     let sponsor_view: corridor_sdk::api::AccountView = node
         .get(&format!("/v1/accounts/{sponsor}"))

@@ -234,3 +234,68 @@ async fn sigterm_with_open_streams_stops_the_node_within_two_seconds() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
     drop(stream);
 }
+
+/// The `corridor_stage_*` lines of a `/metrics` page: stage name → nanoseconds.
+fn stage_nanos(text: &str, metric: &str) -> std::collections::BTreeMap<String, u64> {
+    let prefix = format!("{metric}{{stage=\"");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|rest| {
+            let (stage, value) = rest.split_once("\"} ").expect("stage=\"…\"} value");
+            (stage.to_owned(), seconds_to_nanos(value))
+        })
+        .collect()
+}
+
+/// "12.000345678" → 12000345678, without floats.
+fn seconds_to_nanos(text: &str) -> u64 {
+    let (whole, fraction) = text.split_once('.').expect("seconds with decimals");
+    assert_eq!(fraction.len(), 9, "nine decimals: {text}");
+    whole.parse::<u64>().expect("seconds") * 1_000_000_000 + fraction.parse::<u64>().expect("nanoseconds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_cpu_by_stage_once_a_transfer_is_final() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&dir.path().join("chain")).await;
+    let transfer = node.sign("harbour@boc-hk", pay("boc-hk", "HKD", "1")).await;
+    let response = node.submit_batch(&[transfer]).await;
+    let hash = response.results[0].tx_hash.expect("admitted");
+    assert_eq!(node.wait(&hash).await.status, corridor_sdk::api::TxStatus::Finalized);
+
+    let text = node
+        .http
+        .get(format!("{}/metrics", node.rpc))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let cpu = stage_nanos(&text, "corridor_stage_cpu_seconds_total");
+    let wall = stage_nanos(&text, "corridor_stage_wall_seconds_total");
+    let stages = [
+        "decode",
+        "verify",
+        "pool",
+        "consensus",
+        "execute",
+        "root",
+        "write",
+        "network",
+    ];
+    assert_eq!(cpu.keys().collect::<Vec<_>>().len(), stages.len(), "{text}");
+    // The transfer went through every stage but the network: a dev node has no peers.
+    for stage in &stages[..7] {
+        assert!(cpu[*stage] > 0, "no CPU counted for {stage}:\n{text}");
+        assert!(wall[*stage] > 0, "no wall time counted for {stage}:\n{text}");
+    }
+    assert_eq!(cpu["network"], 0, "{text}");
+    // The stages are parts of the process's CPU time, never more than it.
+    let process = text
+        .lines()
+        .find_map(|line| line.strip_prefix("corridor_process_cpu_seconds_total "))
+        .map(seconds_to_nanos)
+        .expect("process CPU");
+    assert!(cpu.values().sum::<u64>() <= process, "{text}");
+}

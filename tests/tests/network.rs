@@ -553,3 +553,67 @@ async fn a_regulator_checks_a_proof_from_its_observer_against_the_genesis_valida
     let refused: Value = serde_json::from_slice(&output.stdout).expect("error JSON");
     assert_eq!(refused["error"]["code"], "not_signed_by_validator_set", "{refused}");
 }
+
+/// An operator benchmarks the whole network: `corridor-testnet bench --dir` spreads a few
+/// hundred transfers over every node, and its report says each was finalized on the node it
+/// went to and on every other, with each node's CPU by stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_against_the_whole_network_finalizes_everything_everywhere_and_counts_stages() {
+    let network = Network::up(4, 1).await;
+    let output = tokio::task::spawn_blocking({
+        let dir = network.dir.path().to_path_buf();
+        move || {
+            Command::new(bin("corridor-testnet"))
+                .args(["bench", "--dir"])
+                .arg(&dir)
+                .args(["--accounts", "50", "--txs", "300", "--batch", "50", "--json"])
+                .output()
+                .expect("run corridor-testnet bench")
+        }
+    })
+    .await
+    .expect("bench task");
+    assert!(
+        output.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
+    assert_eq!(report["submitted"], 300);
+    assert_eq!(report["refused"], 0);
+    assert_eq!(report["finalized"], 300, "{report}");
+    assert_eq!(report["all_nodes_finalized"], 300, "{report}");
+    let nodes = report["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 5);
+    // Six batches of 50, round-robin over five nodes: the first node gets two.
+    let submitted: Vec<u64> = nodes.iter().map(|n| n["submitted"].as_u64().expect("count")).collect();
+    assert_eq!(submitted, [100, 50, 50, 50, 50]);
+    for node in nodes {
+        assert_eq!(node["finalized"], 300, "{node}");
+        assert!(node["txs_committed"].as_u64().expect("committed") >= 300, "{node}");
+        let cpu = &node["stage_cpu_ns_per_tx"];
+        for stage in ["decode", "verify", "pool", "execute", "root", "write", "network"] {
+            assert!(
+                cpu[stage].as_u64().expect("a stage figure") > 0,
+                "{stage} did not move: {node}"
+            );
+        }
+        let staged: u64 = cpu
+            .as_object()
+            .expect("stages")
+            .values()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert!(
+            staged <= node["process_cpu_ns_per_tx"].as_u64().expect("process"),
+            "{node}"
+        );
+    }
+    // Validators run consensus; the observer only verifies what they finalized.
+    assert!(
+        nodes[0]["stage_cpu_ns_per_tx"]["consensus"]
+            .as_u64()
+            .expect("consensus")
+            > 0
+    );
+}

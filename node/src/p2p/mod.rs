@@ -178,6 +178,8 @@ pub(crate) struct NetworkConfig {
     pub peers: Vec<(PeerId, Multiaddr)>,
     /// The only PeerIds allowed to connect, inbound or outbound.
     pub allowed: BTreeSet<PeerId>,
+    /// Where the swarm's and the connections' CPU time is counted (`Stage::Network`).
+    pub stages: Arc<crate::metrics::Stages>,
 }
 
 pub(crate) enum Inbound {

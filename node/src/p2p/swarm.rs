@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::{Stage, Stages, timed};
 use corridor_sdk::error::{Error, ErrorCode};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -102,7 +103,16 @@ fn protocol(
     request_response::Behaviour::with_codec(codec, [(name, ProtocolSupport::Full)], config)
 }
 
-fn build_swarm(keypair: identity::Keypair, behaviour: Behaviour) -> Result<Swarm<Behaviour>, Error> {
+/// Each connection task the swarm spawns runs on tokio, its polls counted as `Stage::Network`.
+fn build_swarm(
+    keypair: identity::Keypair,
+    behaviour: Behaviour,
+    stages: &Arc<Stages>,
+) -> Result<Swarm<Behaviour>, Error> {
+    let stages = Arc::clone(stages);
+    let executor = move |future: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+        tokio::spawn(timed(Arc::clone(&stages), Stage::Network, future));
+    };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -113,8 +123,9 @@ fn build_swarm(keypair: identity::Keypair, behaviour: Behaviour) -> Result<Swarm
         .map_err(|error| Error::new(ErrorCode::Unavailable, format!("p2p transport: {error}")))?
         .with_behaviour(|_| behaviour)
         .map_err(|error| Error::new(ErrorCode::Unavailable, format!("p2p behaviour: {error}")))?
-        .with_swarm_config(|config| {
-            config.with_idle_connection_timeout(Duration::from_millis(CONNECTION_IDLE_TIMEOUT_MS))
+        .with_swarm_config(|_| {
+            libp2p::swarm::Config::with_executor(executor)
+                .with_idle_connection_timeout(Duration::from_millis(CONNECTION_IDLE_TIMEOUT_MS))
         })
         .build();
     Ok(swarm)
@@ -129,7 +140,7 @@ pub(super) async fn spawn(
 ) -> Result<PeerId, Error> {
     let keypair = keypair_of(&config.secret_key);
     let local_peer_id = keypair.public().to_peer_id();
-    let mut swarm = build_swarm(keypair, Behaviour::new(&shared))?;
+    let mut swarm = build_swarm(keypair, Behaviour::new(&shared), &config.stages)?;
     swarm
         .listen_on(config.listen.clone())
         .map_err(|error| Error::new(ErrorCode::Unavailable, format!("listen on {}: {error}", config.listen)))?;
@@ -158,7 +169,7 @@ pub(super) async fn spawn(
         buckets: HashMap::new(),
     };
     task.set_peers(config.peers, config.allowed);
-    tokio::spawn(task.run());
+    tokio::spawn(timed(Arc::clone(&config.stages), Stage::Network, task.run()));
     Ok(local_peer_id)
 }
 

@@ -35,6 +35,7 @@ async fn node_with(seed: u8, allowed: BTreeSet<PeerId>, peers: Vec<(PeerId, Mult
         listen: loopback(),
         peers,
         allowed,
+        stages: Default::default(),
     };
     let (handle, inbound) = start_with(config, limits).await.expect("the node starts");
     let address = handle.listen_addrs().first().cloned().expect("a listen address");
