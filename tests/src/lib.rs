@@ -426,3 +426,15 @@ pub fn balance(view: &AccountView, currency: &str) -> String {
         .map(|(_, amount)| amount.to_string())
         .unwrap_or_else(|| "0".into())
 }
+
+/// A CLI run's stdout, after asserting it exited 0 (the panic shows both streams).
+pub fn stdout_of_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

@@ -9,14 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    corridor_tests::stdout_of_success(output)
 }
 
 fn json<T: serde::de::DeserializeOwned>(output: &Output) -> T {

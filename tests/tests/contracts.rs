@@ -21,14 +21,7 @@ fn escrow_wasm() -> PathBuf {
 }
 
 fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    corridor_tests::stdout_of_success(output)
 }
 
 fn field(text: &str, name: &str) -> String {

@@ -36,6 +36,24 @@ fn genesis(validators: &[(&str, &str)], accounts: &[(&str, &str, Option<&str>)])
     })
 }
 
+/// `corridord init` of validator-hk from `genesis` into `data` fails, saying `why` on stderr.
+fn init_is_refused(genesis: &Path, data: &Path, validator_key: &str, why: &str) {
+    let refused = corridord(&[
+        "init",
+        "--genesis",
+        &genesis.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "--validator-id",
+        "validator-hk",
+        "--validator-key",
+        validator_key,
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains(why), "expected `{why}`: {stderr}");
+}
+
 /// `corridord init` a one-validator node from `genesis` in `dir/node` (init refuses to
 /// overwrite it a second time), `corridord run` it on a free loopback port, and wait until it
 /// answers: the process, its address and its first status.
@@ -169,25 +187,7 @@ async fn init_and_run_a_network_from_a_genesis_file() {
         .to_string(),
     )
     .expect("genesis");
-    let other = dir.path().join("other");
-    let (two_arg, other_arg) = (two.display().to_string(), other.display().to_string());
-    let refused = corridord(&[
-        "init",
-        "--genesis",
-        &two_arg,
-        "--data-dir",
-        &other_arg,
-        "--validator-id",
-        "validator-hk",
-        "--validator-key",
-        &validator_key,
-    ]);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("network_key"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    init_is_refused(&two, &dir.path().join("other"), &validator_key, "network_key");
     let bad_genesis = dir.path().join("bad.json");
     std::fs::write(&bad_genesis, r#"{"chain_id": "x", "regulator": []}"#).expect("write");
     let refused = corridord(&[
@@ -252,22 +252,11 @@ async fn genesis_authority_thresholds_stop_one_stolen_officer_key() {
     let lone = dir.path().join("lone");
     std::fs::create_dir(&lone).expect("dir");
     std::fs::write(lone.join("genesis.json"), genesis.to_string()).expect("genesis");
-    let refused = corridord(&[
-        "init",
-        "--genesis",
-        &lone.join("genesis.json").display().to_string(),
-        "--data-dir",
-        &lone.join("node").display().to_string(),
-        "--validator-id",
-        "validator-hk",
-        "--validator-key",
+    init_is_refused(
+        &lone.join("genesis.json"),
+        &lone.join("node"),
         &validator_key,
-    ]);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("hkma is an authority: its threshold 1 is below"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
+        "hkma is an authority: its threshold 1 is below",
     );
     genesis["accounts"][0]["more_keys"] = serde_json::json!([hkma_2_public, hkma_3_public]);
     genesis["accounts"][0]["threshold"] = 2.into();

@@ -623,17 +623,6 @@ async fn the_event_stream_shows_each_role_only_its_scope() {
     }
 }
 
-fn cli_ok(output: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 fn cli_refused(output: &std::process::Output, code: ErrorCode) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
@@ -651,9 +640,9 @@ async fn a_threshold_account_moves_nothing_with_one_signature() {
     let path = |name: &str| dir.path().join(name).display().to_string();
     let maker = node.key_path("acme@icbc-cn").display().to_string();
     let (checker_1, checker_2) = (path("checker-1.key"), path("checker-2.key"));
-    cli_ok(&node.cli(&["keygen", "--out", &checker_1]));
-    cli_ok(&node.cli(&["keygen", "--scheme", "sm2", "--out", &checker_2]));
-    cli_ok(&node.cli(&[
+    corridor_tests::stdout_of_success(&node.cli(&["keygen", "--out", &checker_1]));
+    corridor_tests::stdout_of_success(&node.cli(&["keygen", "--scheme", "sm2", "--out", &checker_2]));
+    corridor_tests::stdout_of_success(&node.cli(&[
         "--json",
         "--key",
         &maker,
@@ -708,9 +697,9 @@ async fn a_threshold_account_moves_nothing_with_one_signature() {
     assert_eq!(cny(&node.account("acme@icbc-cn").await), before, "nothing moved");
 
     // Online: the maker signs with a checker's key beside its own.
-    cli_ok(&pay_cli(&[&maker, &checker_2]));
+    corridor_tests::stdout_of_success(&pay_cli(&[&maker, &checker_2]));
     // Offline: the maker builds, each checker signs the same bytes, anyone submits.
-    let built: Value = serde_json::from_str(&cli_ok(&node.cli(&[
+    let built: Value = serde_json::from_str(&corridor_tests::stdout_of_success(&node.cli(&[
         "--json",
         "tx",
         "build",
@@ -739,7 +728,7 @@ async fn a_threshold_account_moves_nothing_with_one_signature() {
             &signatures,
         ])
     };
-    cli_ok(&sign(&checker_1));
+    corridor_tests::stdout_of_success(&sign(&checker_1));
     let submit = || {
         node.cli(&[
             "--json",
@@ -754,7 +743,7 @@ async fn a_threshold_account_moves_nothing_with_one_signature() {
         ])
     };
     cli_refused(&submit(), ErrorCode::SignaturesBelowThreshold);
-    cli_ok(&sign(&checker_2));
+    corridor_tests::stdout_of_success(&sign(&checker_2));
     assert_eq!(
         std::fs::read_to_string(&signatures)
             .expect("signatures")
@@ -762,7 +751,7 @@ async fn a_threshold_account_moves_nothing_with_one_signature() {
             .count(),
         2
     );
-    let view: TxView = serde_json::from_str(&cli_ok(&submit())).expect("tx JSON");
+    let view: TxView = serde_json::from_str(&corridor_tests::stdout_of_success(&submit())).expect("tx JSON");
     assert_eq!(view.receipt.map(|r| r.outcome), Some(corridor_sdk::Outcome::Success));
     // The same signatures again are a replay: refused, and the money moved once.
     cli_refused(&submit(), ErrorCode::Duplicate);
